@@ -1,0 +1,210 @@
+#include "exporter/exporter.h"
+
+#include <prometheus/text_serializer.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <sstream>
+
+#include "exporter/collector_table.h"
+#include "exporter/core/config_reader.h"
+#include "exporter/core/metric_builder.h"
+#include "exporter/process_metrics.h"
+#include "exporter/version.h"
+
+namespace meshflow {
+namespace {
+
+constexpr std::string_view kExpositionContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Stands in for a collector whose creation failed, so the failure shows at every scrape as
+// meshflow_collector_success 0 instead of taking the exporter down.
+class BrokenCollector final : public Collector {
+ public:
+  explicit BrokenCollector(std::string why) : why_(std::move(why)) {}
+  void Collect(std::vector<prometheus::MetricFamily>&) override { throw std::runtime_error(why_); }
+
+ private:
+  std::string why_;
+};
+
+std::string HtmlEscape(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Exporter::Exporter(ExporterOptions options) : options_(std::move(options)) {
+  options_.http.listen_addresses = options_.listen_addresses;
+  server_ = std::make_unique<HttpServer>(options_.http);
+}
+
+Exporter::~Exporter() { Stop(); }
+
+void Exporter::Start() {
+  config_ = options_.config_file.empty() ? DefaultConfig() : LoadConfigFile(options_.config_file);
+  last_reload_success_time_ = NowSeconds();
+  spdlog::info("config loaded from {}: node_name={} nodes={} roles={}", config_.source,
+               config_.node_name, config_.nodes.size(), config_.roles.size());
+
+  for (const auto& entry : CollectorTable()) {
+    const auto flag = options_.collector_enabled.find(std::string(entry.name));
+    const bool enabled =
+        flag == options_.collector_enabled.end() ? entry.enabled_by_default : flag->second;
+    if (!enabled) continue;
+    std::unique_ptr<Collector> collector;
+    try {
+      collector = entry.create(config_);
+      collector->Start();
+    } catch (const std::exception& e) {
+      spdlog::error("collector {} cannot start: {}", entry.name, e.what());
+      collector = std::make_unique<BrokenCollector>(std::string("cannot start: ") + e.what());
+    }
+    collectors_.Add(std::string(entry.name), std::move(collector));
+  }
+  spdlog::info("collectors enabled: [{}]", fmt::join(collectors_.Names(), ", "));
+
+  const std::string path = options_.telemetry_path;
+  server_->Route(path, {"GET", "HEAD"}, [this](const HttpRequest& r) { return ServeMetrics(r); });
+  server_->Route("/", {"GET", "HEAD"}, [this](const HttpRequest&) { return ServeLandingPage(); });
+  server_->Route("/-/healthy", {"GET", "HEAD"},
+                 [](const HttpRequest&) { return HttpResponse::Text(200, "OK\n"); });
+  server_->Route("/-/ready", {"GET", "HEAD"}, [this](const HttpRequest&) {
+    return ready_ ? HttpResponse::Text(200, "OK\n") : HttpResponse::Text(503, "starting\n");
+  });
+  server_->Route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&) {
+    std::string error;
+    if (Reload(&error)) return HttpResponse::Text(200, "config reloaded\n");
+    return HttpResponse::Text(500, "failed to reload config: " + error + "\n");
+  });
+  server_->Start();
+  ready_ = true;
+  for (const auto& a : server_->BoundAddresses()) {
+    spdlog::info("listening on {}, metrics at http://{}{}", a, a, path);
+  }
+}
+
+void Exporter::Stop() {
+  ready_ = false;
+  if (server_) server_->Stop();
+  collectors_.StopAll();
+}
+
+bool Exporter::Reload(std::string* error) {
+  std::lock_guard reload_lock(reload_mutex_);
+  try {
+    Config fresh =
+        options_.config_file.empty() ? DefaultConfig() : LoadConfigFile(options_.config_file);
+    std::unique_lock lock(collect_mutex_);
+    collectors_.ReconfigureAll(fresh);
+    config_ = std::move(fresh);
+    last_reload_ok_ = true;
+    last_reload_success_time_ = NowSeconds();
+    spdlog::info("config reloaded from {}", config_.source);
+    return true;
+  } catch (const std::exception& e) {
+    std::unique_lock lock(collect_mutex_);
+    last_reload_ok_ = false;
+    spdlog::error("config reload failed, keeping the running config: {}", e.what());
+    if (error) *error = e.what();
+    return false;
+  }
+}
+
+void Exporter::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
+  using prometheus::MetricType;
+  FamilyBuilder("meshflow_build_info",
+                "A metric with a constant '1' value labeled by the version and revision from "
+                "which meshflow was built.",
+                MetricType::Gauge)
+      .Gauge({{"revision", std::string(kRevision)}, {"version", std::string(kVersion)}}, 1)
+      .AppendTo(out);
+  FamilyBuilder("meshflow_config_last_reload_successful",
+                "Whether the last configuration reload attempt was successful.", MetricType::Gauge)
+      .Gauge({}, last_reload_ok_ ? 1 : 0)
+      .AppendTo(out);
+  FamilyBuilder("meshflow_config_last_reload_success_timestamp_seconds",
+                "Timestamp of the last successful configuration reload.", MetricType::Gauge)
+      .Gauge({}, last_reload_success_time_)
+      .AppendTo(out);
+  try {
+    CollectProcessMetrics("/proc/self", out);
+  } catch (const std::exception& e) {
+    spdlog::debug("process metrics unavailable: {}", e.what());
+  }
+}
+
+std::string Exporter::Scrape() {
+  std::vector<prometheus::MetricFamily> families;
+  {
+    std::shared_lock lock(collect_mutex_);
+    collectors_.Collect(families);
+    CollectSelf(families);
+  }
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+HttpResponse Exporter::ServeMetrics(const HttpRequest& request) {
+  // Bound the work a burst of scrapes can cause; Prometheus retries on the next interval.
+  struct InFlight {
+    std::atomic<int>& n;
+    ~InFlight() { --n; }
+  } in_flight{scrapes_in_flight_};
+  if (++scrapes_in_flight_ > options_.max_requests) {
+    return HttpResponse::Text(503, "too many concurrent scrapes\n");
+  }
+  HttpResponse response;
+  response.content_type = std::string(kExpositionContentType);
+  response.body = Scrape();
+  if (AcceptsGzip(request.Header("Accept-Encoding"))) {
+    response.body = GzipCompress(response.body);
+    response.headers.emplace_back("Content-Encoding", "gzip");
+  }
+  response.headers.emplace_back("Vary", "Accept-Encoding");
+  return response;
+}
+
+HttpResponse Exporter::ServeLandingPage() const {
+  std::ostringstream html;
+  const std::string path = HtmlEscape(options_.telemetry_path);
+  html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>meshflow exporter</title>"
+       << "</head>\n<body>\n<h1>meshflow exporter</h1>\n"
+       << "<p>Overlay round-trip time, loss and per-role traffic between the nodes of a "
+          "cluster.</p>\n"
+       << "<p>Version " << HtmlEscape(kVersion) << " (revision " << HtmlEscape(kRevision)
+       << "), node <b>" << HtmlEscape(config_.node_name) << "</b></p>\n<ul>\n"
+       << "<li><a href=\"" << path << "\">Metrics</a></li>\n"
+       << "<li><a href=\"/-/healthy\">Health</a></li>\n"
+       << "<li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n"
+       << "<p>Collectors: " << HtmlEscape(fmt::format("{}", fmt::join(collectors_.Names(), ", ")))
+       << "</p>\n</body></html>\n";
+  HttpResponse r;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = html.str();
+  return r;
+}
+
+}  // namespace meshflow

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "exporter/collector_set.h"
+#include "exporter/config/config.h"
+#include "exporter/http/http_server.h"
+
+namespace meshflow {
+
+struct ExporterOptions {
+  std::vector<std::string> listen_addresses{":9474"};
+  std::string telemetry_path = "/metrics";
+  std::string config_file;                        // empty: the built-in default config
+  int max_requests = 40;                          // scrapes served at once; more get 503
+  std::map<std::string, bool> collector_enabled;  // by collector name; absent: its default
+  HttpServerOptions http;                         // listen_addresses are taken from above
+};
+
+// The exporter daemon: config, collectors, HTTP serving and reload, without process concerns
+// (signals, flags), so tests drive it in-process.
+class Exporter {
+ public:
+  explicit Exporter(ExporterOptions options);
+  ~Exporter();
+
+  // Loads the config (throws ConfigError), starts the collectors and the HTTP server.
+  void Start();
+  // Stops serving and collecting.
+  void Stop();
+  // Re-reads the config file. On failure keeps the running config, logs why and returns false.
+  bool Reload(std::string* error = nullptr);
+
+  // The whole exposition, as served at the telemetry path.
+  std::string Scrape();
+  std::vector<std::string> BoundAddresses() const { return server_->BoundAddresses(); }
+  const Config& config() const { return config_; }
+
+ private:
+  HttpResponse ServeMetrics(const HttpRequest& request);
+  HttpResponse ServeLandingPage() const;
+  void CollectSelf(std::vector<prometheus::MetricFamily>& out);
+
+  ExporterOptions options_;
+  Config config_;
+  std::unique_ptr<HttpServer> server_;
+  CollectorSet collectors_;
+  std::shared_mutex collect_mutex_;  // shared by scrapes, exclusive for reload
+  std::mutex reload_mutex_;
+  std::atomic<int> scrapes_in_flight_{0};
+  std::atomic<bool> ready_{false};
+  bool last_reload_ok_ = true;
+  double last_reload_success_time_ = 0;
+};
+
+}  // namespace meshflow

@@ -1,0 +1,74 @@
+#include "exporter/flags.h"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "exporter/collector_table.h"
+#include "exporter/version.h"
+
+namespace meshflow {
+
+std::optional<int> ParseExporterFlags(int argc, const char* const* argv, ExporterFlags& flags) {
+  CLI::App app{
+      "meshflow-exporter: overlay round-trip time, loss and per-role traffic between the "
+      "nodes of a cluster, as Prometheus metrics.",
+      "meshflow-exporter"};
+  app.set_version_flag("--version", std::string("meshflow-exporter version ") +
+                                        std::string(kVersion) + " (revision " +
+                                        std::string(kRevision) + ")");
+  auto& o = flags.exporter;
+  std::vector<std::string> listen;
+  app.add_option("--web.listen-address", listen,
+                 "Address to listen on for the web interface and telemetry; repeatable. "
+                 "[default: :9474]")
+      ->type_name("[HOST]:PORT");
+  app.add_option("--web.telemetry-path", o.telemetry_path, "Path under which to expose metrics.")
+      ->capture_default_str()
+      ->check([](const std::string& p) {
+        return !p.empty() && p[0] == '/' ? std::string() : std::string("must start with /");
+      });
+  app.add_option("--web.max-requests", o.max_requests,
+                 "Maximum number of scrapes served at once; more are refused with 503.")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--config.file", o.config_file,
+                 "meshflow configuration file (YAML). Without it the built-in default is used.")
+      ->type_name("FILE");
+  app.add_option("--log.level", flags.log_level, "Only log messages with this severity or above.")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option("--log.format", flags.log_format, "Output format of log messages.")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"logfmt", "json"}));
+  app.add_option("--replay", flags.replay_files,
+                 "Run pcap/pcapng files through the flow pipeline, print the metrics and exit.")
+      ->type_name("FILE...");
+
+  // Flags are added before parsing, so the table must be read here; a value of the map is set
+  // only when the user gave the flag, leaving the row's default otherwise.
+  std::vector<std::pair<std::string, std::optional<bool>>> collector_flags;
+  for (const auto& entry : CollectorTable()) collector_flags.emplace_back(entry.name, std::nullopt);
+  size_t i = 0;
+  for (const auto& entry : CollectorTable()) {
+    auto& slot = collector_flags[i++].second;
+    const std::string name(entry.name);
+    app.add_flag_function(
+        "--collector." + name + ",!--no-collector." + name,
+        [&slot](std::int64_t count) { slot = count > 0; },
+        std::string(entry.help) +
+            (entry.enabled_by_default ? " [default: enabled]" : " [default: disabled]"));
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!listen.empty()) o.listen_addresses = listen;
+  for (const auto& [name, value] : collector_flags) {
+    if (value) o.collector_enabled[name] = *value;
+  }
+  return std::nullopt;
+}
+
+}  // namespace meshflow

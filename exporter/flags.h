@@ -1,0 +1,23 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "exporter/exporter.h"
+
+namespace meshflow {
+
+// Everything the command line sets, in the Prometheus exporter-toolkit style.
+struct ExporterFlags {
+  ExporterOptions exporter;
+  std::string log_level = "info";
+  std::string log_format = "logfmt";
+  std::vector<std::string> replay_files;  // --replay: run captures offline and exit
+};
+
+// Parses the command line. Returns the exit code when the program should stop now (--help,
+// --version, a bad flag), nullopt to go on.
+std::optional<int> ParseExporterFlags(int argc, const char* const* argv, ExporterFlags& flags);
+
+}  // namespace meshflow

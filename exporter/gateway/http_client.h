@@ -1,0 +1,58 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace meshflow::gateway {
+
+// An http:// URL split for a request. Hosts may be names, IPv4 or bracketed IPv6 literals.
+struct HttpUrl {
+  std::string host;         // without brackets
+  uint16_t port = 80;
+  std::string target = "/";  // path and query, sent as the request target
+
+  static std::optional<HttpUrl> Parse(std::string_view text, std::string* error);
+  std::string HostHeader() const;
+  std::string ToString() const;
+};
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+  std::string method = "GET";
+  HttpUrl url;
+  HttpHeaders headers;  // besides Host, Connection and Content-Length, which are always set
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 0;
+  HttpHeaders headers;  // names lower-cased
+  std::string body;     // after chunked decoding; content encoding untouched
+  // The first header of that (lower-case) name, or empty.
+  std::string_view Header(std::string_view lower_name) const;
+};
+
+enum class FetchError { kNone, kBadUrl, kResolve, kConnect, kTimeout, kTooLarge, kProtocol, kIo };
+
+std::string_view FetchErrorName(FetchError error);
+
+struct FetchResult {
+  FetchError error = FetchError::kNone;
+  std::string message;  // for the user when error != kNone
+  HttpResponse response;
+  bool ok() const { return error == FetchError::kNone; }
+};
+
+// One HTTP/1.1 exchange on a fresh connection that ends at `deadline` whatever the peer does:
+// name resolution, a non-blocking connect on each address in turn, the write and the read all
+// share it. Responses above `max_body_bytes` are abandoned as kTooLarge.
+FetchResult Fetch(const HttpRequest& request, std::chrono::steady_clock::time_point deadline,
+                  size_t max_body_bytes);
+
+}  // namespace meshflow::gateway

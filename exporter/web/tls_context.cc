@@ -1,0 +1,104 @@
+#include "exporter/web/tls_context.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <memory>
+
+namespace meshflow::web {
+namespace {
+
+std::string OpenSslError(const std::string& what) {
+  std::string out = what;
+  unsigned long code = 0;
+  const char* sep = ": ";
+  while ((code = ERR_get_error()) != 0) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof buf);
+    out += sep;
+    out += buf;
+    sep = "; ";
+  }
+  return out;
+}
+
+int ProtocolVersion(TlsVersion v) {
+  switch (v) {
+    case TlsVersion::kTls10:
+      return TLS1_VERSION;
+    case TlsVersion::kTls11:
+      return TLS1_1_VERSION;
+    case TlsVersion::kTls12:
+      return TLS1_2_VERSION;
+    case TlsVersion::kTls13:
+      return TLS1_3_VERSION;
+  }
+  return TLS1_2_VERSION;
+}
+
+// RequestClientCert and RequireAnyClientCert take any certificate, as Go's crypto/tls does:
+// the chain is not checked, only its presence.
+int AcceptAnyCertificate(int /*preverify_ok*/, X509_STORE_CTX* /*store*/) { return 1; }
+
+}  // namespace
+
+std::string ConfigureTlsContext(void* ssl_ctx, const TlsServerConfig& tls) {
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  ERR_clear_error();
+  if (SSL_CTX_set_min_proto_version(ctx, ProtocolVersion(tls.min_version)) != 1) {
+    return OpenSslError("min_version not supported by this OpenSSL");
+  }
+  if (tls.max_version && SSL_CTX_set_max_proto_version(ctx, ProtocolVersion(*tls.max_version)) != 1) {
+    return OpenSslError("max_version not supported by this OpenSSL");
+  }
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1) {
+    return OpenSslError("cannot load cert_file " + tls.cert_file);
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return OpenSslError("cannot load key_file " + tls.key_file);
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    return OpenSslError("key_file " + tls.key_file + " does not match cert_file " + tls.cert_file);
+  }
+  if (!tls.client_ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, tls.client_ca_file.c_str(), nullptr) != 1) {
+      return OpenSslError("cannot load client_ca_file " + tls.client_ca_file);
+    }
+    // Tells clients which CAs are accepted, so they pick the right certificate.
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
+    if (names == nullptr) return OpenSslError("no CA names in client_ca_file " + tls.client_ca_file);
+    SSL_CTX_set_client_CA_list(ctx, names);
+  }
+  switch (tls.client_auth) {
+    case ClientAuth::kNoClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+      break;
+    case ClientAuth::kRequestClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, AcceptAnyCertificate);
+      break;
+    case ClientAuth::kRequireAnyClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                         AcceptAnyCertificate);
+      break;
+    case ClientAuth::kVerifyClientCertIfGiven:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+      break;
+    case ClientAuth::kRequireAndVerifyClientCert:
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+      break;
+  }
+  // Session resumption with client certificates fails without a session id context.
+  static const unsigned char kSessionContext[] = "meshflow";
+  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+  return {};
+}
+
+std::string ValidateTlsConfig(const TlsServerConfig& tls) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()),
+                                                        SSL_CTX_free);
+  if (!ctx) return OpenSslError("cannot create a TLS context");
+  return ConfigureTlsContext(ctx.get(), tls);
+}
+
+}  // namespace meshflow::web
