@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <memory>
 
@@ -48,7 +49,8 @@ std::string ConfigureTlsContext(void* ssl_ctx, const TlsServerConfig& tls) {
   if (SSL_CTX_set_min_proto_version(ctx, ProtocolVersion(tls.min_version)) != 1) {
     return OpenSslError("min_version not supported by this OpenSSL");
   }
-  if (tls.max_version && SSL_CTX_set_max_proto_version(ctx, ProtocolVersion(*tls.max_version)) != 1) {
+  if (tls.max_version &&
+      SSL_CTX_set_max_proto_version(ctx, ProtocolVersion(*tls.max_version)) != 1) {
     return OpenSslError("max_version not supported by this OpenSSL");
   }
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -56,6 +58,10 @@ std::string ConfigureTlsContext(void* ssl_ctx, const TlsServerConfig& tls) {
     return OpenSslError("cannot load cert_file " + tls.cert_file);
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      return OpenSslError("key_file " + tls.key_file + " does not match cert_file " +
+                          tls.cert_file);
+    }
     return OpenSslError("cannot load key_file " + tls.key_file);
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -67,7 +73,8 @@ std::string ConfigureTlsContext(void* ssl_ctx, const TlsServerConfig& tls) {
     }
     // Tells clients which CAs are accepted, so they pick the right certificate.
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
-    if (names == nullptr) return OpenSslError("no CA names in client_ca_file " + tls.client_ca_file);
+    if (names == nullptr)
+      return OpenSslError("no CA names in client_ca_file " + tls.client_ca_file);
     SSL_CTX_set_client_CA_list(ctx, names);
   }
   switch (tls.client_auth) {

@@ -77,8 +77,7 @@ WebConfigWatcher::Change WebConfigWatcher::Poll() {
   try {
     next = Load();
   } catch (const ConfigError& e) {
-    spdlog::error("msg=\"web config not reloaded, keeping the previous one\" err=\"{}\"",
-                  e.what());
+    spdlog::error("msg=\"web config not reloaded, keeping the previous one\" err=\"{}\"", e.what());
     ++reloads_failed_;
     last_reload_ok_ = false;
     std::lock_guard lock(mutex_);
