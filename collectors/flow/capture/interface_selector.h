@@ -1,0 +1,35 @@
+#pragma once
+
+#include <re2/re2.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "exporter/config/config.h"
+
+namespace meshflow::flow {
+
+// Decides from the config's RE2 patterns which interfaces are captured and what kind each is.
+class InterfaceSelector {
+ public:
+  // Throws std::invalid_argument for a pattern RE2 rejects (config parsing rejects them first).
+  explicit InterfaceSelector(const CaptureConfig& config);
+
+  // True when `name` matches an include pattern and no exclude pattern.
+  bool Selected(std::string_view name) const;
+  // overlay, underlay or pod: the first kind rule that matches; underlay when none does.
+  const std::string& KindOf(std::string_view name) const;
+
+ private:
+  struct KindRule {
+    std::unique_ptr<RE2> pattern;
+    std::string kind;
+  };
+  std::vector<std::unique_ptr<RE2>> include_;
+  std::vector<std::unique_ptr<RE2>> exclude_;
+  std::vector<KindRule> kinds_;
+};
+
+}  // namespace meshflow::flow

@@ -1,0 +1,98 @@
+#include "collectors/flow/flow_collector.h"
+
+#include <string>
+
+#include "exporter/core/metric_builder.h"
+
+namespace meshflow::flow {
+
+void AppendCaptureFamilies(const std::vector<InterfaceHealth>& health,
+                           const CaptureLoopCounters& counters,
+                           std::vector<prometheus::MetricFamily>& out) {
+  using prometheus::MetricType;
+  FamilyBuilder packets("meshflow_capture_packets_total",
+                        "Packets the capture filter accepted on the interface, including those "
+                        "dropped (pcap_stats ps_recv, widened to 64 bits).",
+                        MetricType::Counter);
+  FamilyBuilder dropped("meshflow_capture_dropped_packets_total",
+                        "Packets lost before meshflow saw them: where=kernel when the capture ring "
+                        "was full (ps_drop), where=interface when the interface dropped them "
+                        "(rx_dropped).",
+                        MetricType::Counter);
+  FamilyBuilder up("meshflow_capture_up",
+                   "1 while the interface's capture handle is open and healthy, 0 when the "
+                   "interface vanished, went down or could not be opened.",
+                   MetricType::Gauge);
+  FamilyBuilder ring("meshflow_capture_ring_bytes",
+                     "Size of the kernel capture ring actually obtained (libpcap shrinks it "
+                     "silently when memory is short).",
+                     MetricType::Gauge);
+  FamilyBuilder in_kernel("meshflow_capture_filter_in_kernel",
+                          "1 when the IP capture filter runs in the kernel, 0 when libpcap fell "
+                          "back to filtering in userland.",
+                          MetricType::Gauge);
+  FamilyBuilder info("meshflow_capture_interface_info",
+                     "The kind of each captured interface: sum bytes within one kind only, a "
+                     "packet crosses several interfaces of different kinds.",
+                     MetricType::Gauge);
+  FamilyBuilder failures("meshflow_capture_open_failures_total",
+                         "Attempts to open a capture handle on the interface that failed.",
+                         MetricType::Counter);
+  for (const auto& h : health) {
+    packets.Counter({{"iface", h.name}}, static_cast<double>(h.packets));
+    dropped.Counter({{"iface", h.name}, {"where", "kernel"}}, static_cast<double>(h.kernel_drops));
+    dropped.Counter({{"iface", h.name}, {"where", "interface"}},
+                    static_cast<double>(h.interface_drops));
+    up.Gauge({{"iface", h.name}}, h.up ? 1 : 0);
+    ring.Gauge({{"iface", h.name}}, static_cast<double>(h.ring_bytes));
+    in_kernel.Gauge({{"iface", h.name}}, h.filter_in_kernel ? 1 : 0);
+    info.Gauge({{"iface", h.name}, {"kind", h.kind}}, 1);
+    failures.Counter({{"iface", h.name}}, static_cast<double>(h.open_failures));
+  }
+  packets.AppendTo(out);
+  dropped.AppendTo(out);
+  up.AppendTo(out);
+  ring.AppendTo(out);
+  in_kernel.AppendTo(out);
+  info.AppendTo(out);
+  failures.AppendTo(out);
+  FamilyBuilder refused("meshflow_capture_interfaces_refused_total",
+                        "Interfaces not captured because the number of remembered interface names "
+                        "reached its bound.",
+                        MetricType::Counter);
+  refused.Counter({}, static_cast<double>(counters.interfaces_refused));
+  refused.AppendTo(out);
+  FamilyBuilder netlink("meshflow_capture_netlink_errors_total",
+                        "Link-change messages that could not be used: reason=malformed, or "
+                        "reason=overrun when the kernel dropped some and a full rescan followed.",
+                        MetricType::Counter);
+  netlink.Counter({{"reason", "malformed"}}, static_cast<double>(counters.netlink_malformed));
+  netlink.Counter({{"reason", "overrun"}}, static_cast<double>(counters.netlink_overruns));
+  netlink.AppendTo(out);
+}
+
+FlowCollector::FlowCollector(const Config& config, std::unique_ptr<FlowStage> stage,
+                             const Clock& clock)
+    : stage_(std::move(stage)), loop_(config.flows.capture, *stage_, stage_mutex_, clock) {}
+
+FlowCollector::~FlowCollector() { loop_.Stop(); }
+
+void FlowCollector::Start() { loop_.Start(); }
+
+void FlowCollector::Stop() { loop_.Stop(); }
+
+void FlowCollector::Reconfigure(const Config& config) {
+  {
+    std::lock_guard lock(stage_mutex_);
+    stage_->Reconfigure(config);
+  }
+  loop_.Reconfigure(config.flows.capture);
+}
+
+void FlowCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
+  AppendCaptureFamilies(loop_.Health(), loop_.Counters(), out);
+  std::lock_guard lock(stage_mutex_);
+  stage_->Collect(out);
+}
+
+}  // namespace meshflow::flow

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "collectors/flow/capture/capture_loop.h"
+#include "collectors/flow/packet_sink.h"
+#include "exporter/config/config.h"
+#include "exporter/core/clock.h"
+#include "exporter/core/collector.h"
+
+namespace meshflow::flow {
+
+// What the collector needs of the flow pipeline: a packet sink that also reports its metrics.
+// Calls come with the collector's sink mutex held, so implementations need no locking of their own.
+class FlowStage : public PacketSink {
+ public:
+  virtual void Reconfigure(const Config& config) = 0;
+  virtual void Collect(std::vector<prometheus::MetricFamily>& out) = 0;
+};
+
+// The flow pipeline (decode, classify, aggregate) behind FlowStage.
+std::unique_ptr<FlowStage> MakeFlowPipelineStage(const Config& config);
+
+// Capture families for the health snapshot: packets, drops, up, ring size, filter placement and
+// each interface's kind.
+void AppendCaptureFamilies(const std::vector<InterfaceHealth>& health,
+                           const CaptureLoopCounters& counters,
+                           std::vector<prometheus::MetricFamily>& out);
+
+// Live flow accounting: one capture loop over the selected interfaces feeding the flow pipeline.
+class FlowCollector final : public Collector {
+ public:
+  FlowCollector(const Config& config, std::unique_ptr<FlowStage> stage,
+                const Clock& clock = SystemClock::Instance());
+  ~FlowCollector() override;
+
+  // Throws std::system_error when the capture loop cannot be set up (epoll, netlink).
+  void Start() override;
+  void Stop() override;
+  void Reconfigure(const Config& config) override;
+  void Collect(std::vector<prometheus::MetricFamily>& out) override;
+
+ private:
+  std::mutex stage_mutex_;
+  std::unique_ptr<FlowStage> stage_;
+  CaptureLoop loop_;
+};
+
+// The collector table's factory: the real pipeline behind the live capture.
+std::unique_ptr<Collector> CreateFlowCollector(const Config& config);
+
+}  // namespace meshflow::flow
