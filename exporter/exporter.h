@@ -11,6 +11,7 @@
 #include "exporter/collector_set.h"
 #include "exporter/config/config.h"
 #include "exporter/http/http_server.h"
+#include "exporter/web/web_config_watcher.h"
 
 namespace meshflow {
 
@@ -18,6 +19,7 @@ struct ExporterOptions {
   std::vector<std::string> listen_addresses{":9474"};
   std::string telemetry_path = "/metrics";
   std::string config_file;                        // empty: the built-in default config
+  std::string web_config_file;                    // TLS and basic auth; empty: plain HTTP
   int max_requests = 40;                          // scrapes served at once; more get 503
   std::map<std::string, bool> collector_enabled;  // by collector name; absent: its default
   HttpServerOptions http;                         // listen_addresses are taken from above
@@ -41,15 +43,22 @@ class Exporter {
   std::string Scrape();
   std::vector<std::string> BoundAddresses() const { return server_->BoundAddresses(); }
   const Config& config() const { return config_; }
+  // Names of the collectors running, for deciding which privileges to keep.
+  std::vector<std::string> CollectorNames() const { return collectors_.Names(); }
 
  private:
   HttpResponse ServeMetrics(const HttpRequest& request);
   HttpResponse ServeLandingPage() const;
   void CollectSelf(std::vector<prometheus::MetricFamily>& out);
+  std::optional<HttpResponse> Authenticate(const HttpRequest& request);
+  int ConfigureTls(void* ssl_ctx);
+  void OnWebConfigChange(web::WebConfigWatcher::Change change);
 
   ExporterOptions options_;
   Config config_;
   std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<web::WebConfigWatcher> web_;
+  std::mutex server_mutex_;  // a TLS restart from the web config poller against Stop()
   CollectorSet collectors_;
   std::shared_mutex collect_mutex_;  // shared by scrapes, exclusive for reload
   std::mutex reload_mutex_;

@@ -34,6 +34,14 @@ std::optional<int> ParseExporterFlags(int argc, const char* const* argv, Exporte
   app.add_option("--config.file", o.config_file,
                  "meshflow configuration file (YAML). Without it the built-in default is used.")
       ->type_name("FILE");
+  app.add_option("--web.config.file", o.web_config_file,
+                 "Web config file (exporter-toolkit format) enabling TLS and/or basic "
+                 "authentication; re-read when it changes.")
+      ->type_name("FILE");
+  app.add_option("--runas", flags.runas,
+                 "When started as root: switch to this user once capture handles and probe "
+                 "sockets are open, keeping only the capabilities still needed.")
+      ->type_name("USER");
   app.add_option("--log.level", flags.log_level, "Only log messages with this severity or above.")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));

@@ -14,6 +14,7 @@ struct ExporterFlags {
   std::string log_level = "info";
   std::string log_format = "logfmt";
   std::vector<std::string> replay_files;  // --replay: run captures offline and exit
+  std::string runas;                      // user to switch to after opening sockets, as root
 };
 
 // Parses the command line. Returns the exit code when the program should stop now (--help,

@@ -163,6 +163,7 @@ void HttpServer::Start() {
 
   mg_callbacks callbacks{};
   callbacks.begin_request = &HttpServer::OnRequest;
+  if (options_.tls && init_ssl_) callbacks.init_ssl = &HttpServer::OnInitSsl;
   // Civetweb reports bind failures and TLS setup errors through log_message; keep the last one
   // so Start() can say why.
   static thread_local std::string last_error;
@@ -214,6 +215,20 @@ std::vector<std::string> HttpServer::BoundAddresses() const {
     out.push_back(host + ":" + std::to_string(ports[i]));
   }
   return out;
+}
+
+void HttpServer::SetTls(bool tls, std::function<int(void* ssl_ctx)> init_ssl) {
+  options_.tls = tls;
+  init_ssl_ = std::move(init_ssl);
+}
+
+void HttpServer::Restart() {
+  Stop();
+  Start();
+}
+
+int HttpServer::OnInitSsl(void* ssl_ctx, void* user_data) {
+  return static_cast<HttpServer*>(user_data)->init_ssl_(ssl_ctx);
 }
 
 int HttpServer::OnRequest(mg_connection* conn) {

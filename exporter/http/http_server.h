@@ -70,6 +70,12 @@ class HttpServer {
   // Register before Start(). An unknown path is a 404, a known one with a wrong method a 405.
   void Route(std::string path, std::vector<std::string> methods, HttpHandler handler);
   void SetGuard(HttpGuard guard) { guard_ = std::move(guard); }
+  // Serves TLS (or plain HTTP) from the next Start(). `init_ssl` configures civetweb's SSL_CTX
+  // (passed as void*): it returns 1 when it set the context up, -1 to refuse to start.
+  void SetTls(bool tls, std::function<int(void* ssl_ctx)> init_ssl);
+  // Stops and starts again, e.g. for a new certificate: civetweb reads TLS settings only when a
+  // context starts. Requests in flight finish first.
+  void Restart();
 
   // Binds and starts serving; throws std::runtime_error saying which address failed and why.
   void Start();
@@ -90,11 +96,13 @@ class HttpServer {
     HttpHandler handler;
   };
   static int OnRequest(mg_connection* conn);
+  static int OnInitSsl(void* ssl_ctx, void* user_data);
   int Serve(mg_connection* conn);
 
   HttpServerOptions options_;
   std::map<std::string, Route_, std::less<>> routes_;
   HttpGuard guard_;
+  std::function<int(void*)> init_ssl_;
   mg_context* context_ = nullptr;
 };
 

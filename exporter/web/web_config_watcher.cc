@@ -21,7 +21,7 @@ WebConfigWatcher::WebConfigWatcher(std::string path) : path_(std::move(path)) {
   current_ = Load();
   stamps_ = StampAll(current_->config);
   if (!path_.empty()) {
-    spdlog::info("msg=\"web config loaded\" file={} tls={} basic_auth_users={}", path_,
+    spdlog::info("web config loaded from {}: tls={} basic_auth_users={}", path_,
                  current_->config.tls ? "on" : "off", current_->config.basic_auth_users.size());
   }
 }
@@ -77,7 +77,7 @@ WebConfigWatcher::Change WebConfigWatcher::Poll() {
   try {
     next = Load();
   } catch (const ConfigError& e) {
-    spdlog::error("msg=\"web config not reloaded, keeping the previous one\" err=\"{}\"", e.what());
+    spdlog::error("web config not reloaded, keeping the previous one: {}", e.what());
     ++reloads_failed_;
     last_reload_ok_ = false;
     std::lock_guard lock(mutex_);
@@ -100,7 +100,7 @@ WebConfigWatcher::Change WebConfigWatcher::Poll() {
   }
   ++reloads_ok_;
   last_reload_ok_ = true;
-  spdlog::info("msg=\"web config reloaded\" file={} tls={} basic_auth_users={} listener={}", path_,
+  spdlog::info("web config reloaded from {}: tls={} basic_auth_users={} listener={}", path_,
                next->config.tls ? "on" : "off", next->config.basic_auth_users.size(),
                tls_changed ? "restart" : "kept");
   return tls_changed ? Change::kTls : Change::kAuth;
