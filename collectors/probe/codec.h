@@ -1,0 +1,64 @@
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace meshflow::probe {
+
+// meshflow's UDP probe datagram. Requests and replies have the same fixed size, so a reflector
+// can never send more bytes than it received (no amplification).
+//
+//   0  magic "MFPR"          4 bytes
+//   4  version (1)           1 byte
+//   5  type (1 req, 2 rep)   1 byte
+//   6  reserved, zero        2 bytes
+//   8  session               8 bytes  chosen by the prober at start; keys the reflector's count
+//  16  sequence              8 bytes
+//  24  send time             8 bytes  prober's own clock, opaque to the reflector
+//  32  receive count         8 bytes  zero in requests; in replies, the requests of this session
+//                                     the reflector has received, this one included
+// All integers big-endian.
+inline constexpr size_t kProbeSize = 40;
+inline constexpr uint32_t kProbeMagic = 0x4D465052;  // "MFPR"
+inline constexpr uint8_t kProbeVersion = 1;
+
+enum class ProbeType : uint8_t { kRequest = 1, kReply = 2 };
+
+struct ProbePacket {
+  ProbeType type = ProbeType::kRequest;
+  uint64_t session = 0;
+  uint64_t sequence = 0;
+  uint64_t send_time_ns = 0;
+  uint64_t receive_count = 0;
+
+  bool operator==(const ProbePacket&) const = default;
+};
+
+// Why a datagram was not a probe packet; each is a label value of the malformed counters.
+enum class DecodeError : uint8_t {
+  kTooShort,
+  kTooLong,
+  kBadMagic,
+  kBadVersion,
+  kBadType,
+  kReservedNotZero,
+  kCountInRequest,
+};
+inline constexpr size_t kDecodeErrorCount = 7;
+std::string_view DecodeErrorName(DecodeError error);
+
+struct DecodeResult {
+  std::optional<ProbePacket> packet;
+  DecodeError error = DecodeError::kTooShort;  // meaningful only when packet is empty
+};
+
+using ProbeBytes = std::array<uint8_t, kProbeSize>;
+
+ProbeBytes Encode(const ProbePacket& packet);
+DecodeResult Decode(std::span<const uint8_t> bytes);
+
+}  // namespace meshflow::probe

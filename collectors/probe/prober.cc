@@ -1,0 +1,688 @@
+#include "collectors/probe/prober.h"
+
+#include <fcntl.h>
+#include <linux/icmp.h>
+#include <linux/tcp.h>
+#include <netdb.h>
+#include <netinet/icmp6.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <set>
+
+#include "exporter/config/config.h"
+#include "exporter/core/log.h"
+
+namespace meshflow::probe {
+namespace {
+
+constexpr uint64_t kTagShift = 56;
+constexpr uint64_t kTagTimer = 1;
+constexpr uint64_t kTagWake = 2;
+constexpr uint64_t kTagSocket = 3;
+constexpr uint64_t kTagTcp = 4;
+constexpr size_t kIcmpHeader = 8;
+constexpr size_t kIcmpPayload = 16;  // session, sequence
+constexpr size_t kMaxPendingTx = 1 << 16;
+constexpr size_t kMaxTcpConns = 1 << 14;
+
+uint64_t Tag(uint64_t kind, uint64_t value) { return (kind << kTagShift) | value; }
+
+nanoseconds Now() { return std::chrono::steady_clock::now().time_since_epoch(); }
+
+void PutU64(uint8_t* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<uint8_t>(v);
+    v >>= 8;
+  }
+}
+
+uint64_t GetU64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+bool AddToEpoll(int epoll, int fd, uint32_t events, uint64_t tag) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = tag;
+  return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+size_t WindowFor(nanoseconds interval, nanoseconds timeout) {
+  // Room for every probe in flight plus as many again, so late replies are still recognised.
+  const int64_t in_flight = timeout.count() / std::max<int64_t>(1, interval.count()) + 2;
+  return static_cast<size_t>(std::clamp<int64_t>(2 * in_flight + 8, 16, 1 << 16));
+}
+
+Fd OpenIcmp(int family, bool* raw) {
+  const int proto = family == AF_INET ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
+  // Unprivileged ICMP datagram sockets need the process's group in net.ipv4.ping_group_range
+  // (shared by IPv6); otherwise a raw socket, which needs CAP_NET_RAW.
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  *raw = false;
+  if (fd < 0) {
+    fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+    *raw = true;
+  }
+  if (fd < 0) return Fd();
+  if (*raw && family == AF_INET) {
+    icmp_filter filter{};
+    filter.data = ~(1u << ICMP_ECHOREPLY);
+    setsockopt(fd, SOL_RAW, ICMP_FILTER, &filter, sizeof(filter));
+  } else if (*raw) {
+    icmp6_filter filter;
+    ICMP6_FILTER_SETBLOCKALL(&filter);
+    ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &filter);
+    setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter));
+  }
+  return Fd(fd);
+}
+
+}  // namespace
+
+std::string_view MethodName(Method method) {
+  switch (method) {
+    case Method::kIcmp:
+      return "icmp";
+    case Method::kUdp:
+      return "udp";
+    case Method::kTcp:
+      return "tcp";
+  }
+  return "unknown";
+}
+
+std::optional<Method> ParseMethod(std::string_view name) {
+  if (name == "icmp") return Method::kIcmp;
+  if (name == "udp") return Method::kUdp;
+  if (name == "tcp") return Method::kTcp;
+  return std::nullopt;
+}
+
+ProberOptions OptionsFromConfig(const Config& config) {
+  const ProbesConfig& p = config.probes;
+  ProberOptions o;
+  o.node_name = config.node_name;
+  o.interval = p.interval;
+  o.timeout = p.timeout;
+  o.dns_refresh_interval = p.dns_refresh_interval;
+  o.reflector_enabled = p.reflector.enabled;
+  o.reflector_address = p.reflector.listen_address;
+  o.reflector_port = p.reflector.port;
+  o.reflector_rate = p.reflector.max_replies_per_source_per_second;
+  auto methods = [](const std::vector<std::string>& names) {
+    std::vector<Method> out;
+    for (const auto& n : names)
+      if (auto m = ParseMethod(n)) out.push_back(*m);
+    return out;
+  };
+  if (!p.peers.empty()) {
+    for (const ProbePeer& peer : p.peers) {
+      o.peers.push_back(PeerTarget{peer.name, peer.address,
+                                   methods(peer.methods.empty() ? p.methods : peer.methods),
+                                   peer.tcp_port != 0 ? peer.tcp_port : p.tcp_port, p.udp_port});
+    }
+    return o;
+  }
+  for (const NodeSpec& node : config.nodes) {
+    if (node.name == config.node_name || node.addresses.empty()) continue;
+    const IpPrefix& first = node.addresses.front();
+    if (first.bits != (first.address.is_v4() ? 32 : 128)) {
+      // A subnet names no single host to probe.
+      spdlog::warn("probe: node {} skipped: its first address {} is not a host address", node.name,
+                   first.ToString());
+      continue;
+    }
+    o.peers.push_back(PeerTarget{node.name, first.address.ToString(), methods(p.methods),
+                                 p.tcp_port, p.udp_port});
+  }
+  return o;
+}
+
+Resolver::~Resolver() { Stop(); }
+
+void Resolver::Start(nanoseconds refresh) {
+  std::lock_guard lock(mutex_);
+  refresh_ = refresh;
+  stop_ = false;
+  if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+}
+
+void Resolver::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Resolver::SetNames(std::vector<std::string> names) {
+  {
+    std::lock_guard lock(mutex_);
+    if (names == names_) return;
+    names_ = std::move(names);
+    changed_ = true;
+  }
+  wake_.notify_all();
+}
+
+std::optional<IpAddress> Resolver::Lookup(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = results_.find(name);
+  if (it == results_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Resolver::Run() {
+  std::unique_lock lock(mutex_);
+  while (!stop_) {
+    const std::vector<std::string> names = names_;
+    changed_ = false;
+    lock.unlock();
+    std::unordered_map<std::string, IpAddress> results;
+    for (const std::string& name : names) {
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_DGRAM;
+      addrinfo* list = nullptr;
+      if (getaddrinfo(name.c_str(), nullptr, &hints, &list) != 0 || list == nullptr) {
+        spdlog::warn("probe: cannot resolve {}", name);
+        continue;
+      }
+      SocketAddress s;
+      std::memcpy(&s.storage, list->ai_addr, list->ai_addrlen);
+      s.length = list->ai_addrlen;
+      results.emplace(name, s.address());
+      freeaddrinfo(list);
+    }
+    lock.lock();
+    // Keep the last good answer of a name that failed this round.
+    for (auto& [name, address] : results) results_[name] = address;
+    wake_.wait_for(lock, refresh_, [this] { return stop_ || changed_; });
+  }
+}
+
+Prober::Prober() : buffer_(2048) {
+  std::random_device rd;
+  session_base_ = (uint64_t{rd()} << 32) ^ rd();
+  icmp_id_ = static_cast<uint16_t>(rd());
+}
+
+Prober::~Prober() { Stop(); }
+
+void Prober::Start(const ProberOptions& options) {
+  epoll_ = Fd(epoll_create1(EPOLL_CLOEXEC));
+  timer_ = Fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  wake_ = Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!epoll_.valid() || !timer_.valid() || !wake_.valid())
+    throw std::runtime_error(std::string("probe: cannot create epoll/timerfd/eventfd: ") +
+                             std::strerror(errno));
+  AddToEpoll(epoll_.get(), timer_.get(), EPOLLIN, Tag(kTagTimer, 0));
+  AddToEpoll(epoll_.get(), wake_.get(), EPOLLIN, Tag(kTagWake, 0));
+  OpenProbeSockets();
+  {
+    std::lock_guard lock(mutex_);
+    Apply(options, Now());
+  }
+  resolver_.Start(options.dns_refresh_interval);
+  stop_ = false;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Prober::Stop() {
+  if (!thread_.joinable()) return;
+  stop_ = true;
+  const uint64_t one = 1;
+  (void)!write(wake_.get(), &one, sizeof(one));
+  thread_.join();
+  resolver_.Stop();
+  std::lock_guard lock(mutex_);
+  tcp_conns_.clear();
+}
+
+void Prober::Reconfigure(const ProberOptions& options) {
+  {
+    std::lock_guard lock(mutex_);
+    pending_ = options;
+  }
+  const uint64_t one = 1;
+  (void)!write(wake_.get(), &one, sizeof(one));
+}
+
+void Prober::OpenProbeSockets() {
+  for (SocketSlot slot : {kUdp4, kUdp6}) {
+    const int family = slot == kUdp4 ? AF_INET : AF_INET6;
+    ProbeSocket& s = sockets_[slot];
+    s.fd = Fd(socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
+    if (!s.fd.valid()) {
+      spdlog::warn("probe: no {} UDP socket: {}", slot == kUdp4 ? "IPv4" : "IPv6",
+                   std::strerror(errno));
+      continue;
+    }
+    if (family == AF_INET6) {
+      const int on = 1;
+      setsockopt(s.fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    }
+  }
+  for (SocketSlot slot : {kIcmp4, kIcmp6}) {
+    const int family = slot == kIcmp4 ? AF_INET : AF_INET6;
+    ProbeSocket& s = sockets_[slot];
+    s.fd = OpenIcmp(family, &s.raw);
+    if (!s.fd.valid()) {
+      spdlog::warn("probe: no {} ICMP socket (neither ping_group_range nor CAP_NET_RAW): {}",
+                   family == AF_INET ? "IPv4" : "IPv6", std::strerror(errno));
+      continue;
+    }
+    icmp_socket_ = s.raw ? "raw" : "datagram";
+  }
+  for (SocketSlot slot : {kUdp4, kUdp6, kIcmp4, kIcmp6}) {
+    ProbeSocket& s = sockets_[slot];
+    if (!s.fd.valid()) continue;
+    s.timestamps = EnableTimestamping(s.fd.get());
+    AddToEpoll(epoll_.get(), s.fd.get(), EPOLLIN, Tag(kTagSocket, slot));
+  }
+}
+
+void Prober::OpenReflector(const ProberOptions& options) {
+  for (SocketSlot slot : {kReflector4, kReflector6}) {
+    if (sockets_[slot].fd.valid())
+      epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, sockets_[slot].fd.get(), nullptr);
+    sockets_[slot].fd = Fd();
+  }
+  if (!options.reflector_enabled) return;
+  const auto listen = IpAddress::Parse(options.reflector_address);
+  if (!listen) return;
+  struct Want {
+    SocketSlot slot;
+    IpAddress address;
+    bool required;
+  };
+  std::vector<Want> wants{{listen->is_v4() ? kReflector4 : kReflector6, *listen, true}};
+  // 0.0.0.0 means every address: IPv6 peers reach us too.
+  if (options.reflector_address == "0.0.0.0")
+    wants.push_back({kReflector6, *IpAddress::Parse("::"), false});
+  for (const Want& w : wants) {
+    const int family = w.address.is_v4() ? AF_INET : AF_INET6;
+    Fd fd(socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
+    const int on = 1;
+    if (family == AF_INET6) {
+      // "::" alone serves both families; beside 0.0.0.0 it must leave IPv4 to that socket.
+      const int v6only = w.required ? 0 : 1;
+      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on));
+    } else {
+      setsockopt(fd.get(), IPPROTO_IP, IP_PKTINFO, &on, sizeof(on));
+    }
+    const SocketAddress bind_to = SocketAddress::From(w.address, options.reflector_port);
+    if (!fd.valid() || bind(fd.get(), bind_to.get(), bind_to.length) != 0) {
+      if (w.required)
+        spdlog::error("probe: reflector cannot listen on {} port {}/udp: {}",
+                      options.reflector_address, options.reflector_port, std::strerror(errno));
+      continue;
+    }
+    AddToEpoll(epoll_.get(), fd.get(), EPOLLIN, Tag(kTagSocket, w.slot));
+    sockets_[w.slot].fd = std::move(fd);
+  }
+}
+
+void Prober::Apply(const ProberOptions& options, nanoseconds now) {
+  const bool reflector_changed = !reflector_ ||
+                                 options.reflector_enabled != options_.reflector_enabled ||
+                                 options.reflector_address != options_.reflector_address ||
+                                 options.reflector_port != options_.reflector_port;
+  if (!reflector_) reflector_.emplace(options.reflector_rate);
+  reflector_->set_rate(options.reflector_rate);
+  if (reflector_changed) OpenReflector(options);
+  options_ = options;
+
+  // Series of (peer, method) pairs that stay keep their counters.
+  const size_t window = WindowFor(options.interval, options.timeout);
+  std::set<std::pair<std::string, Method>> wanted;
+  std::vector<std::string> dns_names;
+  targets_.clear();
+  for (const PeerTarget& peer : options.peers) {
+    const auto literal = IpAddress::Parse(peer.address);
+    if (!literal) dns_names.push_back(peer.address);
+    for (Method m : peer.methods) {
+      const auto key = std::make_pair(peer.name, m);
+      if (!wanted.insert(key).second) continue;
+      auto& entry = series_[key];
+      if (!entry) {
+        const uint64_t id = next_series_id_++;
+        entry = std::make_unique<SeriesEntry>(SeriesEntry{id, peer.name, m, session_base_ + id,
+                                                          ProbeSeries(window, m == Method::kUdp)});
+        by_id_[id] = entry.get();
+        by_session_[entry->session] = entry.get();
+      }
+      const uint16_t port = m == Method::kTcp   ? peer.tcp_port
+                            : m == Method::kUdp ? peer.udp_port
+                                                : 0;
+      targets_.push_back(Target{peer.name, peer.address, literal, m, port, entry->id});
+    }
+  }
+  for (auto it = series_.begin(); it != series_.end();) {
+    if (wanted.count(it->first)) {
+      ++it;
+      continue;
+    }
+    by_id_.erase(it->second->id);
+    by_session_.erase(it->second->session);
+    it = series_.erase(it);
+  }
+  scheduler_ = std::make_unique<Scheduler>(options.interval);
+  scheduler_->Reset(targets_.size(), now);
+  resolver_.SetNames(std::move(dns_names));
+  ArmTimer();
+}
+
+void Prober::Run() {
+  prctl(PR_SET_TIMERSLACK, 1000UL);  // wake within a microsecond of the schedule, not 50
+  std::array<epoll_event, 64> events;
+  while (!stop_) {
+    const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), 1000);
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("probe: epoll_wait: {}", std::strerror(errno));
+      return;
+    }
+    std::lock_guard lock(mutex_);
+    for (int i = 0; i < n; ++i) HandleEvent(events[i].data.u64, events[i].events);
+    const nanoseconds now = Now();
+    if (pending_) {
+      Apply(*pending_, now);
+      pending_.reset();
+    }
+    Expire(now);
+    scheduler_->RunDue(now, [&](size_t i) { Send(i, now); });
+    ArmTimer();
+  }
+}
+
+void Prober::HandleEvent(uint64_t tag, uint32_t events) {
+  const uint64_t kind = tag >> kTagShift;
+  const uint64_t value = tag & ((uint64_t{1} << kTagShift) - 1);
+  if (kind == kTagTimer) {
+    uint64_t expirations;
+    (void)!read(timer_.get(), &expirations, sizeof(expirations));
+  } else if (kind == kTagWake) {
+    uint64_t count;
+    (void)!read(wake_.get(), &count, sizeof(count));
+  } else if (kind == kTagSocket) {
+    const auto slot = static_cast<SocketSlot>(value);
+    if (slot == kReflector4 || slot == kReflector6) {
+      ReadReflector(slot);
+    } else {
+      if (events & EPOLLERR) DrainTx(slot);
+      if (events & EPOLLIN) ReadProbeSocket(slot);
+    }
+  } else if (kind == kTagTcp) {
+    FinishTcp(value);
+  }
+}
+
+void Prober::DrainTx(SocketSlot slot) {
+  ProbeSocket& s = sockets_[slot];
+  if (!s.timestamps) return;
+  DrainTxTimestamps(s.fd.get(), [&](uint32_t key, int64_t ns) {
+    // Keys arrive in send order; entries before `key` got no timestamp.
+    while (!s.pending.empty() && static_cast<int32_t>(s.pending.front().key - key) < 0)
+      s.pending.pop_front();
+    if (s.pending.empty() || s.pending.front().key != key) return;
+    if (auto it = by_id_.find(s.pending.front().series_id); it != by_id_.end())
+      it->second->series.OnTxTimestamp(s.pending.front().sequence, ns);
+    s.pending.pop_front();
+  });
+}
+
+void Prober::CountFallbacks(const SeriesEntry& entry, uint64_t before) {
+  fallbacks_[static_cast<size_t>(entry.method)] +=
+      entry.series.stats().timestamp_fallbacks - before;
+}
+
+void Prober::ReadProbeSocket(SocketSlot slot) {
+  ProbeSocket& s = sockets_[slot];
+  // The transmit timestamp of a probe is queued before its reply can arrive; read it first.
+  DrainTx(slot);
+  for (int i = 0; i < 1024; ++i) {
+    auto d = ReceiveDatagram(s.fd.get(), buffer_);
+    if (!d) return;
+    const nanoseconds rx_monotonic = Now();
+    std::span<const uint8_t> bytes(buffer_.data(), std::min(d->size, buffer_.size()));
+    ReplyInfo reply;
+    reply.rx_monotonic = rx_monotonic;
+    reply.rx_kernel_ns = d->rx_kernel_ns;
+    uint64_t session = 0;
+    if (slot == kUdp4 || slot == kUdp6) {
+      const DecodeResult r = Decode(bytes);
+      if (!r.packet || r.packet->type != ProbeType::kReply) {
+        ++malformed_replies_;
+        continue;
+      }
+      session = r.packet->session;
+      reply.sequence = r.packet->sequence;
+      reply.reflector_count = r.packet->receive_count;
+    } else {
+      if (s.raw && slot == kIcmp4) {
+        // Raw IPv4 sockets deliver the IP header too.
+        if (bytes.empty()) continue;
+        const size_t ihl = size_t{bytes[0] & 0x0fu} * 4;
+        if (ihl < 20 || bytes.size() < ihl) {
+          ++malformed_replies_;
+          continue;
+        }
+        bytes = bytes.subspan(ihl);
+      }
+      const uint8_t echo_reply = slot == kIcmp4 ? 0 : 129;
+      if (bytes.size() < kIcmpHeader + kIcmpPayload || bytes[0] != echo_reply) {
+        ++malformed_replies_;
+        continue;
+      }
+      const uint16_t id = static_cast<uint16_t>((bytes[4] << 8) | bytes[5]);
+      const uint16_t seq16 = static_cast<uint16_t>((bytes[6] << 8) | bytes[7]);
+      // Raw sockets see every echo reply of the host; only ours carry our id.
+      if (s.raw && id != icmp_id_) continue;
+      session = GetU64(bytes.data() + kIcmpHeader);
+      reply.sequence = GetU64(bytes.data() + kIcmpHeader + 8);
+      if (static_cast<uint16_t>(reply.sequence) != seq16) {
+        ++malformed_replies_;
+        continue;
+      }
+    }
+    auto it = by_session_.find(session);
+    if (it == by_session_.end()) {
+      ++malformed_replies_;
+      continue;
+    }
+    const uint64_t before = it->second->series.stats().timestamp_fallbacks;
+    it->second->series.OnReply(reply);
+    CountFallbacks(*it->second, before);
+  }
+}
+
+void Prober::ReadReflector(SocketSlot slot) {
+  const int fd = sockets_[slot].fd.get();
+  for (int i = 0; i < 1024; ++i) {
+    auto d = ReceiveDatagram(fd, buffer_);
+    if (!d) return;
+    std::span<const uint8_t> bytes(buffer_.data(), d->size);
+    if (d->size > buffer_.size()) bytes = std::span<const uint8_t>(buffer_.data(), buffer_.size());
+    // An oversized datagram is never a probe; Decode counts it as too long.
+    auto reply = reflector_->Handle(d->source.address(), bytes, Now());
+    if (!reply) continue;
+    // IPv4 on a dual-stack socket: the v4-mapped source cannot be set through IPV6_PKTINFO.
+    if (d->local && d->local->is_v4() && d->source.storage.ss_family == AF_INET6) d->local.reset();
+    SendFrom(fd, *reply, d->source, d->local, d->local_ifindex);
+  }
+}
+
+void Prober::Send(size_t target_index, nanoseconds now) {
+  const Target& t = targets_[target_index];
+  auto it = by_id_.find(t.series_id);
+  if (it == by_id_.end()) return;
+  SeriesEntry& entry = *it->second;
+  std::optional<IpAddress> to = t.literal;
+  if (!to) to = resolver_.Lookup(t.address);
+  if (!to) {
+    entry.series.CountError("unresolved");
+    return;
+  }
+  const uint64_t sequence = entry.series.next_sequence();
+  switch (t.method) {
+    case Method::kUdp: {
+      ProbePacket p;
+      p.session = entry.session;
+      p.sequence = sequence;
+      p.send_time_ns = static_cast<uint64_t>(now.count());
+      const ProbeBytes bytes = Encode(p);
+      SendDatagram(to->is_v4() ? kUdp4 : kUdp6, entry, *to, t.port, bytes, now, sequence);
+      break;
+    }
+    case Method::kIcmp: {
+      std::array<uint8_t, kIcmpHeader + kIcmpPayload> b{};
+      b[0] = to->is_v4() ? 8 : 128;  // echo request
+      b[4] = static_cast<uint8_t>(icmp_id_ >> 8);
+      b[5] = static_cast<uint8_t>(icmp_id_);
+      b[6] = static_cast<uint8_t>(sequence >> 8);
+      b[7] = static_cast<uint8_t>(sequence);
+      PutU64(&b[kIcmpHeader], entry.session);
+      PutU64(&b[kIcmpHeader + 8], sequence);
+      if (to->is_v4()) {
+        // ICMPv6 checksums cover a pseudo header and are filled in by the kernel.
+        const uint16_t sum = InternetChecksum(b);
+        b[2] = static_cast<uint8_t>(sum >> 8);
+        b[3] = static_cast<uint8_t>(sum);
+      }
+      SendDatagram(to->is_v4() ? kIcmp4 : kIcmp6, entry, *to, 0, b, now, sequence);
+      break;
+    }
+    case Method::kTcp:
+      SendTcp(entry, *to, t.port, now);
+      break;
+  }
+}
+
+void Prober::SendDatagram(SocketSlot slot, SeriesEntry& entry, const IpAddress& to, uint16_t port,
+                          std::span<const uint8_t> bytes, nanoseconds now, uint64_t sequence) {
+  ProbeSocket& s = sockets_[slot];
+  if (!s.fd.valid()) {
+    entry.series.CountError("socket_unavailable");
+    return;
+  }
+  const SocketAddress addr = SocketAddress::From(to, port);
+  if (sendto(s.fd.get(), bytes.data(), bytes.size(), MSG_DONTWAIT, addr.get(), addr.length) < 0) {
+    entry.series.CountError(ErrnoReason(errno));
+    return;
+  }
+  entry.series.OnSent(now, now + options_.timeout);
+  deadlines_.push(Deadline{now + options_.timeout, entry.id, 0});
+  if (s.timestamps) {
+    s.pending.push_back(TxPending{s.next_key++, entry.id, sequence});
+    if (s.pending.size() > kMaxPendingTx) s.pending.pop_front();
+  }
+}
+
+void Prober::SendTcp(SeriesEntry& entry, const IpAddress& to, uint16_t port, nanoseconds now) {
+  if (tcp_conns_.size() >= kMaxTcpConns) {
+    entry.series.CountError("too_many_connections");
+    return;
+  }
+  const int family = to.is_v4() ? AF_INET : AF_INET6;
+  Fd fd(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
+  if (!fd.valid()) {
+    entry.series.CountError(ErrnoReason(errno));
+    return;
+  }
+  // Closing with linger 0 sends a RST: the prober leaves no TIME_WAIT socket per probe.
+  const linger no_linger{1, 0};
+  setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &no_linger, sizeof(no_linger));
+  const SocketAddress addr = SocketAddress::From(to, port);
+  if (connect(fd.get(), addr.get(), addr.length) != 0 && errno != EINPROGRESS) {
+    entry.series.CountError(ErrnoReason(errno));
+    return;
+  }
+  const uint64_t sequence = entry.series.OnSent(now, now + options_.timeout);
+  const uint64_t conn_id = next_conn_id_++;
+  if (!AddToEpoll(epoll_.get(), fd.get(), EPOLLOUT, Tag(kTagTcp, conn_id))) {
+    entry.series.OnFailed(sequence, "epoll");
+    return;
+  }
+  tcp_conns_.emplace(conn_id, TcpConn{std::move(fd), entry.id, sequence});
+  deadlines_.push(Deadline{now + options_.timeout, entry.id, conn_id});
+}
+
+void Prober::FinishTcp(uint64_t conn_id) {
+  auto it = tcp_conns_.find(conn_id);
+  if (it == tcp_conns_.end()) return;
+  const nanoseconds rx_monotonic = Now();
+  TcpConn conn = std::move(it->second);
+  tcp_conns_.erase(it);
+  auto s = by_id_.find(conn.series_id);
+  if (s == by_id_.end()) return;
+  ProbeSeries& series = s->second->series;
+  int error = 0;
+  socklen_t len = sizeof(error);
+  getsockopt(conn.fd.get(), SOL_SOCKET, SO_ERROR, &error, &len);
+  if (error != 0) {
+    series.OnFailed(conn.sequence, ErrnoReason(error));
+    return;
+  }
+  ReplyInfo reply;
+  reply.sequence = conn.sequence;
+  reply.rx_monotonic = rx_monotonic;
+  // The kernel timed the handshake itself (SYN sent to SYN-ACK received), in microseconds.
+  tcp_info info{};
+  socklen_t info_len = sizeof(info);
+  if (getsockopt(conn.fd.get(), IPPROTO_TCP, TCP_INFO, &info, &info_len) == 0 && info.tcpi_rtt > 0)
+    reply.kernel_rtt = std::chrono::microseconds(info.tcpi_rtt);
+  const uint64_t before = series.stats().timestamp_fallbacks;
+  series.OnReply(reply);
+  CountFallbacks(*s->second, before);
+}
+
+void Prober::Expire(nanoseconds now) {
+  while (!deadlines_.empty() && deadlines_.top().at <= now) {
+    const Deadline d = deadlines_.top();
+    deadlines_.pop();
+    if (auto it = by_id_.find(d.series_id); it != by_id_.end()) it->second->series.Expire(now);
+    if (d.conn_id != 0) tcp_conns_.erase(d.conn_id);
+  }
+}
+
+void Prober::ArmTimer() {
+  std::optional<nanoseconds> next = scheduler_ ? scheduler_->NextDue() : std::nullopt;
+  if (!deadlines_.empty() && (!next || deadlines_.top().at < *next)) next = deadlines_.top().at;
+  itimerspec spec{};
+  if (next) {
+    const int64_t ns = std::max<int64_t>(next->count(), 1);
+    spec.it_value.tv_sec = ns / 1'000'000'000;
+    spec.it_value.tv_nsec = ns % 1'000'000'000;
+  }
+  timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
+}
+
+ProberSnapshot Prober::Snapshot() const {
+  std::lock_guard lock(mutex_);
+  ProberSnapshot snap;
+  snap.node_name = options_.node_name;
+  snap.series.reserve(series_.size());
+  for (const auto& [key, entry] : series_)
+    snap.series.push_back(SeriesSnapshot{entry->peer, entry->method, entry->series.stats(),
+                                         entry->series.in_flight()});
+  snap.timestamp_fallbacks = fallbacks_;
+  snap.reflector_running = sockets_[kReflector4].fd.valid() || sockets_[kReflector6].fd.valid();
+  if (reflector_) snap.reflector = reflector_->counters();
+  snap.schedule_skipped = scheduler_ ? scheduler_->skipped() : 0;
+  snap.malformed_replies = malformed_replies_;
+  snap.icmp_socket = icmp_socket_;
+  return snap;
+}
+
+}  // namespace meshflow::probe

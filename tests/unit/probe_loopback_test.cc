@@ -1,0 +1,216 @@
+// The prober and the reflector with real sockets on 127.0.0.1 and ::1, all three methods.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "collectors/probe/prober.h"
+#include "collectors/probe/sockets.h"
+
+namespace meshflow::probe {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A port the kernel just handed out, so parallel test runs do not collide.
+uint16_t FreePort(int type) {
+  Fd fd(socket(AF_INET6, type, 0));
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_any;
+  socklen_t len = sizeof(a);
+  bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin6_port);
+}
+
+// A dual-stack TCP listener that never accepts: the handshake is the kernel's alone.
+class Listener {
+ public:
+  Listener() : fd_(socket(AF_INET6, SOCK_STREAM, 0)) {
+    const int off = 0, on = 1;
+    setsockopt(fd_.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_any;
+    bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    listen(fd_.get(), 1024);
+    socklen_t len = sizeof(a);
+    getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin6_port);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  Fd fd_;
+  uint16_t port_ = 0;
+};
+
+// TIME_WAIT sockets (state 06) on `port` in /proc/net/tcp and tcp6, local or remote side.
+int TimeWaitOn(uint16_t port) {
+  int n = 0;
+  char hex_port[8];
+  snprintf(hex_port, sizeof(hex_port), ":%04X", port);
+  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string sl, local, remote, state;
+      fields >> sl >> local >> remote >> state;
+      if (state == "06" && (local.ends_with(hex_port) || remote.ends_with(hex_port))) ++n;
+    }
+  }
+  return n;
+}
+
+const SeriesSnapshot* Find(const ProberSnapshot& snap, const std::string& peer, Method m) {
+  for (const auto& s : snap.series)
+    if (s.peer == peer && s.method == m) return &s;
+  return nullptr;
+}
+
+ProberOptions LoopbackOptions(uint16_t reflector_port, uint16_t tcp_port) {
+  ProberOptions o;
+  o.node_name = "self";
+  o.interval = milliseconds(20);
+  o.timeout = milliseconds(500);
+  o.reflector_address = "::";
+  o.reflector_port = reflector_port;
+  o.reflector_rate = 1000;
+  const std::vector<Method> all{Method::kIcmp, Method::kUdp, Method::kTcp};
+  o.peers = {PeerTarget{"lo4", "127.0.0.1", all, tcp_port, reflector_port},
+             PeerTarget{"lo6", "::1", all, tcp_port, reflector_port}};
+  return o;
+}
+
+TEST(ProbeLoopback, AllMethodsOnBothFamiliesWithKernelTimestamps) {
+  Listener listener;
+  const uint16_t reflector_port = FreePort(SOCK_DGRAM);
+  Prober prober;
+  prober.Start(LoopbackOptions(reflector_port, listener.port()));
+  std::this_thread::sleep_for(milliseconds(1500));
+  const auto start_stop = std::chrono::steady_clock::now();
+  prober.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start_stop, std::chrono::seconds(1));
+  const ProberSnapshot snap = prober.Snapshot();
+
+  ASSERT_EQ(snap.series.size(), 6u);
+  for (const std::string peer : {"lo4", "lo6"}) {
+    for (Method m : {Method::kIcmp, Method::kUdp, Method::kTcp}) {
+      const SeriesSnapshot* s = Find(snap, peer, m);
+      ASSERT_NE(s, nullptr);
+      SCOPED_TRACE(peer + "/" + std::string(MethodName(m)));
+      // 1.5 s at 20 ms: about 75 probes each.
+      EXPECT_GE(s->stats.sent, 40u);
+      EXPECT_EQ(s->stats.received + s->stats.lost + s->in_flight, s->stats.sent);
+      EXPECT_GE(s->stats.received, s->stats.sent - 2 * s->in_flight - 1);
+      EXPECT_EQ(s->stats.duplicates, 0u);
+      EXPECT_TRUE(s->stats.errors.empty()) << s->stats.errors.begin()->first;
+      EXPECT_EQ(s->stats.rtt.count(), s->stats.received);
+      // Loopback round trips are microseconds; a few ms would mean userspace time crept in.
+      EXPECT_LT(s->stats.rtt.sum() / s->stats.rtt.count(), 0.002);
+      if (m == Method::kUdp) {
+        EXPECT_EQ(s->stats.forward_lost, 0u);
+        EXPECT_EQ(s->stats.return_lost, 0u);
+      }
+    }
+  }
+  EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kUdp)], 0u);
+  EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kIcmp)], 0u);
+  EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kTcp)], 0u);
+  EXPECT_TRUE(snap.reflector_running);
+  EXPECT_GE(snap.reflector.replies, 80u);
+  EXPECT_EQ(snap.reflector.rate_limited, 0u);
+  EXPECT_EQ(TimeWaitOn(listener.port()), 0);
+}
+
+TEST(ProbeLoopback, ReflectorIgnoresMalformedDatagrams) {
+  const uint16_t reflector_port = FreePort(SOCK_DGRAM);
+  Prober prober;
+  ProberOptions o = LoopbackOptions(reflector_port, 1);
+  o.peers.clear();
+  o.reflector_address = "127.0.0.1";
+  prober.Start(o);
+
+  Fd fd(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(reflector_port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const std::string junk = "GET / HTTP/1.0\r\n\r\n";
+  for (int i = 0; i < 5; ++i)
+    sendto(fd.get(), junk.data(), junk.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  ProbePacket request;
+  request.session = 1;
+  request.sequence = 1;
+  const ProbeBytes good = Encode(request);
+  sendto(fd.get(), good.data(), good.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+
+  // Exactly one reply comes back: the one to the well-formed request.
+  timeval tv{1, 0};
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  uint8_t buf[2048];
+  const ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
+  ASSERT_EQ(n, static_cast<ssize_t>(kProbeSize));
+  EXPECT_EQ(Decode(std::span<const uint8_t>(buf, n)).packet->receive_count, 1u);
+  tv = {0, 300'000};
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  EXPECT_LT(recv(fd.get(), buf, sizeof(buf), 0), 0);
+  const ProberSnapshot snap = prober.Snapshot();
+  EXPECT_EQ(snap.reflector.malformed[static_cast<size_t>(DecodeError::kTooShort)], 5u);
+  EXPECT_EQ(snap.reflector.replies, 1u);
+  prober.Stop();
+}
+
+TEST(ProbeLoopback, ReconfigureKeepsCountersOfRemainingPeers) {
+  Listener listener;
+  const uint16_t reflector_port = FreePort(SOCK_DGRAM);
+  Prober prober;
+  ProberOptions o = LoopbackOptions(reflector_port, listener.port());
+  prober.Start(o);
+  std::this_thread::sleep_for(milliseconds(400));
+  const uint64_t before = Find(prober.Snapshot(), "lo4", Method::kUdp)->stats.sent;
+  EXPECT_GT(before, 5u);
+  o.peers.pop_back();  // lo6 leaves
+  prober.Reconfigure(o);
+  std::this_thread::sleep_for(milliseconds(400));
+  const ProberSnapshot snap = prober.Snapshot();
+  prober.Stop();
+  EXPECT_EQ(Find(snap, "lo6", Method::kUdp), nullptr);
+  ASSERT_NE(Find(snap, "lo4", Method::kUdp), nullptr);
+  EXPECT_GT(Find(snap, "lo4", Method::kUdp)->stats.sent, before + 5);
+}
+
+TEST(ProbeLoopback, UnreachablePeerIsLostAfterTheDeadline) {
+  const uint16_t reflector_port = FreePort(SOCK_DGRAM);
+  const uint16_t silent_port = FreePort(SOCK_DGRAM);  // nobody reflects there
+  Prober prober;
+  ProberOptions o;
+  o.node_name = "self";
+  o.interval = milliseconds(50);
+  o.timeout = milliseconds(200);
+  o.reflector_port = reflector_port;
+  o.reflector_address = "127.0.0.1";
+  o.peers = {PeerTarget{"silent", "127.0.0.1", {Method::kUdp}, 1, silent_port}};
+  prober.Start(o);
+  std::this_thread::sleep_for(milliseconds(800));
+  const ProberSnapshot snap = prober.Snapshot();
+  prober.Stop();
+  const SeriesSnapshot* s = Find(snap, "silent", Method::kUdp);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->stats.received, 0u);
+  EXPECT_GE(s->stats.lost, 8u);
+  EXPECT_EQ(s->stats.lost + s->in_flight, s->stats.sent);
+}
+
+}  // namespace
+}  // namespace meshflow::probe
