@@ -1,0 +1,85 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tests/testbed/emulator/ip_header.h"
+#include "tests/testbed/emulator/link_model.h"
+#include "tests/testbed/emulator/topology.h"
+
+namespace meshflow::testbed {
+
+// Why the overlay refused a packet before any link saw it.
+enum class RouteDrop { kNone, kMalformed, kNoRoute, kToSelf, kCount };
+const char* RouteDropName(RouteDrop reason);
+
+// Where a packet goes and when, or why it goes nowhere.
+struct RouteDecision {
+  RouteDrop route_drop = RouteDrop::kNone;
+  DropReason link_drop = DropReason::kNone;
+  size_t to_node = 0;
+  nanoseconds release{0};
+  bool delivered() const {
+    return route_drop == RouteDrop::kNone && link_drop == DropReason::kNone;
+  }
+};
+
+// The state of the emulated overlay: nodes, their addresses and the two directed links of every
+// pair. Pure: no I/O, time comes in as an argument. The packet mover and the control server
+// both act on it from one thread.
+class Overlay {
+ public:
+  explicit Overlay(const Topology& topology);
+
+  // Decides the fate of a packet read from `from_node`'s overlay device at `now`.
+  RouteDecision Route(size_t from_node, const uint8_t* data, size_t size, nanoseconds now);
+
+  const Topology& topology() const { return topology_; }
+  size_t node_count() const { return topology_.nodes.size(); }
+  LinkModel& link(size_t from, size_t to) { return links_[from * node_count() + to]; }
+  const LinkModel& link(size_t from, size_t to) const { return links_[from * node_count() + to]; }
+  bool node_up(size_t node) const { return node_up_[node]; }
+  void SetNodeUp(size_t node, bool up) { node_up_[node] = up; }
+  // Back to the topology's parameters, every node up; counters are kept.
+  void Reset();
+
+  uint64_t route_drops(RouteDrop reason) const { return route_drops_[static_cast<int>(reason)]; }
+  uint64_t malformed(MalformedReason reason) const { return malformed_[static_cast<int>(reason)]; }
+  // Counts a packet the mover had to drop after routing (delay line full, write failed).
+  void CountMoverDrop(const std::string& reason) { ++mover_drops_[reason]; }
+  const std::unordered_map<std::string, uint64_t>& mover_drops() const { return mover_drops_; }
+
+ private:
+  const LinkParams& Configured(size_t from, size_t to) const;
+
+  Topology topology_;
+  std::vector<LinkModel> links_;  // node_count x node_count, the diagonal unused
+  std::vector<bool> node_up_;
+  std::unordered_map<IpAddress, size_t, IpAddressHash> by_address_;
+  uint64_t route_drops_[static_cast<int>(RouteDrop::kCount)] = {};
+  uint64_t malformed_[static_cast<int>(MalformedReason::kCount)] = {};
+  std::unordered_map<std::string, uint64_t> mover_drops_;
+};
+
+// The reply to one control command.
+struct ControlReply {
+  bool ok = false;
+  std::string text;  // ends with a newline
+};
+
+// Runs one command of the control protocol (the argv of meshflow-overlay-ctl after its own
+// options) against the overlay. Never throws; bad input is a reply with ok == false.
+//   show | stats
+//   cut A B [--one-way]        restore A B [--one-way]
+//   down A | up A              take a node off the overlay and back
+//   set A B [--one-way] [--rtt D | --delay D] [--jitter D] [--loss P] [--rate R]
+//   reset                      topology values again, every node and link up
+ControlReply ExecuteCommand(Overlay& overlay, const std::vector<std::string>& argv);
+
+// The state as text, one line per node and per directed link, stable for scripts.
+std::string FormatState(const Overlay& overlay);
+
+}  // namespace meshflow::testbed

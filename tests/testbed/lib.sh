@@ -1,0 +1,82 @@
+# Shared by up, down and status. Sourced, never run.
+# An instance is one running test bed: its namespaces are "<instance>-<node>" and
+# "<instance>-lan-<segment>", its files live in one run directory. Several instances can run
+# side by side (tests in parallel) as long as their names differ.
+
+TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$TESTBED_DIR/../.." && pwd)
+
+INSTANCE=${MF_TESTBED_INSTANCE:-mf}
+
+die() {
+  echo "testbed: $*" >&2
+  exit 1
+}
+say() { echo "testbed[$INSTANCE]: $*"; }
+
+set_instance() {
+  INSTANCE=$1
+  [[ $INSTANCE =~ ^mf[a-z0-9-]{0,12}$ ]] ||
+    die "instance name must match mf[a-z0-9-]{0,12} (namespaces are named after it): $INSTANCE"
+  PREFIX="$INSTANCE-"
+  RUN_DIR=${MF_TESTBED_RUN_DIR:-${TMPDIR:-/tmp}/meshflow-testbed.$INSTANCE}
+  SOCKET="$RUN_DIR/overlay.sock"
+}
+set_instance "$INSTANCE"
+
+# The first build directory that has the binary, unless told by environment or option.
+find_built() {
+  local rel=$1 candidate
+  if [[ -n ${MESHFLOW_BUILD_DIR:-} && -x $MESHFLOW_BUILD_DIR/$rel ]]; then
+    echo "$MESHFLOW_BUILD_DIR/$rel"
+    return 0
+  fi
+  for candidate in "$REPO_DIR"/build/*/"$rel" "$REPO_DIR"/build/"$rel"; do
+    if [[ -x $candidate ]]; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+pid_of() { [[ -f $RUN_DIR/pids/$1.pid ]] && cat "$RUN_DIR/pids/$1.pid"; }
+
+alive() {
+  local pid
+  pid=$(pid_of "$1") || return 1
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# Waits until a command succeeds: up to $1 tries, 0.2 s apart.
+retry() {
+  local tries=$1 i
+  shift
+  for ((i = 0; i < tries; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+
+# Node table from the running emulator's state (or the topology): name ipv4 ipv6 [lan fields].
+# Sets NODE_NAMES and the maps NODE_V4, NODE_V6, NODE_LAN, NODE_VXLAN.
+load_nodes() {
+  local file=$RUN_DIR/nodes line name
+  [[ -f $file ]] || die "no node table in $RUN_DIR (is the test bed up?)"
+  NODE_NAMES=()
+  declare -gA NODE_V4=() NODE_V6=() NODE_LAN=() NODE_VXLAN=()
+  while read -r line; do
+    [[ $line == node\ * ]] || continue
+    name=$(awk '{print $2}' <<<"$line")
+    NODE_NAMES+=("$name")
+    NODE_V4[$name]=$(grep -o 'ipv4=[^ ]*' <<<"$line" | cut -d= -f2)
+    NODE_V6[$name]=$(grep -o 'ipv6=[^ ]*' <<<"$line" | cut -d= -f2)
+    NODE_LAN[$name]=$(grep -o ' lan_address=[^ ]*' <<<"$line" | cut -d= -f2 || true)
+    NODE_VXLAN[$name]=$(grep -o ' vxlan_address=[^ ]*' <<<"$line" | cut -d= -f2 || true)
+  done <"$file"
+  ((${#NODE_NAMES[@]} > 0)) || die "empty node table in $file"
+}
+
+has_node() { [[ -n ${NODE_V4[$1]:-} ]]; }
+ns_of() { echo "$PREFIX$1"; }
