@@ -72,7 +72,8 @@ std::string Lower(std::string_view s) {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -91,7 +92,8 @@ FetchResult Connect(const HttpUrl& url, Clock::time_point deadline, Fd& out) {
   addrinfo* list = nullptr;
   const std::string port = std::to_string(url.port);
   const int rc = ::getaddrinfo(url.host.c_str(), port.c_str(), &hints, &list);
-  if (rc != 0) return Failure(FetchError::kResolve, "resolving " + url.host + ": " + gai_strerror(rc));
+  if (rc != 0)
+    return Failure(FetchError::kResolve, "resolving " + url.host + ": " + gai_strerror(rc));
   std::string last_error = "no addresses";
   FetchError last_kind = FetchError::kConnect;
   for (addrinfo* ai = list; ai; ai = ai->ai_next) {
@@ -236,7 +238,8 @@ std::optional<HttpUrl> HttpUrl::Parse(std::string_view text, std::string* error)
     url.target = std::string(text.substr(slash));
     if (url.target.front() == '?') url.target.insert(0, "/");
   }
-  if (authority.find('@') != std::string_view::npos) return fail("user info in URLs is not supported");
+  if (authority.find('@') != std::string_view::npos)
+    return fail("user info in URLs is not supported");
   std::string_view port_text;
   if (authority.starts_with("[")) {
     const size_t close = authority.find(']');
@@ -260,8 +263,7 @@ std::optional<HttpUrl> HttpUrl::Parse(std::string_view text, std::string* error)
     int port = 0;
     const auto [end, ec] =
         std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 1 ||
-        port > 65535)
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 1 || port > 65535)
       return fail("invalid port");
     url.port = static_cast<uint16_t>(port);
   }
@@ -280,7 +282,7 @@ std::string HttpUrl::HostHeader() const {
 
 std::string HttpUrl::ToString() const { return "http://" + HostHeader() + target; }
 
-std::string_view HttpResponse::Header(std::string_view lower_name) const {
+std::string_view ClientResponse::Header(std::string_view lower_name) const {
   for (const auto& [k, v] : headers)
     if (k == lower_name) return v;
   return {};
@@ -308,14 +310,15 @@ std::string_view FetchErrorName(FetchError error) {
   return "unknown";
 }
 
-FetchResult Fetch(const HttpRequest& request, Clock::time_point deadline, size_t max_body_bytes) {
+FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size_t max_body_bytes) {
   Fd fd;
   if (FetchResult r = Connect(request.url, deadline, fd); !r.ok()) return r;
 
-  std::string head = request.method + " " + request.url.target + " HTTP/1.1\r\nHost: " +
-                     request.url.HostHeader() + "\r\nConnection: close\r\n";
+  std::string head = request.method + " " + request.url.target +
+                     " HTTP/1.1\r\nHost: " + request.url.HostHeader() + "\r\nConnection: close\r\n";
   for (const auto& [k, v] : request.headers) {
-    if (k.find_first_of("\r\n:") != std::string::npos || v.find_first_of("\r\n") != std::string::npos)
+    if (k.find_first_of("\r\n:") != std::string::npos ||
+        v.find_first_of("\r\n") != std::string::npos)
       return Failure(FetchError::kProtocol, "invalid request header");
     head += k + ": " + v + "\r\n";
   }
@@ -339,7 +342,7 @@ FetchResult Fetch(const HttpRequest& request, Clock::time_point deadline, size_t
   }
 
   FetchResult result;
-  HttpResponse& response = result.response;
+  ClientResponse& response = result.response;
   std::string_view head_view = std::string_view(buf).substr(0, header_end);
   const size_t first_eol = head_view.find("\r\n");
   const std::string_view status_line = head_view.substr(0, first_eol);

@@ -12,7 +12,7 @@ namespace meshflow::gateway {
 
 // An http:// URL split for a request. Hosts may be names, IPv4 or bracketed IPv6 literals.
 struct HttpUrl {
-  std::string host;         // without brackets
+  std::string host;  // without brackets
   uint16_t port = 80;
   std::string target = "/";  // path and query, sent as the request target
 
@@ -21,19 +21,19 @@ struct HttpUrl {
   std::string ToString() const;
 };
 
-using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+using ClientHeaders = std::vector<std::pair<std::string, std::string>>;
 
-struct HttpRequest {
+struct ClientRequest {
   std::string method = "GET";
   HttpUrl url;
-  HttpHeaders headers;  // besides Host, Connection and Content-Length, which are always set
+  ClientHeaders headers;  // besides Host, Connection and Content-Length, which are always set
   std::string body;
 };
 
-struct HttpResponse {
+struct ClientResponse {
   int status = 0;
-  HttpHeaders headers;  // names lower-cased
-  std::string body;     // after chunked decoding; content encoding untouched
+  ClientHeaders headers;  // names lower-cased
+  std::string body;       // after chunked decoding; content encoding untouched
   // The first header of that (lower-case) name, or empty.
   std::string_view Header(std::string_view lower_name) const;
 };
@@ -45,14 +45,14 @@ std::string_view FetchErrorName(FetchError error);
 struct FetchResult {
   FetchError error = FetchError::kNone;
   std::string message;  // for the user when error != kNone
-  HttpResponse response;
+  ClientResponse response;
   bool ok() const { return error == FetchError::kNone; }
 };
 
 // One HTTP/1.1 exchange on a fresh connection that ends at `deadline` whatever the peer does:
 // name resolution, a non-blocking connect on each address in turn, the write and the read all
 // share it. Responses above `max_body_bytes` are abandoned as kTooLarge.
-FetchResult Fetch(const HttpRequest& request, std::chrono::steady_clock::time_point deadline,
+FetchResult Fetch(const ClientRequest& request, std::chrono::steady_clock::time_point deadline,
                   size_t max_body_bytes);
 
 }  // namespace meshflow::gateway

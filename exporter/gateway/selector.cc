@@ -41,7 +41,8 @@ class SelectorParser {
     bool selective = false;
     for (const auto& m : selector.matchers) selective = selective || !m.Matches("");
     if (!selective)
-      return Fail(error, "selector needs at least one matcher that does not match the empty string");
+      return Fail(error,
+                  "selector needs at least one matcher that does not match the empty string");
     return selector;
   }
 
@@ -68,8 +69,7 @@ class SelectorParser {
         ++pos_;
         return true;
       }
-      if (selector.matchers.size() >= kMaxMatchers)
-        return Error(error, "more than 32 matchers");
+      if (selector.matchers.size() >= kMaxMatchers) return Error(error, "more than 32 matchers");
       const size_t begin = pos_;
       if (!IsLabelStart(Peek())) return Error(error, "invalid label name");
       while (!AtEnd() && IsLabelChar(Peek())) ++pos_;

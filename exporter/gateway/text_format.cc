@@ -84,7 +84,8 @@ class Parser {
   std::optional<TextFormatError> Run(std::string_view body) {
     if (body.size() > limits_.max_body_bytes)
       return TextFormatError{0, "too_large",
-                             "body of " + std::to_string(body.size()) + " bytes exceeds the limit of " +
+                             "body of " + std::to_string(body.size()) +
+                                 " bytes exceeds the limit of " +
                                  std::to_string(limits_.max_body_bytes)};
     size_t start = 0;
     while (start < body.size()) {
@@ -238,9 +239,8 @@ class Parser {
     const std::string_view value_text = Token();
     const auto value = ParseValue(value_text);
     if (!value) {
-      Fail("bad_value", value_text.empty()
-                            ? "sample of " + std::string(name) + " has no value"
-                            : "invalid value \"" + std::string(value_text) + "\"");
+      Fail("bad_value", value_text.empty() ? "sample of " + std::string(name) + " has no value"
+                                           : "invalid value \"" + std::string(value_text) + "\"");
       return;
     }
     sample.value = *value;
@@ -320,8 +320,8 @@ class Parser {
           } else if (c == '\\' || c == '"') {
             value += c;
           } else {
-            Fail("bad_escape", std::string("invalid escape \\") + c + " in value of label " +
-                                   label_name);
+            Fail("bad_escape",
+                 std::string("invalid escape \\") + c + " in value of label " + label_name);
             return false;
           }
         } else {

@@ -1,0 +1,139 @@
+#include <gtest/gtest.h>
+
+#include "exporter/gateway/push_store.h"
+
+namespace meshflow::gateway {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr char kAcerToken[] = "acer-agent-token-0123456789";
+constexpr char kLaptopToken[] = "laptop-agent-token-abcdefghij";
+
+class PushStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PushStore::Settings s;
+    s.tokens = {{"acer-agent", kAcerToken}, {"laptop-agent", kLaptopToken}};
+    s.default_interval = seconds(5);
+    s.max_body_bytes = 1024;
+    store_.Configure(s);
+  }
+
+  PushOutcome Push(std::string node, std::string token, std::string body) {
+    PushRequest r;
+    r.node = std::move(node);
+    r.authorization = "Bearer " + token;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = std::move(body);
+    return store_.Push(r);
+  }
+
+  FakeClock clock_;
+  PushStore store_{clock_};
+};
+
+TEST_F(PushStoreTest, FreshUntilThreeIntervalsThenStale) {
+  EXPECT_EQ(store_.Get("acer-agent").state, PushStore::State::kNever);
+  ASSERT_TRUE(Push("acer-agent", kAcerToken, "m 1\n").accepted());
+  auto got = store_.Get("acer-agent");
+  ASSERT_EQ(got.state, PushStore::State::kFresh);
+  EXPECT_EQ(got.body->body, "m 1\n");
+  EXPECT_EQ(got.body->exposition->sample_count, 1u);
+  clock_.Advance(seconds(15));
+  EXPECT_EQ(store_.Get("acer-agent").state, PushStore::State::kFresh);
+  clock_.Advance(std::chrono::milliseconds(1));
+  got = store_.Get("acer-agent");
+  EXPECT_EQ(got.state, PushStore::State::kStale);
+  EXPECT_EQ(got.body->body, "m 1\n");  // kept, but no longer served
+  // A new push makes it fresh again.
+  ASSERT_TRUE(Push("acer-agent", kAcerToken, "m 2\n").accepted());
+  EXPECT_EQ(store_.Get("acer-agent").state, PushStore::State::kFresh);
+}
+
+TEST_F(PushStoreTest, AnnouncedIntervalSetsTheTtl) {
+  PushRequest r;
+  r.node = "acer-agent";
+  r.authorization = std::string("Bearer ") + kAcerToken;
+  r.announced_interval = seconds(2);
+  r.body = "m 1\n";
+  ASSERT_TRUE(store_.Push(r).accepted());
+  clock_.Advance(seconds(6));
+  EXPECT_EQ(store_.Get("acer-agent").state, PushStore::State::kFresh);
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(store_.Get("acer-agent").state, PushStore::State::kStale);
+}
+
+TEST_F(PushStoreTest, ConfiguredTtlWins) {
+  PushStore::Settings s;
+  s.tokens = {{"acer-agent", kAcerToken}};
+  s.ttl = seconds(60);
+  store_.Configure(s);
+  ASSERT_TRUE(Push("acer-agent", kAcerToken, "m 1\n").accepted());
+  clock_.Advance(seconds(59));
+  EXPECT_EQ(store_.Get("acer-agent").state, PushStore::State::kFresh);
+  clock_.Advance(seconds(2));
+  EXPECT_EQ(store_.Get("acer-agent").state, PushStore::State::kStale);
+}
+
+TEST_F(PushStoreTest, RejectionsChangeNothingAndAreCountedByReason) {
+  ASSERT_TRUE(Push("acer-agent", kAcerToken, "good 1\n").accepted());
+  struct Case {
+    PushOutcome outcome;
+    int status;
+    const char* reason;
+  };
+  PushRequest no_token;
+  no_token.node = "acer-agent";
+  no_token.body = "evil 1\n";
+  PushRequest gzip;
+  gzip.node = "acer-agent";
+  gzip.authorization = std::string("Bearer ") + kAcerToken;
+  gzip.content_encoding = "gzip";
+  gzip.body = "evil 1\n";
+  const Case cases[] = {
+      {store_.Push(no_token), 401, "missing_token"},
+      {Push("acer-agent", "not-the-token-at-all-xx", "evil 1\n"), 401, "bad_token"},
+      {Push("acer-agent", kLaptopToken, "evil 1\n"), 403, "wrong_node"},
+      {Push("ct-serv-jp", kAcerToken, "evil 1\n"), 404, "unknown_node"},
+      {Push("acer-agent", kAcerToken, std::string(2000, 'a')), 413, "too_large"},
+      {Push("acer-agent", kAcerToken, "evil{ 1\n"), 400, "malformed"},
+      {store_.Push(gzip), 415, "unsupported_encoding"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_FALSE(c.outcome.accepted()) << c.reason;
+    EXPECT_EQ(c.outcome.http_status, c.status) << c.reason;
+    EXPECT_EQ(c.outcome.reason, c.reason);
+  }
+  const auto got = store_.Get("acer-agent");
+  ASSERT_EQ(got.state, PushStore::State::kFresh);
+  EXPECT_EQ(got.body->body, "good 1\n");
+  EXPECT_EQ(store_.Get("laptop-agent").state, PushStore::State::kNever);
+  const auto counts = store_.RejectedByReason();
+  for (const auto& c : cases) EXPECT_EQ(counts.at(c.reason), 1u) << c.reason;
+  EXPECT_EQ(counts.at("unsupported_content_type"), 0u);
+}
+
+TEST_F(PushStoreTest, MalformedMessageNamesTheLine) {
+  const auto out = Push("acer-agent", kAcerToken, "ok 1\nbad line here\n");
+  EXPECT_NE(out.message.find("line 2"), std::string::npos) << out.message;
+}
+
+TEST_F(PushStoreTest, ReconfigureDropsRemovedNodes) {
+  ASSERT_TRUE(Push("laptop-agent", kLaptopToken, "m 1\n").accepted());
+  PushStore::Settings s;
+  s.tokens = {{"acer-agent", kAcerToken}};
+  store_.Configure(s);
+  EXPECT_EQ(store_.Get("laptop-agent").state, PushStore::State::kUnknownNode);
+  EXPECT_FALSE(store_.IsPushNode("laptop-agent"));
+}
+
+TEST(ConstantTimeEquals, ComparesWholeStrings) {
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abcd"));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+}
+
+}  // namespace
+}  // namespace meshflow::gateway
