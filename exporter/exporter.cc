@@ -10,6 +10,7 @@
 #include "exporter/collector_table.h"
 #include "exporter/core/config_reader.h"
 #include "exporter/core/metric_builder.h"
+#include "exporter/privileges.h"
 #include "exporter/process_metrics.h"
 #include "exporter/version.h"
 #include "exporter/web/tls_context.h"
@@ -211,6 +212,11 @@ void Exporter::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
       .Gauge({}, last_reload_success_time_)
       .AppendTo(out);
   if (web_) web_->Collect(out);
+  try {
+    CollectPrivilegeMetrics(ReadOwnPrivileges(), out);
+  } catch (const std::exception& e) {
+    spdlog::debug("privilege metrics unavailable: {}", e.what());
+  }
   try {
     CollectProcessMetrics("/proc/self", out);
   } catch (const std::exception& e) {

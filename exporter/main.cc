@@ -1,4 +1,5 @@
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -7,6 +8,7 @@
 #include "exporter/core/log.h"
 #include "exporter/exporter.h"
 #include "exporter/flags.h"
+#include "exporter/privileges.h"
 
 namespace {
 
@@ -22,6 +24,23 @@ sigset_t BlockControlSignals() {
   return set;
 }
 
+void LogPrivileges(const std::string& runas) {
+  const meshflow::ProcessPrivileges p = meshflow::ReadOwnPrivileges();
+  std::string caps;
+  for (int c = 0; c < 64; ++c) {
+    if ((p.cap_permitted >> c) & 1) caps += (caps.empty() ? "" : ",") + meshflow::CapabilityName(c);
+  }
+  spdlog::info("running as uid={} gid={} capabilities=[{}] no_new_privs={}", p.euid, p.gid, caps,
+               p.no_new_privs);
+  if (p.euid == 0) {
+    spdlog::warn(
+        "running as root: a flaw in the exporter would be a flaw with root's files; start it "
+        "as a dedicated user with CAP_NET_RAW (see the systemd unit) or pass --runas USER");
+  } else if (!runas.empty() && p.uid != p.euid) {
+    spdlog::warn("--runas {} left the real uid at {}", runas, p.uid);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -31,13 +50,27 @@ int main(int argc, char** argv) {
                                               ? meshflow::LogFormat::kJson
                                               : meshflow::LogFormat::kLogfmt);
   const sigset_t signals = BlockControlSignals();
+  if (!flags.runas.empty() && geteuid() != 0) {
+    spdlog::warn("--runas {} ignored: not started as root", flags.runas);
+  }
+  // Before any thread exists: capabilities are per thread, and threads inherit them.
+  try {
+    meshflow::DropPrivilegesBeforeStart(flags.runas);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
   meshflow::Exporter exporter(flags.exporter);
   try {
     exporter.Start();
+    // Capture handles and probe sockets are open now; keep only what is needed later.
+    meshflow::DropPrivilegesAfterStart(meshflow::CapabilitiesToKeep(
+        exporter.CollectorNames(), exporter.config().flows.capture.promiscuous));
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
   }
+  LogPrivileges(flags.runas);
   for (;;) {
     int signal = 0;
     if (sigwait(&signals, &signal) != 0) continue;
