@@ -1,0 +1,85 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "collectors/flow/decoder.h"
+#include "exporter/config/config.h"
+#include "exporter/core/node_table.h"
+
+namespace meshflow::flow {
+
+using RoleId = uint16_t;
+using NodeId = NodeTable::NodeId;
+
+// This host's own addresses, so they map to node_name. Injected so tests need no interfaces.
+using AddressSource = std::function<std::vector<IpAddress>()>;
+
+// Every address on this host's interfaces (getifaddrs), IPv4 and IPv6.
+std::vector<IpAddress> InterfaceAddresses();
+
+// Addresses and ports -> node and role, in O(1) per packet: a 64 K-entry port table per
+// protocol and a direct-mapped address cache in front of the node table.
+class Classifier {
+ public:
+  static constexpr RoleId kOther = 0;
+  static constexpr RoleId kIcmp = 1;
+
+  Classifier(const Config& config, const std::vector<IpAddress>& self_addresses);
+
+  // The destination port decides first, then the source port; ICMP is "icmp", no match "other".
+  RoleId Role(const PacketInfo& packet) const {
+    if (packet.l4_protocol == kIpprotoIcmp || packet.l4_protocol == kIpprotoIcmpv6) return kIcmp;
+    if (!packet.has_ports) return kOther;
+    const RoleId* table = packet.l4_protocol == kIpprotoTcp   ? tcp_roles_.get()
+                          : packet.l4_protocol == kIpprotoUdp ? udp_roles_.get()
+                                                              : nullptr;
+    if (table == nullptr) return kOther;
+    const RoleId by_destination = table[packet.dst_port];
+    return by_destination != kOther ? by_destination : table[packet.src_port];
+  }
+
+  NodeId Node(const IpAddress& address) {
+    CacheEntry& entry = cache_[IpAddressHash{}(address) & (kCacheSize - 1)];
+    if (entry.valid && entry.address == address) return entry.node;
+    entry.address = address;
+    entry.node = nodes_.Lookup(address);
+    entry.valid = true;
+    return entry.node;
+  }
+
+  // Ids of names, for carrying series over to a new classifier; nullopt if gone.
+  std::optional<RoleId> FindRole(const std::string& name) const;
+  std::optional<NodeId> FindNode(const std::string& name) const;
+
+  const std::string& RoleName(RoleId id) const { return role_names_[id]; }
+  const std::string& NodeName(NodeId id) const { return nodes_.Name(id); }
+  size_t role_count() const { return role_names_.size(); }
+
+ private:
+  static constexpr uint8_t kIpprotoIcmp = 1;
+  static constexpr uint8_t kIpprotoTcp = 6;
+  static constexpr uint8_t kIpprotoUdp = 17;
+  static constexpr uint8_t kIpprotoIcmpv6 = 58;
+  // A random-address flood only thrashes this cache; it cannot grow it.
+  static constexpr size_t kCacheSize = 4096;
+
+  struct CacheEntry {
+    IpAddress address;
+    NodeId node = NodeTable::kExternal;
+    bool valid = false;
+  };
+
+  NodeTable nodes_;
+  std::vector<std::string> role_names_;
+  std::unique_ptr<RoleId[]> tcp_roles_;
+  std::unique_ptr<RoleId[]> udp_roles_;
+  std::unique_ptr<CacheEntry[]> cache_;
+};
+
+}  // namespace meshflow::flow

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "collectors/flow/classifier.h"
+#include "collectors/flow/decoder.h"
+#include "collectors/flow/flow_table.h"
+#include "collectors/flow/packet_sink.h"
+#include "exporter/config/config.h"
+
+namespace meshflow::flow {
+
+// decoder -> classifier -> flow table, fed by a capture source through PacketSink and read
+// by scrapes through Collect().
+//
+// Threading: OnPacket runs on one capture thread at a time and takes no lock. Every counter has
+// that thread as its only writer (a plain load and store, see Counter); Collect reads them with
+// atomic loads and sees each series once its labels are published (FlowTable). AddInterface,
+// Reconfigure and Collect take a mutex that OnPacket never touches; a new config reaches the
+// packet path through a flag checked once per packet and is swapped in on the capture thread,
+// so classification state is never shared.
+class FlowPipeline final : public PacketSink {
+ public:
+  explicit FlowPipeline(const Config& config, AddressSource self_addresses = InterfaceAddresses);
+  ~FlowPipeline() override;
+
+  uint32_t AddInterface(const std::string& name, int link_type) override;
+  void OnPacket(uint32_t interface_id, const CapturedPacket& packet) override;
+
+  // Appends the flow, decode-error and encapsulation families. Safe beside OnPacket.
+  void Collect(std::vector<prometheus::MetricFamily>& out) const;
+  // meshflow_capture_packets_total and meshflow_capture_interface_info as the pipeline sees
+  // them, for offline replay; live capture reports its own (from pcap_stats) instead.
+  void CollectCaptureFamilies(std::vector<prometheus::MetricFamily>& out) const;
+  // Counters survive; the new roles, nodes, VXLAN ports and bound apply to later packets.
+  void Reconfigure(const Config& config);
+  // Re-reads this host's addresses (an interface came back with a new address).
+  void RefreshLocalAddresses();
+
+ private:
+  struct Rules;
+  struct Interface;
+
+  std::unique_ptr<Rules> BuildRules(const Config& config) const;
+  void Post(std::unique_ptr<Rules> rules);
+  void ApplyPending();
+  std::string KindOf(const std::string& name) const;  // needs mutex_
+  RoleId FragmentRole(const PacketInfo& info, int64_t timestamp_ns, RoleId role);
+
+  AddressSource self_addresses_;
+
+  // Capture-thread state.
+  std::unique_ptr<Rules> rules_;
+  FlowTable table_;
+  FragmentTable fragments_;
+  PacketInfo info_;
+  Counter unmatched_fragments_;
+  Counter unknown_interface_packets_;
+
+  // Shared; mutex_ guards config_, pending_ and interface names/kinds.
+  mutable std::mutex mutex_;
+  Config config_;
+  std::unique_ptr<Rules> pending_;
+  std::atomic<bool> has_pending_{false};
+  std::array<std::unique_ptr<Interface>, FlowTable::kMaxInterfaces> interfaces_;
+  std::atomic<uint32_t> interface_count_{0};
+};
+
+}  // namespace meshflow::flow

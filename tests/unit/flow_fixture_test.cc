@@ -1,0 +1,120 @@
+// Replays every fixture capture (tests/fixtures/flow, made by generate.py) through the flow
+// pipeline and compares everything it reports with what the generator says the packets are.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include "collectors/flow/flow_pipeline.h"
+#include "collectors/flow/replay.h"
+#include "tests/unit/flow_test_util.h"
+
+namespace meshflow::flow {
+namespace {
+
+using test_packets::Flatten;
+using test_packets::FlowKey;
+
+const std::string kDir = MESHFLOW_FLOW_FIXTURES;
+
+class FlowFixture : public ::testing::TestWithParam<std::string> {};
+
+std::vector<std::string> FixtureNames() {
+  std::vector<std::string> names;
+  for (const auto& entry : YAML::LoadFile(kDir + "/expected.json")) {
+    names.push_back(entry.first.as<std::string>());
+  }
+  return names;
+}
+
+TEST_P(FlowFixture, PipelineReportsWhatTheGeneratorWrote) {
+  const std::string file = GetParam();
+  const YAML::Node want = YAML::LoadFile(kDir + "/expected.json")[file];
+  const Config config = LoadConfigFile(kDir + "/config.yaml", "replay");
+  FlowPipeline pipeline(config, [] { return std::vector<IpAddress>{}; });
+  std::string error;
+  ASSERT_TRUE(ReplayFile(kDir + "/" + file, pipeline, &error, "if0")) << error;
+  std::vector<prometheus::MetricFamily> families;
+  pipeline.CollectCaptureFamilies(families);
+  pipeline.Collect(families);
+  const auto got = Flatten(families);
+
+  EXPECT_EQ(got.at("meshflow_capture_packets_total{iface=if0}"), want["packets"].as<double>());
+  size_t series = 0;
+  for (const auto& s : want["series"]) {
+    const std::string key = s.first.as<std::string>();
+    const auto bar1 = key.find('|'), bar2 = key.rfind('|');
+    const std::string role = key.substr(0, bar1);
+    const std::string src = key.substr(bar1 + 1, bar2 - bar1 - 1);
+    const std::string dst = key.substr(bar2 + 1);
+    const auto value = [&](const char* name) {
+      const auto it = got.find(FlowKey(name, "if0", role, src, dst));
+      return it == got.end() ? -1.0 : it->second;
+    };
+    EXPECT_EQ(value("meshflow_flow_bytes_total"), s.second[0].as<double>()) << key;
+    EXPECT_EQ(value("meshflow_flow_packets_total"), s.second[1].as<double>()) << key;
+    EXPECT_EQ(value("meshflow_flow_connections_total"), s.second[2].as<double>()) << key;
+    ++series;
+  }
+  EXPECT_EQ(got.at("meshflow_flow_series{}"), static_cast<double>(series));
+
+  for (int s = static_cast<int>(DecodeStatus::kTruncatedLinkHeader);
+       s < static_cast<int>(DecodeStatus::kCount); ++s) {
+    const std::string reason(DecodeStatusName(static_cast<DecodeStatus>(s)));
+    const double expected =
+        want["decode_errors"][reason] ? want["decode_errors"][reason].as<double>() : 0;
+    EXPECT_EQ(got.at("meshflow_capture_decode_errors_total{iface=if0,reason=" + reason + "}"),
+              expected)
+        << reason;
+  }
+  const double not_ip = want["skipped"]["not_ip"] ? want["skipped"]["not_ip"].as<double>() : 0;
+  EXPECT_EQ(got.at("meshflow_capture_skipped_packets_total{iface=if0,reason=not_ip}"), not_ip);
+  const double vxlan =
+      want["encap_overhead"]["vxlan"] ? want["encap_overhead"]["vxlan"].as<double>() : 0;
+  EXPECT_EQ(got.at("meshflow_encap_overhead_bytes_total{iface=if0,encap=vxlan}"), vxlan);
+  if (want["fragments_unmatched"]) {
+    EXPECT_EQ(got.at("meshflow_flow_fragments_unmatched_total{}"),
+              want["fragments_unmatched"].as<double>());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Captures, FlowFixture, ::testing::ValuesIn(FixtureNames()),
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
+                           for (auto& c : name) {
+                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return name;
+                         });
+
+TEST(FlowReplay, WritesTheExpositionAndReturnsZero) {
+  const Config config = LoadConfigFile(kDir + "/config.yaml", "replay");
+  std::ostringstream out, err;
+  ASSERT_EQ(
+      ReplayCaptures(config, {kDir + "/tailscale0.pcap", kDir + "/ethernet_ng.pcapng"}, out, err),
+      0)
+      << err.str();
+  const std::string text = out.str();
+  EXPECT_NE(text.find("# TYPE meshflow_flow_bytes_total counter"), std::string::npos);
+  EXPECT_NE(text.find("meshflow_flow_bytes_total{iface=\"tailscale0\",role=\"k8s-api\","
+                      "src_node=\"acer-agent\",dst_node=\"ct-serv-jp\"} 637"),
+            std::string::npos);
+  EXPECT_NE(text.find("meshflow_capture_interface_info{iface=\"tailscale0\",kind=\"overlay\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("meshflow_capture_packets_total{iface=\"ethernet_ng\"} 14"),
+            std::string::npos);
+  EXPECT_TRUE(err.str().empty());
+}
+
+TEST(FlowReplay, UnreadableOrNonCaptureFilesFailNamingTheFile) {
+  const Config config = DefaultConfig("replay");
+  for (const std::string& bad : {kDir + "/config.yaml", kDir + "/no-such-file.pcap"}) {
+    std::ostringstream out, err;
+    EXPECT_EQ(ReplayCaptures(config, {kDir + "/ethernet.pcap", bad}, out, err), 1);
+    EXPECT_NE(err.str().find(bad), std::string::npos) << err.str();
+    EXPECT_TRUE(out.str().empty());
+  }
+  std::ostringstream out, err;
+  EXPECT_EQ(ReplayCaptures(config, {}, out, err), 1);
+}
+
+}  // namespace
+}  // namespace meshflow::flow
