@@ -1,6 +1,5 @@
 #include "exporter/exporter.h"
 
-#include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -10,6 +9,7 @@
 #include "exporter/collector_table.h"
 #include "exporter/core/config_reader.h"
 #include "exporter/core/metric_builder.h"
+#include "exporter/exposition.h"
 #include "exporter/privileges.h"
 #include "exporter/process_metrics.h"
 #include "exporter/version.h"
@@ -74,6 +74,7 @@ void Exporter::Start() {
   spdlog::info("config loaded from {}: node_name={} nodes={} roles={}", config_.source,
                config_.node_name, config_.nodes.size(), config_.roles.size());
 
+  collectors_.StartAll();  // those given by AddCollector(); the table's start below
   for (const auto& entry : CollectorTable()) {
     const auto flag = options_.collector_enabled.find(std::string(entry.name));
     const bool enabled =
@@ -166,6 +167,10 @@ void Exporter::OnWebConfigChange(web::WebConfigWatcher::Change change) {
   }
 }
 
+void Exporter::AddCollector(std::string name, std::unique_ptr<Collector> collector) {
+  collectors_.Add(std::move(name), std::move(collector));
+}
+
 void Exporter::Stop() {
   if (web_) web_->StopPolling();
   std::lock_guard lock(server_mutex_);
@@ -231,7 +236,7 @@ std::string Exporter::Scrape() {
     collectors_.Collect(families);
     CollectSelf(families);
   }
-  return prometheus::TextSerializer().Serialize(families);
+  return SerializeExposition(families);
 }
 
 HttpResponse Exporter::ServeMetrics(const HttpRequest& request) {

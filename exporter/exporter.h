@@ -32,6 +32,8 @@ class Exporter {
   explicit Exporter(ExporterOptions options);
   ~Exporter();
 
+  // Adds a collector beside the table's, before Start(): benchmarks and embedding programs.
+  void AddCollector(std::string name, std::unique_ptr<Collector> collector);
   // Loads the config (throws ConfigError), starts the collectors and the HTTP server.
   void Start();
   // Stops serving and collecting.
