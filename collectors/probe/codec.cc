@@ -34,8 +34,8 @@ std::string_view DecodeErrorName(DecodeError error) {
       return "bad_type";
     case DecodeError::kReservedNotZero:
       return "reserved_not_zero";
-    case DecodeError::kCountInRequest:
-      return "count_in_request";
+    case DecodeError::kReplyFieldInRequest:
+      return "reply_field_in_request";
   }
   return "unknown";
 }
@@ -51,8 +51,14 @@ ProbeBytes Encode(const ProbePacket& packet) {
   PutU64(&b[8], packet.session);
   PutU64(&b[16], packet.sequence);
   PutU64(&b[24], packet.send_time_ns);
-  PutU64(&b[32], packet.type == ProbeType::kRequest ? 0 : packet.receive_count);
+  const bool reply = packet.type == ProbeType::kReply;
+  PutU64(&b[32], reply ? packet.receive_count : 0);
+  PutU64(&b[kTurnaroundOffset], reply ? packet.turnaround_ns : 0);
   return b;
+}
+
+void SetTurnaround(ProbeBytes& reply, uint64_t turnaround_ns) {
+  PutU64(&reply[kTurnaroundOffset], turnaround_ns);
 }
 
 DecodeResult Decode(std::span<const uint8_t> bytes) {
@@ -73,8 +79,10 @@ DecodeResult Decode(std::span<const uint8_t> bytes) {
   packet.sequence = GetU64(p + 16);
   packet.send_time_ns = GetU64(p + 24);
   packet.receive_count = GetU64(p + 32);
-  if (packet.type == ProbeType::kRequest && packet.receive_count != 0)
-    return Fail(DecodeError::kCountInRequest);
+  packet.turnaround_ns = GetU64(p + kTurnaroundOffset);
+  if (packet.type == ProbeType::kRequest &&
+      (packet.receive_count != 0 || packet.turnaround_ns != 0))
+    return Fail(DecodeError::kReplyFieldInRequest);
   return DecodeResult{packet, DecodeError::kTooShort};
 }
 

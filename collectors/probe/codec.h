@@ -21,8 +21,12 @@ namespace meshflow::probe {
 //  24  send time             8 bytes  prober's own clock, opaque to the reflector
 //  32  receive count         8 bytes  zero in requests; in replies, the requests of this session
 //                                     the reflector has received, this one included
+//  40  turnaround            8 bytes  zero in requests; in replies, nanoseconds the reflector held
+//                                     the request (kernel receive timestamp to just before send),
+//                                     zero when unknown, so its scheduling delay leaves the RTT
 // All integers big-endian.
-inline constexpr size_t kProbeSize = 40;
+inline constexpr size_t kProbeSize = 48;
+inline constexpr size_t kTurnaroundOffset = 40;
 inline constexpr uint32_t kProbeMagic = 0x4D465052;  // "MFPR"
 inline constexpr uint8_t kProbeVersion = 1;
 
@@ -34,6 +38,7 @@ struct ProbePacket {
   uint64_t sequence = 0;
   uint64_t send_time_ns = 0;
   uint64_t receive_count = 0;
+  uint64_t turnaround_ns = 0;
 
   bool operator==(const ProbePacket&) const = default;
 };
@@ -46,7 +51,7 @@ enum class DecodeError : uint8_t {
   kBadVersion,
   kBadType,
   kReservedNotZero,
-  kCountInRequest,
+  kReplyFieldInRequest,
 };
 inline constexpr size_t kDecodeErrorCount = 7;
 std::string_view DecodeErrorName(DecodeError error);
@@ -59,6 +64,8 @@ struct DecodeResult {
 using ProbeBytes = std::array<uint8_t, kProbeSize>;
 
 ProbeBytes Encode(const ProbePacket& packet);
+// Writes the turnaround into an encoded reply, at the last moment before it is sent.
+void SetTurnaround(ProbeBytes& reply, uint64_t turnaround_ns);
 DecodeResult Decode(std::span<const uint8_t> bytes);
 
 }  // namespace meshflow::probe

@@ -329,6 +329,7 @@ void Prober::OpenReflector(const ProberOptions& options) {
                       options.reflector_address, options.reflector_port, std::strerror(errno));
       continue;
     }
+    sockets_[w.slot].timestamps = EnableRxTimestamping(fd.get());
     AddToEpoll(epoll_.get(), fd.get(), EPOLLIN, Tag(kTagSocket, w.slot));
     sockets_[w.slot].fd = std::move(fd);
   }
@@ -442,9 +443,13 @@ void Prober::DrainTx(SocketSlot slot) {
   });
 }
 
-void Prober::CountFallbacks(const SeriesEntry& entry, uint64_t before) {
+void Prober::Received(SeriesEntry& entry, const ReplyInfo& reply) {
+  const uint64_t before = entry.series.stats().timestamp_fallbacks;
+  const ReplyKind kind = entry.series.OnReply(reply);
   fallbacks_[static_cast<size_t>(entry.method)] +=
       entry.series.stats().timestamp_fallbacks - before;
+  if (kind == ReplyKind::kReceived && options_.on_rtt)
+    options_.on_rtt(entry.peer, entry.method, reply.sequence, entry.series.last_rtt());
 }
 
 void Prober::ReadProbeSocket(SocketSlot slot) {
@@ -469,6 +474,8 @@ void Prober::ReadProbeSocket(SocketSlot slot) {
       session = r.packet->session;
       reply.sequence = r.packet->sequence;
       reply.reflector_count = r.packet->receive_count;
+      // Bounded so a broken or hostile reflector cannot make an RTT negative or overflow.
+      reply.turnaround = nanoseconds(std::min<uint64_t>(r.packet->turnaround_ns, 60'000'000'000));
     } else {
       if (s.raw && slot == kIcmp4) {
         // Raw IPv4 sockets deliver the IP header too.
@@ -501,9 +508,7 @@ void Prober::ReadProbeSocket(SocketSlot slot) {
       ++malformed_replies_;
       continue;
     }
-    const uint64_t before = it->second->series.stats().timestamp_fallbacks;
-    it->second->series.OnReply(reply);
-    CountFallbacks(*it->second, before);
+    Received(*it->second, reply);
   }
 }
 
@@ -517,6 +522,10 @@ void Prober::ReadReflector(SocketSlot slot) {
     // An oversized datagram is never a probe; Decode counts it as too long.
     auto reply = reflector_->Handle(d->source.address(), bytes, Now());
     if (!reply) continue;
+    if (d->rx_kernel_ns) {
+      const int64_t held = RealtimeNs() - *d->rx_kernel_ns;
+      if (held > 0) SetTurnaround(*reply, static_cast<uint64_t>(held));
+    }
     // IPv4 on a dual-stack socket: the v4-mapped source cannot be set through IPV6_PKTINFO.
     if (d->local && d->local->is_v4() && d->source.storage.ss_family == AF_INET6) d->local.reset();
     SendFrom(fd, *reply, d->source, d->local, d->local_ifindex);
@@ -528,6 +537,9 @@ void Prober::Send(size_t target_index, nanoseconds now) {
   auto it = by_id_.find(t.series_id);
   if (it == by_id_.end()) return;
   SeriesEntry& entry = *it->second;
+  if (options_.max_probes_per_series != 0 &&
+      entry.series.stats().sent >= options_.max_probes_per_series)
+    return;
   std::optional<IpAddress> to = t.literal;
   if (!to) to = resolver_.Lookup(t.address);
   if (!to) {
@@ -642,9 +654,7 @@ void Prober::FinishTcp(uint64_t conn_id) {
   socklen_t info_len = sizeof(info);
   if (getsockopt(conn.fd.get(), IPPROTO_TCP, TCP_INFO, &info, &info_len) == 0 && info.tcpi_rtt > 0)
     reply.kernel_rtt = std::chrono::microseconds(info.tcpi_rtt);
-  const uint64_t before = series.stats().timestamp_fallbacks;
-  series.OnReply(reply);
-  CountFallbacks(*s->second, before);
+  Received(*s->second, reply);
 }
 
 void Prober::Expire(nanoseconds now) {

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,10 @@ struct ProberOptions {
   std::string reflector_address = "0.0.0.0";
   uint16_t reflector_port = 9474;
   double reflector_rate = 50;
+  // Stop sending to a series after this many probes (0: never); for one-shot measurements.
+  uint64_t max_probes_per_series = 0;
+  // Called on the probing thread for every reply received in time, with its RTT.
+  std::function<void(const std::string& peer, Method method, uint64_t sequence, double rtt)> on_rtt;
 };
 
 // The peers the config asks for: probes.peers, or every other node at its first address.
@@ -171,7 +176,7 @@ class Prober {
   void SendTcp(SeriesEntry& entry, const IpAddress& to, uint16_t port, nanoseconds now);
   void Expire(nanoseconds now);
   void ArmTimer();
-  void CountFallbacks(const SeriesEntry& entry, uint64_t before);
+  void Received(SeriesEntry& entry, const ReplyInfo& reply);
 
   mutable std::mutex mutex_;
   std::thread thread_;

@@ -81,6 +81,7 @@ std::optional<ProbeBytes> ReflectorCore::Handle(const IpAddress& source,
   ProbePacket reply = *decoded.packet;
   reply.type = ProbeType::kReply;
   reply.receive_count = received;
+  reply.turnaround_ns = 0;  // stamped by the socket layer right before sending
   ++counters_.replies;
   return Encode(reply);
 }

@@ -79,6 +79,10 @@ ReplyKind ProbeSeries::OnReply(const ReplyInfo& reply) {
     ++stats_.timestamp_fallbacks;
     rtt = std::chrono::duration<double>(reply.rx_monotonic - slot->send_monotonic).count();
   }
+  // The peer's own scheduling delay is not network time either; a turnaround that does not fit
+  // inside the round trip is implausible and ignored.
+  const double turnaround = std::chrono::duration<double>(reply.turnaround).count();
+  if (turnaround > 0 && turnaround < rtt) rtt -= turnaround;
   slot->state = State::kReceived;
   ++stats_.received;
   if (reply.sequence < highest_received_) {

@@ -39,6 +39,7 @@ struct ReplyInfo {
   std::optional<int64_t> rx_kernel_ns;      // CLOCK_REALTIME, from SO_TIMESTAMPING
   std::optional<nanoseconds> kernel_rtt;    // measured by the kernel (TCP handshake)
   std::optional<uint64_t> reflector_count;  // udp: requests the reflector had seen
+  nanoseconds turnaround{0};                // udp: time the reflector held the request
 };
 
 enum class ReplyKind { kReceived, kLate, kDuplicate, kUnknown };
@@ -70,6 +71,8 @@ class ProbeSeries {
   // The earliest deadline of a probe in flight, if any.
   std::optional<nanoseconds> NextDeadline() const;
   const SeriesStats& stats() const { return stats_; }
+  // The RTT of the last reply received in time, in seconds.
+  double last_rtt() const { return last_rtt_.value_or(0); }
 
  private:
   enum class State : uint8_t { kEmpty, kInFlight, kReceived, kLost, kLate };

@@ -79,6 +79,11 @@ bool EnableTimestamping(int fd) {
   return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) == 0;
 }
 
+bool EnableRxTimestamping(int fd) {
+  const int flags = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE;
+  return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) == 0;
+}
+
 namespace {
 
 std::optional<int64_t> SoftwareTimestamp(const cmsghdr* c) {

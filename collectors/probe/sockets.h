@@ -47,6 +47,8 @@ class Fd {
 // Asks the kernel for software transmit timestamps on the error queue (keyed by a per-socket
 // counter that starts at zero here) and software receive timestamps. False if refused.
 bool EnableTimestamping(int fd);
+// Receive timestamps only (a reflector: transmit timestamps would pile up unread).
+bool EnableRxTimestamping(int fd);
 
 // One datagram read with its kernel receive timestamp (CLOCK_REALTIME) when there is one.
 struct Datagram {

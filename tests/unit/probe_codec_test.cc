@@ -35,6 +35,7 @@ TEST(ProbeCodec, RoundTripsRequestAndReply) {
   ProbePacket reply = request;
   reply.type = ProbeType::kReply;
   reply.receive_count = 7;
+  reply.turnaround_ns = 30'000;
   r = Decode(Encode(reply));
   ASSERT_TRUE(r.packet);
   EXPECT_EQ(*r.packet, reply);
@@ -47,10 +48,22 @@ TEST(ProbeCodec, EncodesBigEndian) {
   EXPECT_EQ(b[23], 42);
 }
 
-TEST(ProbeCodec, RequestNeverCarriesACount) {
+TEST(ProbeCodec, RequestNeverCarriesReplyFields) {
   ProbePacket p = Request();
   p.receive_count = 99;  // ignored for requests
+  p.turnaround_ns = 5;
   EXPECT_EQ(Decode(Encode(p)).packet->receive_count, 0u);
+  EXPECT_EQ(Decode(Encode(p)).packet->turnaround_ns, 0u);
+}
+
+TEST(ProbeCodec, TurnaroundIsStampedIntoAnEncodedReply) {
+  ProbePacket p = Request();
+  p.type = ProbeType::kReply;
+  p.receive_count = 1;
+  ProbeBytes b = Encode(p);
+  SetTurnaround(b, 41'234);
+  EXPECT_EQ(Decode(b).packet->turnaround_ns, 41'234u);
+  EXPECT_EQ(Decode(b).packet->sequence, 42u);
 }
 
 TEST(ProbeCodec, RejectsEveryMalformedShape) {
@@ -79,7 +92,10 @@ TEST(ProbeCodec, RejectsEveryMalformedShape) {
   EXPECT_EQ(ErrorOf(bad), DecodeError::kReservedNotZero);
   bad = b;
   bad[39] = 1;  // a count in a request
-  EXPECT_EQ(ErrorOf(bad), DecodeError::kCountInRequest);
+  EXPECT_EQ(ErrorOf(bad), DecodeError::kReplyFieldInRequest);
+  bad = b;
+  bad[47] = 1;  // a turnaround in a request
+  EXPECT_EQ(ErrorOf(bad), DecodeError::kReplyFieldInRequest);
 }
 
 TEST(ProbeCodec, ErrorNamesAreDistinctLabelValues) {

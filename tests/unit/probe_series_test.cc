@@ -119,6 +119,25 @@ TEST(ProbeSeries, KernelMeasuredRttIsTakenAsIs) {
   EXPECT_EQ(s.stats().timestamp_fallbacks, 0u);
 }
 
+TEST(ProbeSeries, ReflectorTurnaroundLeavesTheRtt) {
+  FakeClock clock;
+  ProbeSeries s(16, true);
+  uint64_t seq = SendAt(s, clock);
+  s.OnTxTimestamp(seq, 5'000'000);
+  ReplyInfo r = ReplyAt(seq, clock, 1);
+  r.rx_kernel_ns = 5'000'000 + 1'100'000;
+  r.turnaround = microseconds(100);
+  s.OnReply(r);
+  EXPECT_NEAR(s.stats().rtt.sum(), 0.001, 1e-12);
+  // A turnaround longer than the whole round trip is implausible and ignored.
+  seq = SendAt(s, clock);
+  r = ReplyAt(seq, clock, 2);
+  r.kernel_rtt = milliseconds(1);
+  r.turnaround = milliseconds(2);
+  s.OnReply(r);
+  EXPECT_NEAR(s.stats().rtt.sum(), 0.002, 1e-12);
+}
+
 TEST(ProbeSeries, LostOnlyOnceTheDeadlinePasses) {
   FakeClock clock;
   ProbeSeries s(16);
