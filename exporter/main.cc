@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "collectors/flow/replay.h"
 #include "exporter/core/config_reader.h"
 #include "exporter/core/log.h"
 #include "exporter/exporter.h"
@@ -49,6 +50,18 @@ int main(int argc, char** argv) {
   meshflow::SetUpLogging(flags.log_level, flags.log_format == "json"
                                               ? meshflow::LogFormat::kJson
                                               : meshflow::LogFormat::kLogfmt);
+  if (!flags.replay_files.empty()) {
+    // Offline: the same pipeline as live capture, over files; no server, no privileges needed.
+    try {
+      const meshflow::Config config = flags.exporter.config_file.empty()
+                                          ? meshflow::DefaultConfig()
+                                          : meshflow::LoadConfigFile(flags.exporter.config_file);
+      return meshflow::flow::ReplayCaptures(config, flags.replay_files, std::cout, std::cerr);
+    } catch (const meshflow::ConfigError& e) {
+      std::cerr << e.what() << "\n";
+      return 1;
+    }
+  }
   const sigset_t signals = BlockControlSignals();
   if (!flags.runas.empty() && geteuid() != 0) {
     spdlog::warn("--runas {} ignored: not started as root", flags.runas);
