@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The overlay emulator's own accuracy test, measured with ping:
+#   - median RTT within 0.2 ms of the configured 1, 48, 80 and 300 ms, over IPv4 and IPv6;
+#   - loss over 2,000 probes within 2 percentage points of the configured 10 % and 12 %;
+#   - a cut link drops everything and a restored one carries again; same for a node taken off
+#     the overlay and brought back.
+# Needs root. Uses its own instance and removes it on any exit.
+#   accuracy_test.sh   (binaries from MESHFLOW_OVERLAY_EMULATOR / MESHFLOW_OVERLAY_CTL or the
+#                       first build directory)
+set -euo pipefail
+DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$DIR/lib.sh"
+set_instance mfacc
+WORK=$(mktemp -d)
+cleanup() {
+  "$DIR/down" --instance "$INSTANCE" >/dev/null 2>&1 || true
+  rm -rf -- "$WORK"
+}
+trap cleanup EXIT
+
+"$DIR/up" --instance "$INSTANCE" --topology "$DIR/topologies/accuracy.yaml" --skip services
+load_nodes
+CTL=${MESHFLOW_OVERLAY_CTL:-$(dirname "$(readlink -f "/proc/$(pid_of emulator)/exe")")/meshflow-overlay-ctl}
+ctl() { "$CTL" --socket "$SOCKET" "$@"; }
+
+failures=0
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+pass() { echo "ok:   $*"; }
+
+# ping FROM TO-ADDRESS COUNT INTERVAL OUTFILE, bounded by count and by time. (Not ping -w:
+# with a deadline ping keeps sending until COUNT replies have come back.)
+probe() {
+  local from=$1 to=$2 count=$3 interval=$4 out=$5
+  timeout 60 ip netns exec "$(ns_of "$from")" ping -n -c "$count" -i "$interval" -W 2 "$to" \
+    >"$out" 2>&1 || true
+}
+received() { sed -nE 's/.* ([0-9]+) received.*/\1/p' "$1"; }
+transmitted() { sed -nE 's/^([0-9]+) packets transmitted.*/\1/p' "$1"; }
+# ping prints 3 significant digits per probe (1 ms steps above 100 ms) but the average in
+# microseconds; both are checked.
+median() { grep -o 'time=[0-9.]*' "$1" | cut -d= -f2 | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+average() { sed -nE 's|^rtt min/avg/max/mdev = [0-9.]+/([0-9.]+)/.*|\1|p' "$1"; }
+
+# --- delay --------------------------------------------------------------------------------------
+declare -A RTT=([d1]=1 [d48]=48 [d80]=80 [d300]=300)
+for p in "${!RTT[@]}"; do
+  probe "${p}a" "${NODE_V4[${p}b]}" 200 0.01 "$WORK/$p-v4" &
+  probe "${p}a" "${NODE_V6[${p}b]}" 200 0.01 "$WORK/$p-v6" &
+done
+# --- loss (concurrently: other pairs) ----------------------------------------------------------
+probe l10a "${NODE_V4[l10b]}" 2000 0.002 "$WORK/l10-v4" &
+probe l12a "${NODE_V6[l12b]}" 2000 0.002 "$WORK/l12-v6" &
+wait
+
+for p in d1 d48 d80 d300; do
+  want=${RTT[$p]}
+  for v in v4 v6; do
+    f=$WORK/$p-$v
+    med=$(median "$f")
+    avg=$(average "$f")
+    n=$(received "$f")
+    if [[ -z $med || -z $avg || ${n:-0} -lt 190 ]]; then
+      fail "rtt $want ms $v: only ${n:-0}/200 replies"; cat "$f" | tail -n 3; continue
+    fi
+    if awk -v m="$med" -v a="$avg" -v w="$want" 'BEGIN {
+          d = m - w; if (d < 0) d = -d;
+          # A 1 ms print step: the printed median may be off by half a step by rounding alone.
+          tol = (w >= 100) ? 0.5 : 0.2;
+          e = a - w; if (e < 0) e = -e;
+          exit !(d <= tol && (w < 100 || e <= 0.2)) }'; then
+      pass "rtt $want ms $v: median $med ms, mean $avg ms over $n probes"
+    else
+      fail "rtt $want ms $v: median $med ms, mean $avg ms (want $want +- 0.2)"
+    fi
+  done
+done
+
+for spec in l10:v4:10 l12:v6:12; do
+  IFS=: read -r p v want <<<"$spec"
+  f=$WORK/$p-$v
+  sent=$(transmitted "$f")
+  got=$(received "$f")
+  if [[ -z $sent || $sent -ne 2000 ]]; then
+    fail "loss $want% $v: ${sent:-0} probes sent, want 2000"
+    continue
+  fi
+  loss=$(awk -v s="$sent" -v r="$got" 'BEGIN { printf "%.2f", 100 * (s - r) / s }')
+  if awk -v l="$loss" -v w="$want" 'BEGIN { d = l - w; if (d < 0) d = -d; exit !(d <= 2) }'; then
+    pass "loss $want% $v: measured $loss% over $sent probes"
+  else
+    fail "loss $want% $v: measured $loss% over $sent probes (want $want +- 2)"
+  fi
+done
+
+# --- cut / restore, down / up --------------------------------------------------------------------
+# expect_replies LABEL MIN MAX: 100 probes each way family on the d1 pair.
+expect_replies() {
+  local label=$1 min=$2 max=$3 v
+  probe d1a "${NODE_V4[d1b]}" 100 0.01 "$WORK/cut-v4" &
+  probe d1a "${NODE_V6[d1b]}" 100 0.01 "$WORK/cut-v6" &
+  wait
+  for v in v4 v6; do
+    local n
+    n=$(received "$WORK/cut-$v")
+    n=${n:-0}
+    if ((n >= min && n <= max)); then
+      pass "$label $v: $n/100 replies"
+    else
+      fail "$label $v: $n/100 replies (want $min..$max)"
+    fi
+  done
+}
+before=$(ctl show | sed -nE 's/^link d1a d1b .* dropped_link_down=([0-9]+).*/\1/p')
+ctl cut d1a d1b >/dev/null
+expect_replies "cut link" 0 0
+after=$(ctl show | sed -nE 's/^link d1a d1b .* dropped_link_down=([0-9]+).*/\1/p')
+if ((after - before == 200)); then
+  pass "cut link: the emulator counted $((after - before)) drops"
+else
+  fail "cut link: the emulator counted $((after - before)) drops, want 200"
+fi
+ctl restore d1a d1b >/dev/null
+expect_replies "restored link" 100 100
+ctl down d1b >/dev/null
+expect_replies "node off the overlay" 0 0
+ctl up d1b >/dev/null
+expect_replies "node back on the overlay" 100 100
+# A one-way cut: requests get through, replies do not.
+ctl cut d1b d1a --one-way >/dev/null
+expect_replies "one-way cut of the reply path" 0 0
+ctl restore d1b d1a >/dev/null
+expect_replies "one-way cut restored" 100 100
+
+if ((failures)); then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all checks passed"
