@@ -17,13 +17,15 @@
 #include "exporter/gateway/scraper.h"
 #include "exporter/gateway/targets.h"
 #include "exporter/http/http_server.h"
+#include "exporter/web/web_config_watcher.h"
 
 namespace meshflow::gateway {
 
 struct GatewayOptions {
   std::vector<std::string> listen_addresses{":9475"};
   std::string telemetry_path = "/metrics";
-  std::string config_file;  // empty: no targets until a config names some
+  std::string config_file;      // empty: no targets until a config names some
+  std::string web_config_file;  // TLS and basic auth, as the exporter's; empty: plain HTTP
   // Each /proxy request holds a server thread while its node answers, so the gateway needs
   // about as many as Prometheus has nodes scraping at once.
   HttpServerOptions http = [] {
@@ -68,6 +70,9 @@ class Gateway {
   void Record(const std::string& node, bool up, std::chrono::nanoseconds duration);
   void CollectSelf(std::vector<prometheus::MetricFamily>& out);
   void RefreshLoop();
+  std::optional<HttpResponse> Authenticate(const HttpRequest& request);
+  int ConfigureTls(void* ssl_ctx);
+  void OnWebConfigChange(web::WebConfigWatcher::Change change);
 
   GatewayOptions options_;
   const Clock& clock_;
@@ -76,6 +81,8 @@ class Gateway {
   PushStore push_store_;
   std::unique_ptr<Scraper> scraper_;
   std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<web::WebConfigWatcher> web_;
+  std::mutex server_mutex_;  // serializes listener restarts with Start/Stop
 
   mutable std::mutex config_mutex_;
   GatewayConfig config_;

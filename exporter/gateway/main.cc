@@ -43,6 +43,10 @@ std::optional<int> ParseFlags(int argc, char** argv, GatewayFlags& flags) {
       ->check(CLI::Range(1, 4096));
   app.add_option("--config.file", o.config_file, "Gateway configuration file (YAML).")
       ->type_name("FILE");
+  app.add_option("--web.config.file", o.web_config_file,
+                 "Web config file (TLS and basic auth, exporter-toolkit format), re-read when it "
+                 "changes. Pushes authenticate with their node's token instead.")
+      ->type_name("FILE");
   app.add_option("--log.level", flags.log_level, "Only log messages with this severity or above.")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));

@@ -1,0 +1,41 @@
+// Any body either fails with a line and a reason or parses; what parses must survive being
+// written out again and merged by /federate, and both outputs must parse again.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string_view>
+
+#include "exporter/gateway/federate.h"
+#include "exporter/gateway/text_format.h"
+
+using namespace meshflow::gateway;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view body(reinterpret_cast<const char*>(data), size);
+  TextFormatLimits limits;
+  limits.max_body_bytes = 1 << 20;
+  auto exposition = std::make_shared<Exposition>();
+  if (auto error = ParseTextFormat(body, limits, exposition.get())) {
+    if (error->code.empty() || error->reason.empty() || error->line > size + 1) std::abort();
+    return 0;
+  }
+  std::string again;
+  for (const auto& family : exposition->families) {
+    AppendFamilyHeader(again, family);
+    for (const auto& s : family.samples)
+      AppendSample(again, s.name, s.labels, s.value, s.timestamp_ms);
+  }
+  Exposition reparsed;
+  if (ParseTextFormat(again, limits, &reparsed)) std::abort();
+  if (reparsed.sample_count != exposition->sample_count) std::abort();
+
+  std::string why;
+  auto selector = ParseSelector(R"({__name__=~".+"})", &why);
+  const std::string merged = Federate({{"a", exposition}, {"b", exposition}}, {*selector}, nullptr);
+  Exposition federated;
+  if (ParseTextFormat(merged, TextFormatLimits{.max_body_bytes = 4 << 20}, &federated))
+    std::abort();
+  if (federated.sample_count != 2 * exposition->sample_count) std::abort();
+  return 0;
+}
