@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The prober on the emulated overlay: configured round trips of 1, 48 and 80 ms are measured
+# with a median error under 0.3 ms by every method (icmp, udp, tcp), over IPv4 and IPv6.
+# Needs root. Uses its own test bed instance and removes it on any exit.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/probe_lib.sh"
+probe_up mfprobe-rtt
+
+for n in p1 p48 p80; do start_peer "$n"; done
+for n in p1 p48 p80; do wait_peer "$n"; done
+
+args=()
+for n in p1 p48 p80; do
+  args+=(--peer "$n-v4=${NODE_V4[$n]}" --peer "$n-v6=${NODE_V6[$n]}")
+done
+# 150 probes per peer and method, 20 ms apart: about 3 s.
+ip netns exec "$(ns_of src)" timeout 60 "$PROBE" "${args[@]}" --method icmp,udp,tcp \
+  --tcp-port 6443 --udp-port 9474 --interval 20ms --timeout 1s --count 150 >"$WORK/rtt.txt"
+
+declare -A RTT=([p1]=0.001 [p48]=0.048 [p80]=0.080)
+for n in p1 p48 p80; do
+  for v in v4 v6; do
+    for m in icmp udp tcp; do
+      peer=$n-$v
+      received=$(field "$WORK/rtt.txt" "$peer" "$m" received)
+      median=$(field "$WORK/rtt.txt" "$peer" "$m" median_seconds)
+      p99=$(field "$WORK/rtt.txt" "$peer" "$m" p99_seconds)
+      fallbacks=$(field "$WORK/rtt.txt" "$peer" "$m" fallbacks)
+      label="$m ${RTT[$n]}s $v"
+      if [[ -z $received || $received -lt 145 ]]; then
+        fail "$label: ${received:-no} replies of 150"
+        grep "peer=$peer method=$m" "$WORK/rtt.txt" || true
+        continue
+      fi
+      if awk -v m="$median" -v w="${RTT[$n]}" 'BEGIN { d = m - w; if (d < 0) d = -d; exit !(d < 0.0003) }'
+      then
+        pass "$label: median $median s, p99 $p99 s, $received replies, $fallbacks fallbacks"
+      else
+        fail "$label: median $median s, want ${RTT[$n]} +- 0.0003"
+      fi
+      [[ $fallbacks == 0 ]] || fail "$label: $fallbacks RTTs without kernel timestamps"
+    done
+  done
+done
+finish
