@@ -44,13 +44,15 @@ const char* RouteDropName(RouteDrop reason) {
 Overlay::Overlay(const Topology& topology)
     : topology_(topology), node_up_(topology.nodes.size(), true) {
   const size_t n = topology_.nodes.size();
-  links_.reserve(n * n);
-  for (size_t from = 0; from < n; ++from) {
-    for (size_t to = 0; to < n; ++to) {
-      const LinkParams params = from == to ? LinkParams{} : Configured(from, to);
-      links_.emplace_back(params, Mix(topology_.seed ^ Mix(from * 1000003 + to)));
-    }
+  configured_.resize(n * n);
+  for (const TopologyLink& l : topology_.links) {
+    configured_[l.a * n + l.b] = l.a_to_b;
+    configured_[l.b * n + l.a] = l.b_to_a;
   }
+  links_.reserve(n * n);
+  for (size_t from = 0; from < n; ++from)
+    for (size_t to = 0; to < n; ++to)
+      links_.emplace_back(Configured(from, to), Mix(topology_.seed ^ Mix(from * 1000003 + to)));
   for (size_t i = 0; i < n; ++i) {
     by_address_[topology_.nodes[i].ipv4] = i;
     by_address_[topology_.nodes[i].ipv6] = i;
@@ -58,8 +60,7 @@ Overlay::Overlay(const Topology& topology)
 }
 
 const LinkParams& Overlay::Configured(size_t from, size_t to) const {
-  const TopologyLink* l = topology_.FindLink(from, to);
-  return l->a == from ? l->a_to_b : l->b_to_a;
+  return configured_[from * node_count() + to];
 }
 
 void Overlay::Reset() {

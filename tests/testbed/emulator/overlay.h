@@ -56,7 +56,8 @@ class Overlay {
   const LinkParams& Configured(size_t from, size_t to) const;
 
   Topology topology_;
-  std::vector<LinkModel> links_;  // node_count x node_count, the diagonal unused
+  std::vector<LinkParams> configured_;  // node_count x node_count, from the topology
+  std::vector<LinkModel> links_;        // node_count x node_count, the diagonal unused
   std::vector<bool> node_up_;
   std::unordered_map<IpAddress, size_t, IpAddressHash> by_address_;
   uint64_t route_drops_[static_cast<int>(RouteDrop::kCount)] = {};
