@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -45,8 +46,9 @@ class Classifier {
   }
 
   NodeId Node(const IpAddress& address) {
-    CacheEntry& entry = cache_[IpAddressHash{}(address) & (kCacheSize - 1)];
-    if (entry.valid && entry.address == address) return entry.node;
+    // The top bits: IpAddressHash's low bits are the same for every IPv4 address.
+    CacheEntry& entry = cache_[IpAddressHash{}(address) >> (64 - kCacheBits)];
+    if (entry.valid && SameAddress(entry.address, address)) return entry.node;
     entry.address = address;
     entry.node = nodes_.Lookup(address);
     entry.valid = true;
@@ -67,7 +69,18 @@ class Classifier {
   static constexpr uint8_t kIpprotoUdp = 17;
   static constexpr uint8_t kIpprotoIcmpv6 = 58;
   // A random-address flood only thrashes this cache; it cannot grow it.
-  static constexpr size_t kCacheSize = 4096;
+  static constexpr int kCacheBits = 12;
+  static constexpr size_t kCacheSize = size_t{1} << kCacheBits;
+
+  // Two word compares; the defaulted operator== goes through memcmp.
+  static bool SameAddress(const IpAddress& a, const IpAddress& b) {
+    uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, a.bytes().data(), 8);
+    std::memcpy(&a1, a.bytes().data() + 8, 8);
+    std::memcpy(&b0, b.bytes().data(), 8);
+    std::memcpy(&b1, b.bytes().data() + 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
 
   struct CacheEntry {
     IpAddress address;

@@ -135,7 +135,12 @@ class FlowTable {
 
   Entry& At(uint32_t slot) { return chunks_[slot / kChunkSize][slot % kChunkSize]; }
   const Entry& At(uint32_t slot) const { return chunks_[slot / kChunkSize][slot % kChunkSize]; }
-  static uint64_t Hash(uint64_t key) { return (key ^ (key >> 29)) * 0xbf58476d1ce4e5b9ull; }
+  // splitmix64's finalizer: every key bit reaches the low bits the index mask keeps.
+  static uint64_t Hash(uint64_t key) {
+    key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ull;
+    key = (key ^ (key >> 27)) * 0x94d049bb133111ebull;
+    return key ^ (key >> 31);
+  }
   uint32_t Find(uint64_t key) const;
   uint32_t Insert(uint64_t key, SeriesLabels labels);
   void IndexInsert(uint64_t key, uint32_t slot);

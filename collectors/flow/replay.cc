@@ -1,8 +1,13 @@
 #include "collectors/flow/replay.h"
 
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <prometheus/text_serializer.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -34,19 +39,145 @@ struct PcapCloser {
 
 std::string StemOf(const std::string& file) { return std::filesystem::path(file).stem().string(); }
 
-pcap_t* Open(const std::string& file, std::string* error) {
+// A classic pcap file read from a memory map. libpcap's savefile reader makes two fread calls
+// per packet, which cost a third of the offline path; this reader costs a few loads. Anything
+// that is not classic pcap (pcapng above all) goes through libpcap.
+class MappedPcap {
+ public:
+  // Null when the file is not classic pcap or cannot be mapped: libpcap then decides.
+  static std::unique_ptr<MappedPcap> Open(const std::string& file) {
+    const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return nullptr;
+    struct stat st;
+    void* map = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= kFileHeader) {
+      map = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+    close(fd);
+    if (map == MAP_FAILED) return nullptr;
+    std::unique_ptr<MappedPcap> m(
+        new MappedPcap(static_cast<const uint8_t*>(map), static_cast<size_t>(st.st_size)));
+    if (!m->ReadHeader()) return nullptr;
+    madvise(map, m->size_, MADV_SEQUENTIAL);
+    return m;
+  }
+  ~MappedPcap() { munmap(const_cast<uint8_t*>(data_), size_); }
+  MappedPcap(const MappedPcap&) = delete;
+  MappedPcap& operator=(const MappedPcap&) = delete;
+
+  int link_type() const { return link_type_; }
+
+  bool Run(const std::string& file, PacketSink& sink, uint32_t interface_id,
+           std::string* error) const {
+    size_t offset = kFileHeader;
+    CapturedPacket packet;
+    while (offset < size_) {
+      if (size_ - offset < kRecordHeader) {
+        return Fail(error, file, "truncated record header at byte " + std::to_string(offset));
+      }
+      const uint8_t* r = data_ + offset;
+      const uint32_t seconds = Load32(r);
+      const uint32_t fraction = Load32(r + 4);
+      const uint32_t captured = Load32(r + 8);
+      const uint32_t wire = Load32(r + 12);
+      // libpcap refuses records above its largest snaplen too: the file is corrupt there.
+      if (captured > kMaxCaptured) {
+        return Fail(error, file,
+                    "record at byte " + std::to_string(offset) + " claims " +
+                        std::to_string(captured) + " captured bytes");
+      }
+      if (size_ - offset - kRecordHeader < captured) {
+        return Fail(error, file, "truncated record at byte " + std::to_string(offset));
+      }
+      packet.timestamp_ns = static_cast<int64_t>(seconds) * 1'000'000'000 +
+                            static_cast<int64_t>(fraction) * fraction_ns_;
+      packet.captured_length = captured;
+      packet.wire_length = wire;
+      packet.data = r + kRecordHeader;
+      sink.OnPacket(interface_id, packet);
+      offset += kRecordHeader + captured;
+    }
+    return true;
+  }
+
+ private:
+  static constexpr off_t kFileHeader = 24;
+  static constexpr size_t kRecordHeader = 16;
+  static constexpr uint32_t kMaxCaptured = 262144;
+
+  MappedPcap(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+
+  static bool Fail(std::string* error, const std::string& file, const std::string& what) {
+    if (error != nullptr) *error = "error reading capture file " + file + ": " + what;
+    return false;
+  }
+
+  bool ReadHeader() {
+    uint32_t magic;
+    std::memcpy(&magic, data_, 4);
+    switch (magic) {
+      case 0xa1b2c3d4:
+        break;
+      case 0xa1b23c4d:
+        fraction_ns_ = 1;
+        break;
+      case 0xd4c3b2a1:
+        swapped_ = true;
+        break;
+      case 0x4d3cb2a1:
+        swapped_ = true;
+        fraction_ns_ = 1;
+        break;
+      default:
+        return false;
+    }
+    // The upper bits of the link type field carry FCS information, not the type.
+    link_type_ = static_cast<int>(Load32(data_ + 20) & 0x03ffffff);
+    return true;
+  }
+
+  uint32_t Load32(const uint8_t* p) const {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return swapped_ ? __builtin_bswap32(v) : v;
+  }
+
+  const uint8_t* data_;
+  size_t size_;
+  bool swapped_ = false;
+  int64_t fraction_ns_ = 1000;  // microsecond files; nanosecond ones set 1
+  int link_type_ = 0;
+};
+
+// One opened capture file, whichever reader serves it.
+struct CaptureSource {
+  std::unique_ptr<MappedPcap> mapped;
+  std::unique_ptr<pcap_t, PcapCloser> pcap;
+};
+
+bool OpenSource(const std::string& file, CaptureReader reader, CaptureSource& source,
+                std::string* error) {
+  if (reader == CaptureReader::kAuto) {
+    source.mapped = MappedPcap::Open(file);
+    if (source.mapped) return true;
+  }
   char message[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* p =
-      pcap_open_offline_with_tstamp_precision(file.c_str(), PCAP_TSTAMP_PRECISION_NANO, message);
-  if (p == nullptr && error != nullptr) {
+  source.pcap.reset(
+      pcap_open_offline_with_tstamp_precision(file.c_str(), PCAP_TSTAMP_PRECISION_NANO, message));
+  if (!source.pcap && error != nullptr) {
     *error = "cannot read capture file " + file + ": " + message;
   }
-  return p;
+  return source.pcap != nullptr;
 }
 
-// Runs an open handle to its end through the sink.
-bool Drain(pcap_t* p, const std::string& file, PacketSink& sink, const std::string& iface,
-           std::string* error) {
+// Runs an open file to its end through the sink.
+bool Drain(CaptureSource& source, const std::string& file, PacketSink& sink,
+           const std::string& iface, std::string* error) {
+  if (source.mapped) {
+    const uint32_t id = sink.AddInterface(iface, source.mapped->link_type());
+    return source.mapped->Run(file, sink, id, error);
+  }
+  pcap_t* p = source.pcap.get();
   ReplayTarget target{&sink, sink.AddInterface(iface, pcap_datalink(p))};
   int rc;
   while ((rc = pcap_dispatch(p, -1, &OnRecord, reinterpret_cast<u_char*>(&target))) > 0) {
@@ -61,10 +192,10 @@ bool Drain(pcap_t* p, const std::string& file, PacketSink& sink, const std::stri
 }  // namespace
 
 bool ReplayFile(const std::string& file, PacketSink& sink, std::string* error,
-                const std::string& interface_name) {
-  std::unique_ptr<pcap_t, PcapCloser> p(Open(file, error));
-  if (!p) return false;
-  return Drain(p.get(), file, sink, interface_name.empty() ? StemOf(file) : interface_name, error);
+                const std::string& interface_name, CaptureReader reader) {
+  CaptureSource source;
+  if (!OpenSource(file, reader, source, error)) return false;
+  return Drain(source, file, sink, interface_name.empty() ? StemOf(file) : interface_name, error);
 }
 
 int ReplayCaptures(const Config& config, const std::vector<std::string>& files, std::ostream& out,
@@ -74,18 +205,17 @@ int ReplayCaptures(const Config& config, const std::vector<std::string>& files, 
     return 1;
   }
   // Open every file before counting anything, so a bad argument fails fast and prints nothing.
-  std::vector<std::unique_ptr<pcap_t, PcapCloser>> handles;
+  std::vector<CaptureSource> sources(files.size());
   std::string error;
-  for (const auto& file : files) {
-    handles.emplace_back(Open(file, &error));
-    if (!handles.back()) {
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (!OpenSource(files[i], CaptureReader::kAuto, sources[i], &error)) {
       err << "replay: " << error << "\n";
       return 1;
     }
   }
   FlowPipeline pipeline(config, [] { return std::vector<IpAddress>{}; });
   for (size_t i = 0; i < files.size(); ++i) {
-    if (!Drain(handles[i].get(), files[i], pipeline, StemOf(files[i]), &error)) {
+    if (!Drain(sources[i], files[i], pipeline, StemOf(files[i]), &error)) {
       err << "replay: " << error << "\n";
       return 1;
     }

@@ -17,9 +17,15 @@ namespace meshflow::flow {
 int ReplayCaptures(const Config& config, const std::vector<std::string>& files, std::ostream& out,
                    std::ostream& err);
 
+enum class CaptureReader {
+  kAuto,     // classic pcap from a memory map, pcapng and the rest through libpcap
+  kLibpcap,  // always libpcap (for comparing the two readers)
+};
+
 // Feeds one capture file into `sink` as interface `interface_name` (its stem when empty).
 // Returns false with a message naming the file in `error` when it cannot be read.
 bool ReplayFile(const std::string& file, PacketSink& sink, std::string* error,
-                const std::string& interface_name = "");
+                const std::string& interface_name = "",
+                CaptureReader reader = CaptureReader::kAuto);
 
 }  // namespace meshflow::flow

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "collectors/flow/flow_pipeline.h"
 #include "collectors/flow/replay.h"
 #include "tests/unit/flow_test_util.h"
@@ -76,6 +79,23 @@ TEST_P(FlowFixture, PipelineReportsWhatTheGeneratorWrote) {
   }
 }
 
+TEST_P(FlowFixture, MappedReaderAndLibpcapAgree) {
+  const std::string file = kDir + "/" + GetParam();
+  const Config config = LoadConfigFile(kDir + "/config.yaml", "replay");
+  std::map<std::string, double> results[2];
+  const CaptureReader readers[2] = {CaptureReader::kAuto, CaptureReader::kLibpcap};
+  for (int i = 0; i < 2; ++i) {
+    FlowPipeline pipeline(config, [] { return std::vector<IpAddress>{}; });
+    std::string error;
+    ASSERT_TRUE(ReplayFile(file, pipeline, &error, "if0", readers[i])) << error;
+    std::vector<prometheus::MetricFamily> families;
+    pipeline.CollectCaptureFamilies(families);
+    pipeline.Collect(families);
+    results[i] = Flatten(families);
+  }
+  EXPECT_EQ(results[0], results[1]);
+}
+
 INSTANTIATE_TEST_SUITE_P(Captures, FlowFixture, ::testing::ValuesIn(FixtureNames()),
                          [](const auto& param_info) {
                            std::string name = param_info.param;
@@ -114,6 +134,56 @@ TEST(FlowReplay, UnreadableOrNonCaptureFilesFailNamingTheFile) {
   }
   std::ostringstream out, err;
   EXPECT_EQ(ReplayCaptures(config, {}, out, err), 1);
+}
+
+// A capture cut mid-record (tcpdump killed while writing) is an error naming the file, from
+// either reader.
+TEST(FlowReplay, TruncatedCaptureIsAnError) {
+  std::ifstream in(kDir + "/ethernet.pcap", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string cut = ::testing::TempDir() + "/cut.pcap";
+  for (size_t keep : {bytes.size() - 5, size_t{24 + 16 + 10}, size_t{24 + 7}}) {
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, keep);
+    for (auto reader : {CaptureReader::kAuto, CaptureReader::kLibpcap}) {
+      const Config config = DefaultConfig("replay");
+      FlowPipeline pipeline(config, [] { return std::vector<IpAddress>{}; });
+      std::string error;
+      EXPECT_FALSE(ReplayFile(cut, pipeline, &error, "", reader)) << keep;
+      EXPECT_NE(error.find(cut), std::string::npos) << error;
+    }
+  }
+}
+
+TEST(FlowReplay, ByteSwappedMicrosecondPcapIsRead) {
+  // A big-endian microsecond pcap (as written on a big-endian host): one raw IPv4 TCP packet.
+  std::string file = ::testing::TempDir() + "/be.pcap";
+  const unsigned char header[] = {0xa1, 0xb2, 0xc3, 0xd4, 0, 2, 0,    4,    0, 0, 0, 0,
+                                  0,    0,    0,    0,    0, 0, 0xff, 0xff, 0, 0, 0, 101};
+  const unsigned char record[] = {0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 40, 0, 0, 0, 40};
+  const unsigned char packet[] = {
+      0x45, 0,    0,    40,   0, 1, 0, 0, 64, 6, 0, 0, 100,  64,   0,    2,    100, 64, 0, 1,
+      0x9c, 0x40, 0x19, 0x2b, 0, 0, 0, 1, 0,  0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0,   0,  0, 0};
+  {
+    std::ofstream out(file, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(header), sizeof header);
+    out.write(reinterpret_cast<const char*>(record), sizeof record);
+    out.write(reinterpret_cast<const char*>(packet), sizeof packet);
+  }
+  const Config config = LoadConfigFile(kDir + "/config.yaml", "replay");
+  std::map<std::string, double> results[2];
+  int i = 0;
+  for (auto reader : {CaptureReader::kAuto, CaptureReader::kLibpcap}) {
+    FlowPipeline pipeline(config, [] { return std::vector<IpAddress>{}; });
+    std::string error;
+    ASSERT_TRUE(ReplayFile(file, pipeline, &error, "if0", reader)) << error;
+    std::vector<prometheus::MetricFamily> families;
+    pipeline.Collect(families);
+    results[i++] = Flatten(families);
+  }
+  EXPECT_EQ(results[0], results[1]);
+  EXPECT_EQ(results[0].at(FlowKey("meshflow_flow_connections_total", "if0", "k8s-api", "acer-agent",
+                                  "ct-serv-jp")),
+            1);
 }
 
 }  // namespace
