@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "exporter/collector_table.h"
+#include "exporter/core/config_reader.h"
 #include "exporter/version.h"
 
 namespace meshflow {
@@ -42,6 +43,20 @@ std::optional<int> ParseExporterFlags(int argc, const char* const* argv, Exporte
                  "When started as root: switch to this user once capture handles and probe "
                  "sockets are open, keeping only the capabilities still needed.")
       ->type_name("USER");
+  app.add_option("--push.url", flags.push.url,
+                 "Push the exposition to a meshflow-gateway at this URL (its /push endpoint), "
+                 "for nodes Prometheus cannot reach. Off when empty.")
+      ->type_name("URL");
+  app.add_option("--push.token-file", flags.push.token_file,
+                 "File holding this node's bearer token for --push.url.")
+      ->type_name("FILE");
+  std::string push_interval = "5s";
+  app.add_option("--push.interval", push_interval,
+                 "How often to push; the gateway serves a push for three intervals.")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        return ParseDuration(v) ? std::string() : std::string("expected a duration such as 5s");
+      });
   app.add_option("--log.level", flags.log_level, "Only log messages with this severity or above.")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -73,6 +88,12 @@ std::optional<int> ParseExporterFlags(int argc, const char* const* argv, Exporte
     return app.exit(e);
   }
   if (!listen.empty()) o.listen_addresses = listen;
+  flags.push.interval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(*ParseDuration(push_interval));
+  if (!flags.push.url.empty() && flags.push.token_file.empty()) {
+    std::cerr << "--push.url needs --push.token-file\n";
+    return 2;
+  }
   for (const auto& [name, value] : collector_flags) {
     if (value) o.collector_enabled[name] = *value;
   }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "exporter/exporter.h"
+#include "exporter/gateway/pusher.h"
 
 namespace meshflow {
 
@@ -14,6 +15,7 @@ struct ExporterFlags {
   std::string log_level = "info";
   std::string log_format = "logfmt";
   std::vector<std::string> replay_files;  // --replay: run captures offline and exit
+  gateway::PusherOptions push;            // --push.*: push to a gateway; empty url: off
   std::string runas;                      // user to switch to after opening sockets, as root
 };
 

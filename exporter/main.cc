@@ -9,6 +9,7 @@
 #include "exporter/core/log.h"
 #include "exporter/exporter.h"
 #include "exporter/flags.h"
+#include "exporter/gateway/pusher.h"
 #include "exporter/privileges.h"
 
 namespace {
@@ -74,11 +75,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   meshflow::Exporter exporter(flags.exporter);
+  std::unique_ptr<meshflow::gateway::Pusher> pusher;
   try {
+    if (!flags.push.url.empty()) {
+      pusher = std::make_unique<meshflow::gateway::Pusher>(flags.push);
+      exporter.AddCollector("push", pusher->MakeCollector());
+    }
     exporter.Start();
     // Capture handles and probe sockets are open now; keep only what is needed later.
     meshflow::DropPrivilegesAfterStart(meshflow::CapabilitiesToKeep(
         exporter.CollectorNames(), exporter.config().flows.capture.promiscuous));
+    if (pusher) {
+      pusher->Start(exporter.config().node_name, [&exporter] { return exporter.Scrape(); });
+    }
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
@@ -92,6 +101,7 @@ int main(int argc, char** argv) {
       continue;
     }
     spdlog::info("received {}, stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (pusher) pusher->Stop();
     exporter.Stop();
     spdlog::info("stopped");
     return 0;
