@@ -16,7 +16,7 @@ RUNTIME_PACKAGES=(
 TEST_PACKAGES=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev clang clang-format
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-smokeping-prober
-  pmacct tshark tcpreplay iputils-ping curl procps psmisc
+  pmacct tshark tcpreplay iputils-ping iperf3 curl procps psmisc
   redis-server redis-tools postgresql postgresql-contrib nginx openssl
   python3 python3-scapy python3-yaml lintian
 )

@@ -90,11 +90,14 @@ void Mover::ReadDevice(size_t node) {
 }
 
 void Mover::ReleaseDue() {
-  while (!line_.empty() && line_.next_release() <= Now()) {
+  nanoseconds now = Now();
+  while (!line_.empty() && line_.next_release() <= now) {
     DelayLine::Entry e = line_.Pop();
+    overlay_->RecordLateness(now - e.release);
     // Writing to a TUN fd injects the packet into the receiving namespace's stack.
     if (write(tun_fds_[e.to_node], e.data.data(), e.data.size()) < 0)
       overlay_->CountMoverDrop("write_error");
+    now = Now();
   }
 }
 

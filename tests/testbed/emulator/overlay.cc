@@ -137,6 +137,11 @@ std::string FormatState(const Overlay& overlay) {
   for (int r = 1; r < static_cast<int>(MalformedReason::kCount); ++r)
     out << "overlay malformed_" << MalformedReasonName(static_cast<MalformedReason>(r)) << "="
         << overlay.malformed(static_cast<MalformedReason>(r)) << "\n";
+  const auto& late = overlay.lateness();
+  out << "overlay released=" << late.count << " release_late_mean_us="
+      << (late.count ? static_cast<double>(late.sum.count()) / 1e3 / static_cast<double>(late.count)
+                     : 0.0)
+      << " release_late_max_us=" << static_cast<double>(late.max.count()) / 1e3 << "\n";
   for (const auto& [reason, count] : overlay.mover_drops())
     out << "overlay dropped_" << reason << "=" << count << "\n";
   return out.str();

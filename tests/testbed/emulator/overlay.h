@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -51,6 +52,18 @@ class Overlay {
   // Counts a packet the mover had to drop after routing (delay line full, write failed).
   void CountMoverDrop(const std::string& reason) { ++mover_drops_[reason]; }
   const std::unordered_map<std::string, uint64_t>& mover_drops() const { return mover_drops_; }
+  // How late the mover wrote a packet after its release time: the emulator's own error.
+  struct Lateness {
+    uint64_t count = 0;
+    std::chrono::nanoseconds sum{0};
+    std::chrono::nanoseconds max{0};
+  };
+  void RecordLateness(std::chrono::nanoseconds late) {
+    ++lateness_.count;
+    lateness_.sum += late;
+    lateness_.max = std::max(lateness_.max, late);
+  }
+  const Lateness& lateness() const { return lateness_; }
 
  private:
   const LinkParams& Configured(size_t from, size_t to) const;
@@ -63,6 +76,7 @@ class Overlay {
   uint64_t route_drops_[static_cast<int>(RouteDrop::kCount)] = {};
   uint64_t malformed_[static_cast<int>(MalformedReason::kCount)] = {};
   std::unordered_map<std::string, uint64_t> mover_drops_;
+  Lateness lateness_;
 };
 
 // The reply to one control command.
