@@ -18,10 +18,14 @@ struct FlowPipeline::Rules {
   Rules(const Config& config, const std::vector<IpAddress>& self)
       : decoder(config.flows.capture.vxlan_ports),
         classifier(config, self),
-        max_series(static_cast<size_t>(config.flows.max_series)) {}
+        max_series(static_cast<size_t>(config.flows.max_series)),
+        tcp(config.flows.tcp),
+        node_name(config.node_name) {}
   Decoder decoder;
   Classifier classifier;
   size_t max_series;
+  TcpConfig tcp;
+  std::string node_name;
 };
 
 struct FlowPipeline::Interface {
@@ -39,6 +43,15 @@ FlowPipeline::FlowPipeline(const Config& config, AddressSource self_addresses)
       table_(static_cast<size_t>(config.flows.max_series)),
       config_(config) {
   rules_ = BuildRules(config);
+  // Interface names are immutable once published, so the capture thread may read them.
+  tcp_ = std::make_unique<tcp::PassiveTcp>(config,
+                                           [this](uint32_t id) { return interfaces_[id]->name; });
+  BindTcp();
+}
+
+void FlowPipeline::BindTcp() {
+  tcp_->Rebind(rules_->tcp, rules_->node_name, rules_->max_series, rules_->classifier);
+  tcp_enabled_.store(rules_->tcp.enabled, std::memory_order_relaxed);
 }
 
 FlowPipeline::~FlowPipeline() = default;
@@ -117,6 +130,7 @@ void FlowPipeline::ApplyPending() {
     has_pending_.store(false, std::memory_order_relaxed);
   }
   table_.SetMaxSeries(rules_->max_series);
+  BindTcp();
   fragments_.Clear();  // it holds role ids of the old table
   const Classifier& c = rules_->classifier;
   table_.Reindex([&](uint32_t interface_id, const SeriesLabels& labels) {
@@ -186,6 +200,9 @@ void FlowPipeline::OnPacket(uint32_t interface_id, const CapturedPacket& packet)
   if (info_.has_tcp_header &&
       (info_.tcp_flags & (tcp_flags::kSyn | tcp_flags::kAck)) == tcp_flags::kSyn) {
     series.connections.Add(1);
+  }
+  if (info_.has_tcp_header && tcp_enabled_.load(std::memory_order_relaxed)) {
+    tcp_->OnPacket(info_, {packet.timestamp_ns, interface_id, role, src, dst});
   }
 }
 
@@ -271,6 +288,7 @@ void FlowPipeline::Collect(std::vector<prometheus::MetricFamily>& out) const {
   errors.AppendTo(out);
   skipped.AppendTo(out);
   encap.AppendTo(out);
+  if (tcp_enabled_.load(std::memory_order_relaxed)) tcp_->Collect(out);
 }
 
 void FlowPipeline::CollectCaptureFamilies(std::vector<prometheus::MetricFamily>& out) const {

@@ -13,6 +13,7 @@
 #include "collectors/flow/decoder.h"
 #include "collectors/flow/flow_table.h"
 #include "collectors/flow/packet_sink.h"
+#include "collectors/flow/tcp/passive_tcp.h"
 #include "exporter/config/config.h"
 
 namespace meshflow::flow {
@@ -53,6 +54,7 @@ class FlowPipeline final : public PacketSink {
   void ApplyPending();
   std::string KindOf(const std::string& name) const;  // needs mutex_
   RoleId FragmentRole(const PacketInfo& info, int64_t timestamp_ns, RoleId role);
+  void BindTcp();
 
   AddressSource self_addresses_;
 
@@ -63,6 +65,8 @@ class FlowPipeline final : public PacketSink {
   PacketInfo info_;
   Counter unmatched_fragments_;
   Counter unknown_interface_packets_;
+  std::unique_ptr<tcp::PassiveTcp> tcp_;  // passive TCP health (flows.tcp)
+  std::atomic<bool> tcp_enabled_{false};
 
   // Shared; mutex_ guards config_, pending_ and interface names/kinds.
   mutable std::mutex mutex_;

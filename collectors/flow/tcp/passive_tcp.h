@@ -1,0 +1,38 @@
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <vector>
+
+#include "collectors/flow/classifier.h"
+#include "collectors/flow/decoder.h"
+#include "collectors/flow/tcp/tcp_series.h"
+#include "collectors/flow/tcp/tcp_tracker.h"
+#include "exporter/config/config.h"
+
+namespace meshflow::flow::tcp {
+
+// Passive TCP health as the flow pipeline uses it: the tracker feeding its series, plus the
+// connection table's own metrics. OnPacket and Rebind run on the capture thread; Collect on any.
+class PassiveTcp {
+ public:
+  PassiveTcp(const Config& config, TcpSeries::InterfaceName interface_name);
+
+  // After (re)building the classifier: ids, the node's own id, table size and rates.
+  void Rebind(const TcpConfig& config, const std::string& node_name, size_t max_series,
+              const Classifier& classifier);
+
+  void OnPacket(const PacketInfo& info, const PacketContext& context) {
+    tracker_.OnPacket(info, context);
+  }
+
+  void Collect(std::vector<prometheus::MetricFamily>& out) const;
+
+  const TcpTracker& tracker() const { return tracker_; }
+
+ private:
+  TcpSeries series_;
+  TcpTracker tracker_;
+};
+
+}  // namespace meshflow::flow::tcp

@@ -1,0 +1,194 @@
+#include "collectors/flow/tcp/tcp_tracker.h"
+
+#include <cmath>
+
+namespace meshflow::flow::tcp {
+namespace {
+
+using tcp_flags::kAck;
+using tcp_flags::kFin;
+using tcp_flags::kRst;
+using tcp_flags::kSyn;
+
+// An armed TSval whose echo never came (the segment and all its retransmissions were lost, or
+// the peer stopped echoing) is given up after this long, above the histogram's 10 s top bucket.
+constexpr int64_t kArmedTimeoutNs = 20'000'000'000;
+
+int64_t ArmInterval(const TcpConfig& config) {
+  return static_cast<int64_t>(std::llround(1e9 / config.timestamp_samples_per_second));
+}
+
+}  // namespace
+
+TcpTracker::TcpTracker(const TcpConfig& config, ResultSink& sink)
+    : sink_(sink),
+      table_(static_cast<size_t>(config.max_connections)),
+      idle_ns_(config.idle_timeout.count()),
+      arm_interval_ns_(ArmInterval(config)) {}
+
+void TcpTracker::Rebind(const TcpConfig& config, NodeId self) {
+  self_ = self;
+  idle_ns_ = config.idle_timeout.count();
+  arm_interval_ns_ = ArmInterval(config);
+  table_.Resize(static_cast<size_t>(config.max_connections));
+  entries_.store(0, std::memory_order_relaxed);
+}
+
+void TcpTracker::OnPacket(const PacketInfo& info, const PacketContext& context) {
+  if (!info.has_tcp_header) return;
+  const int64_t now = context.timestamp_ns;
+  if (const size_t expired = table_.ExpireBefore(now - idle_ns_); expired != 0) [[unlikely]] {
+    expired_.fetch_add(expired, std::memory_order_relaxed);
+  }
+  Direction dir = 0;
+  const ConnectionKey key =
+      MakeKey(info.src, info.src_port, info.dst, info.dst_port, context.interface_id, dir);
+  const uint8_t flags = info.tcp_flags;
+  Table::Entry* entry = table_.Find(key, now);
+  if (entry == nullptr) {
+    // Only a SYN or a data segment starts tracking: the final ACK after both FINs, a RST or a
+    // stray ACK would otherwise leave an entry behind that lingers until the idle timeout.
+    if ((flags & kRst) != 0 || ((flags & kSyn) == 0 && info.tcp_payload_bytes == 0)) return;
+    bool evicted = false;
+    entry = &table_.Insert(key, now, evicted);
+    if (evicted) evictions_.fetch_add(1, std::memory_order_relaxed);
+    StartConnection(entry->state, info, context, dir);
+  } else if ((flags & (kSyn | kAck)) == kSyn) {
+    // A SYN on a known tuple is a retry unless its ISN differs: then the port was reused.
+    const HalfState& h = entry->state.half[dir];
+    if (h.has_high && h.high != info.tcp_seq + 1) {
+      entry->state = State{};
+      StartConnection(entry->state, info, context, dir);
+    }
+  }
+  State& s = entry->state;
+  Handshake(s, info, now, dir);
+  if (info.has_tcp_timestamp) Timestamps(s, info, now, dir);
+  Sequence(s, info, context, dir);
+  if ((flags & kFin) != 0) s.half[dir].fin = true;
+  if ((flags & kRst) != 0 || (s.half[0].fin && s.half[1].fin)) table_.Remove(*entry);
+  entries_.store(table_.size(), std::memory_order_relaxed);
+}
+
+void TcpTracker::StartConnection(State& s, const PacketInfo& info, const PacketContext& context,
+                                 Direction dir) {
+  s.role = context.role;
+  s.node[dir] = context.src_node;
+  s.node[dir ^ 1] = context.dst_node;
+  const uint8_t syn_ack = info.tcp_flags & (kSyn | kAck);
+  if (syn_ack == kSyn) {
+    s.client_dir = dir;
+  } else if (syn_ack == (kSyn | kAck)) {
+    s.client_dir = dir ^ 1;
+  } else {
+    // Seen mid-stream: the client is the side on the higher (ephemeral) port, the server the
+    // side on the service port. Equal ports: the sender of the first segment seen.
+    s.client_dir = info.src_port >= info.dst_port ? dir : dir ^ 1;
+  }
+}
+
+void TcpTracker::Handshake(State& s, const PacketInfo& info, int64_t now, Direction dir) {
+  const uint8_t syn_ack = info.tcp_flags & (kSyn | kAck);
+  const bool client_self = IsSelf(s.node[s.client_dir]);
+  const bool server_self = IsSelf(s.node[s.client_dir ^ 1]);
+  if (syn_ack == kSyn) {
+    if (dir != s.client_dir) return;  // simultaneous open: not timed
+    s.syn_ns = now;                   // a retry restarts the clock (see the header)
+    s.synack_ns = kUnset;
+    s.handshake_open = true;
+    return;
+  }
+  if (syn_ack == (kSyn | kAck)) {
+    if (dir == s.client_dir) return;
+    if (client_self) {
+      if (s.handshake_open && s.syn_ns != kUnset) EmitRtt(s, RttKind::kHandshake, now - s.syn_ns);
+      s.handshake_open = false;
+      return;
+    }
+    // The server (or a point on the path) times from the latest SYN/ACK, even without the SYN.
+    s.synack_ns = now;
+    s.handshake_open = true;
+    return;
+  }
+  if (!s.handshake_open) return;
+  if ((info.tcp_flags & kAck) == 0 || dir != s.client_dir || s.synack_ns == kUnset) return;
+  // The client's first ACK after the SYN/ACK completes the handshake.
+  if (server_self) {
+    EmitRtt(s, RttKind::kHandshake, now - s.synack_ns);
+  } else if (!client_self && s.syn_ns != kUnset) {
+    EmitRtt(s, RttKind::kHandshake, now - s.syn_ns);
+  }
+  s.handshake_open = false;
+  s.syn_ns = kUnset;
+}
+
+void TcpTracker::Timestamps(State& s, const PacketInfo& info, int64_t now, Direction dir) {
+  const bool endpoint = IsSelf(s.node[0]) || IsSelf(s.node[1]);
+  // TSecr is only meaningful on segments with ACK set (RFC 7323 3.2).
+  HalfState& reverse = s.half[dir ^ 1];
+  if ((info.tcp_flags & kAck) != 0 && reverse.armed_ns != kUnset &&
+      info.ts_ecr == reverse.armed_ts_val) {
+    const int64_t rtt = now - reverse.armed_ns;
+    reverse.armed_ns = kUnset;  // only the first echo of a TSval times it
+    if (rtt < 0) {
+      negative_samples_.fetch_add(1, std::memory_order_relaxed);
+    } else if (endpoint) {
+      EmitRtt(s, RttKind::kTimestamp, rtt);
+    } else {
+      // Passing traffic: each direction's echo delay is the half-trip on that side of us.
+      reverse.half_rtt_ns = rtt;
+      const int64_t other = s.half[dir].half_rtt_ns;
+      if ((dir ^ 1) == s.client_dir && other != kUnset)
+        EmitRtt(s, RttKind::kTimestamp, rtt + other);
+    }
+  }
+
+  HalfState& h = s.half[dir];
+  const bool first_in_direction = !h.has_ts_val;
+  if (!first_in_direction && info.ts_val == h.last_ts_val) return;
+  h.last_ts_val = info.ts_val;
+  h.has_ts_val = true;
+  // The first TSval of a flow seen mid-stream may have been sent before capture started, so
+  // its first-seen time is unknown; a SYN's is not.
+  if (first_in_direction && (info.tcp_flags & kSyn) == 0) return;
+  // A node times only what it sends itself: the reverse echo would measure its own ACK delay.
+  if (endpoint && !IsSelf(s.node[dir])) return;
+  if (h.armed_ns != kUnset && now - h.armed_ns < kArmedTimeoutNs) return;
+  if (h.next_arm_ns != kUnset && now < h.next_arm_ns) return;
+  h.armed_ts_val = info.ts_val;
+  h.armed_ns = now;
+  h.next_arm_ns = now + arm_interval_ns_;
+}
+
+void TcpTracker::Sequence(State& s, const PacketInfo& info, const PacketContext& context,
+                          Direction dir) {
+  // SYN and FIN occupy one sequence number each, so their retries count as retransmissions,
+  // as they do in the kernel's TcpRetransSegs.
+  const uint32_t length = info.tcp_payload_bytes + ((info.tcp_flags & kSyn) != 0 ? 1 : 0) +
+                          ((info.tcp_flags & kFin) != 0 ? 1 : 0);
+  if (length == 0) return;
+  HalfState& h = s.half[dir];
+  const uint32_t end = info.tcp_seq + length;
+  if (!h.has_high) {
+    // The first segment seen sets the mark: a flow seen mid-stream starts clean.
+    h.high = end;
+    h.has_high = true;
+    return;
+  }
+  if (SeqLess(info.tcp_seq, h.high)) {
+    sink_.OnRetransmission(
+        {context.interface_id, s.role, s.node[dir], s.node[dir ^ 1], info.ip_bytes});
+  }
+  if (SeqLess(h.high, end)) h.high = end;
+}
+
+void TcpTracker::EmitRtt(const State& s, RttKind kind, int64_t rtt_ns) {
+  if (rtt_ns < 0) {
+    negative_samples_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  sink_.OnRtt({s.role, s.node[s.client_dir], s.node[s.client_dir ^ 1], kind,
+               static_cast<double>(rtt_ns) * 1e-9});
+}
+
+}  // namespace meshflow::flow::tcp
