@@ -80,3 +80,19 @@ load_nodes() {
 
 has_node() { [[ -n ${NODE_V4[$1]:-} ]]; }
 ns_of() { echo "$PREFIX$1"; }
+
+# Tests name their instance "<base>-<pid of the test>". A test killed by a timeout cannot run its
+# trap; the next run of the same test removes what such dead runs left.
+reap_stale_instances() {
+  local base=$1 dir name owner
+  for dir in "${TMPDIR:-/tmp}"/meshflow-testbed."$base"-*; do
+    [[ -d $dir ]] || continue
+    name=${dir##*/meshflow-testbed.}
+    owner=${name##*-}
+    [[ $owner =~ ^[0-9]+$ ]] || continue
+    if ! kill -0 "$owner" 2>/dev/null; then
+      echo "removing test bed $name left by a dead run"
+      "$TESTBED_DIR/down" --instance "$name" || true
+    fi
+  done
+}

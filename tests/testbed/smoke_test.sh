@@ -7,7 +7,8 @@
 set -euo pipefail
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$DIR/lib.sh"
-set_instance mfsmoke
+reap_stale_instances mfsm
+set_instance "mfsm-$$"
 EXPORTER=${MESHFLOW_EXPORTER:-$(find_built exporter/meshflow-exporter || true)}
 if [[ -z $EXPORTER || ! -x $EXPORTER ]]; then
   echo "SKIP: no meshflow-exporter binary (set MESHFLOW_EXPORTER)"
