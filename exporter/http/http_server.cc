@@ -141,23 +141,14 @@ void HttpServer::Start() {
   const std::string ports = ToCivetwebPorts(options_.listen_addresses, options_.tls);
   const std::string threads = std::to_string(options_.threads);
   const std::string timeout = std::to_string(options_.request_timeout.count());
-  std::vector<std::string> storage = {"listening_ports",
-                                      ports,
-                                      "num_threads",
-                                      threads,
-                                      "request_timeout_ms",
-                                      timeout,
-                                      "enable_keep_alive",
-                                      "yes",
-                                      "keep_alive_timeout_ms",
-                                      "30000",
-                                      "enable_auth_domain_check",
+  std::vector<std::string> storage = {"listening_ports", ports, "num_threads", threads,
+                                      "request_timeout_ms", timeout, "enable_keep_alive", "yes",
+                                      "keep_alive_timeout_ms", "30000", "enable_auth_domain_check",
                                       "no",
                                       // Headers and body go out in separate writes: without
                                       // this, Nagle holds the body for the client's delayed
                                       // ACK (40 ms on Linux) on every small response.
-                                      "tcp_nodelay",
-                                      "1"};
+                                      "tcp_nodelay", "1"};
   for (const auto& [k, v] : options_.civetweb_options) {
     storage.push_back(k);
     storage.push_back(v);
@@ -228,6 +219,16 @@ void HttpServer::SetTls(bool tls, std::function<int(void* ssl_ctx)> init_ssl) {
 }
 
 void HttpServer::Restart() {
+  // Rebind the ports actually bound, so that a listener asked for on port 0 does not move.
+  const std::vector<int> ports = BoundPorts();
+  if (ports.size() == options_.listen_addresses.size()) {
+    for (size_t i = 0; i < ports.size(); ++i) {
+      std::string& address = options_.listen_addresses[i];
+      const auto colon = address.rfind(':');
+      address = (colon == std::string::npos ? "" : address.substr(0, colon + 1)) +
+                std::to_string(ports[i]);
+    }
+  }
   Stop();
   Start();
 }

@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <cstdint>
 #include <memory>
 
 namespace meshflow::web {
@@ -37,6 +38,20 @@ int ProtocolVersion(TlsVersion v) {
   return TLS1_2_VERSION;
 }
 
+constexpr uint64_t kOptions =
+    SSL_OP_ALL | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE;
+
+// Debian 12's civetweb sets option bits on its contexts and connections with OpenSSL 1.1's
+// numbering, which mean other things in OpenSSL 3: kernel TLS, and no CA names in a TLS 1.3
+// CertificateRequest (an empty certificate_authorities extension, which Go clients such as
+// Prometheus reject as "unexpected message"). Every connection gets our options back here,
+// at its ClientHello, before any of them matters.
+int ResetConnectionOptions(SSL* ssl, int* /*alert*/, void* /*arg*/) {
+  SSL_clear_options(ssl, SSL_get_options(ssl));
+  SSL_set_options(ssl, kOptions);
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 // RequestClientCert and RequireAnyClientCert take any certificate, as Go's crypto/tls does:
 // the chain is not checked, only its presence.
 int AcceptAnyCertificate(int /*preverify_ok*/, X509_STORE_CTX* /*store*/) { return 1; }
@@ -46,6 +61,9 @@ int AcceptAnyCertificate(int /*preverify_ok*/, X509_STORE_CTX* /*store*/) { retu
 std::string ConfigureTlsContext(void* ssl_ctx, const TlsServerConfig& tls) {
   auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
   ERR_clear_error();
+  SSL_CTX_clear_options(ctx, SSL_CTX_get_options(ctx));
+  SSL_CTX_set_options(ctx, kOptions);
+  SSL_CTX_set_client_hello_cb(ctx, ResetConnectionOptions, nullptr);
   if (SSL_CTX_set_min_proto_version(ctx, ProtocolVersion(tls.min_version)) != 1) {
     return OpenSslError("min_version not supported by this OpenSSL");
   }
@@ -53,7 +71,6 @@ std::string ConfigureTlsContext(void* ssl_ctx, const TlsServerConfig& tls) {
       SSL_CTX_set_max_proto_version(ctx, ProtocolVersion(*tls.max_version)) != 1) {
     return OpenSslError("max_version not supported by this OpenSSL");
   }
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1) {
     return OpenSslError("cannot load cert_file " + tls.cert_file);
   }
