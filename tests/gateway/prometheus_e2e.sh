@@ -95,10 +95,11 @@ prometheus --config.file "$work/prometheus.yml" --storage.tsdb.path "$work/tsdb"
 pids+=($!)
 
 query() {  # query PROMQL: prints "labels=value" lines, sorted
-  curl -sf "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" |
+  curl -sf "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
     python3 -c '
 import json, sys
-for r in json.load(sys.stdin)["data"]["result"]:
+text = sys.stdin.read()
+for r in (json.loads(text)["data"]["result"] if text else []):
     labels = ",".join(f"{k}={v}" for k, v in sorted(r["metric"].items()) if k != "__name__")
     print(labels + "=" + r["value"][1])' | sort
 }
