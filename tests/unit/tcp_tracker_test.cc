@@ -353,22 +353,23 @@ TEST_F(TrackerTest, SameConnectionOnTwoInterfacesIsTrackedApart) {
 TEST_F(TrackerTest, FullTableEvictsTheLeastRecentlySeen) {
   TcpConfig config;
   config.max_connections = 16;
+  config.idle_timeout = std::chrono::seconds(3600);
   Rebind(kClientNode, config);
   auto client = [](uint16_t port) { return Endpoint{kClient.address, port, kClientNode}; };
   for (uint16_t i = 0; i < 16; ++i) {
-    Send(i, client(40000 + i), kServer, {.flags = kAck | kPsh, .seq = 1, .payload = 10});
+    Send(i * kSecond, client(40000 + i), kServer, {.flags = kAck | kPsh, .seq = 1, .payload = 10});
   }
-  // Touch the first one so the second becomes the oldest.
-  Send(100, client(40000), kServer, {.flags = kAck | kPsh, .seq = 11, .payload = 10});
+  // Touch the first one so the second becomes the oldest (the order is kept to the second).
+  Send(100 * kSecond, client(40000), kServer, {.flags = kAck | kPsh, .seq = 11, .payload = 10});
   EXPECT_EQ(tracker_.entries(), 16u);
-  Send(200, client(50000), kServer, {.flags = kAck | kPsh, .seq = 1, .payload = 10});
+  Send(200 * kSecond, client(50000), kServer, {.flags = kAck | kPsh, .seq = 1, .payload = 10});
   EXPECT_EQ(tracker_.entries(), 16u);
   EXPECT_EQ(tracker_.evictions(), 1u);
   // The first connection kept its state: a resend is still recognised.
-  Send(300, client(40000), kServer, {.flags = kAck | kPsh, .seq = 11, .payload = 10});
+  Send(201 * kSecond, client(40000), kServer, {.flags = kAck | kPsh, .seq = 11, .payload = 10});
   EXPECT_EQ(sink_.retransmissions.size(), 1u);
   // The evicted second one starts again mid-stream: its resend is not recognised.
-  Send(400, client(40001), kServer, {.flags = kAck | kPsh, .seq = 1, .payload = 10});
+  Send(202 * kSecond, client(40001), kServer, {.flags = kAck | kPsh, .seq = 1, .payload = 10});
   EXPECT_EQ(sink_.retransmissions.size(), 1u);
   EXPECT_EQ(tracker_.evictions(), 2u);
 }

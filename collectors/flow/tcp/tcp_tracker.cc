@@ -14,6 +14,11 @@ using tcp_flags::kSyn;
 // the peer stopped echoing) is given up after this long, above the histogram's 10 s top bucket.
 constexpr int64_t kArmedTimeoutNs = 20'000'000'000;
 
+// How stale the table's recency order may be: eviction picks the least recently seen
+// connection to the second, and a busy connection moves in the list once a second, not on
+// every packet.
+constexpr int64_t kMoveGranularityNs = 1'000'000'000;
+
 int64_t ArmInterval(const TcpConfig& config) {
   return static_cast<int64_t>(std::llround(1e9 / config.timestamp_samples_per_second));
 }
@@ -22,7 +27,7 @@ int64_t ArmInterval(const TcpConfig& config) {
 
 TcpTracker::TcpTracker(const TcpConfig& config, ResultSink& sink)
     : sink_(sink),
-      table_(static_cast<size_t>(config.max_connections)),
+      table_(static_cast<size_t>(config.max_connections), kMoveGranularityNs),
       idle_ns_(config.idle_timeout.count()),
       arm_interval_ns_(ArmInterval(config)) {}
 
