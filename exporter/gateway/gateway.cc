@@ -95,7 +95,7 @@ void Gateway::Apply(const GatewayConfig& config) {
   config_ = config;
 }
 
-void Gateway::Start(bool serve) {
+void Gateway::Start() {
   const GatewayConfig config = LoadGatewayConfigFile(options_.config_file);
   Apply(config);
   last_reload_success_time_ = WallSeconds(clock_);
@@ -113,10 +113,6 @@ void Gateway::Start(bool serve) {
   // ones are refused by the server before their body is read.
   options_.http.max_body_bytes = static_cast<size_t>(config.push.max_body_bytes) * 2;
   server_ = std::make_unique<HttpServer>(options_.http);
-  if (!serve) {
-    started_ = true;
-    return;
-  }
   // As in the exporter: a broken web config stops the start rather than serving unprotected.
   web_ = std::make_unique<web::WebConfigWatcher>(options_.web_config_file);
   web::PrepareCivetwebTls();

@@ -43,8 +43,8 @@ class Gateway {
                    std::unique_ptr<Resolver> resolver = nullptr);
   ~Gateway();
 
-  // Loads the config (throws ConfigError) and starts serving unless `serve` is false.
-  void Start(bool serve = true);
+  // Loads the config and the web config (both throw ConfigError) and starts serving.
+  void Start();
   void Stop();
   // Re-reads the config file; on failure keeps the running config and returns false.
   bool Reload(std::string* error = nullptr);
