@@ -3,13 +3,17 @@
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 namespace meshflow {
 namespace {
@@ -185,10 +189,40 @@ void HttpServer::Start() {
 }
 
 void HttpServer::Stop() {
-  if (context_ != nullptr) {
-    mg_stop(context_);
-    context_ = nullptr;
+  if (context_ == nullptr) return;
+  // Civetweb's accept loop polls its sockets in 2 s quanta and mg_stop() waits for it, which
+  // would make SIGTERM take up to two seconds. A connection to our own listener wakes the poll.
+  std::vector<std::pair<std::string, int>> wake;
+  const auto ports = BoundPorts();
+  for (size_t i = 0; i < ports.size() && i < options_.listen_addresses.size(); ++i) {
+    const auto& asked = options_.listen_addresses[i];
+    const auto colon = asked.rfind(':');
+    std::string host = colon == std::string::npos ? "" : asked.substr(0, colon);
+    if (host.empty() || host == "0.0.0.0" || host == "localhost") host = "127.0.0.1";
+    wake.emplace_back(host, ports[i]);
   }
+  mg_context* context = context_;
+  context_ = nullptr;
+  std::atomic<bool> stopped{false};
+  std::thread stopper([context, &stopped] {
+    mg_stop(context);
+    stopped = true;
+  });
+  for (int attempt = 0; attempt < 150 && !stopped; ++attempt) {
+    for (const auto& [host, port] : wake) {
+      const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+      if (fd >= 0) {
+        connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+        close(fd);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stopper.join();
 }
 
 std::vector<int> HttpServer::BoundPorts() const {
