@@ -69,6 +69,19 @@ check "home LAN: laptop-agent reaches acer-agent on the bridge" \
   on laptop-agent ping -n -c 3 -i 0.2 -W 2 "${NODE_LAN[acer-agent]}"
 check "VXLAN: desktop-agent reaches acer-agent on flannel.1" \
   on desktop-agent ping -n -c 3 -i 0.2 -W 2 "${NODE_VXLAN[acer-agent]}"
+check "redis on acer-agent over the VXLAN overlay from laptop-agent" \
+  contains PONG on laptop-agent redis-cli -h "${NODE_VXLAN[acer-agent]}" ping
+check "cli-relay over the VXLAN overlay from desktop-agent" \
+  contains cli-relay on desktop-agent curl -sS -m 10 "http://${NODE_VXLAN[acer-agent]}:8000/"
+# The traffic loop's pod-to-pod calls really leave as VXLAN: UDP 8472 on acer-agent's eth0.
+vxlan_seen() {
+  local vnis
+  # flannel's port is not Wireshark's VXLAN default (4789): decode it as VXLAN explicitly.
+  vnis=$(on acer-agent tshark -i eth0 -f 'udp port 8472' -d udp.port==8472,vxlan -c 3 \
+    -a duration:10 -T fields -e vxlan.vni 2>/dev/null)
+  grep -qx 1 <<<"$vnis"
+}
+check "pod-to-pod traffic crosses the home LAN as VXLAN (VNI 1, UDP 8472)" vxlan_seen
 check "flannel.1 is a VXLAN device on UDP 8472" \
   contains "dstport 8472" on acer-agent ip -d link show flannel.1
 check "ts0 is a raw-IP TUN device (like tailscale0)" \
