@@ -135,6 +135,17 @@ expect_replies "one-way cut of the reply path" 0 0
 ctl restore d1b d1a >/dev/null
 expect_replies "one-way cut restored" 100 100
 
+# Clients that hang up before the reply, or send garbage, must not take the emulator down.
+python3 - "$SOCKET" <<'PY'
+import socket, sys
+for payload in (b"show\n", b"x" * 5000, b"", b"set d1a d1b --loss\n"):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.send(payload)
+    s.close()
+PY
+if ctl show >/dev/null; then pass "control socket survives clients that hang up"; else fail "emulator gone after a client hung up"; fi
+
 # For the record: the emulator's own release error over the whole run.
 ctl show | sed -n 's/^overlay released=/info: packets released /p'
 

@@ -108,7 +108,8 @@ void Mover::ServeControl() {
   const std::string out = (reply.ok ? "0 " : "1 ") + reply.text;
   size_t off = 0;
   while (off < out.size()) {
-    const ssize_t n = write(client, out.data() + off, out.size() - off);
+    // MSG_NOSIGNAL: a client that hung up must not kill the emulator with SIGPIPE.
+    const ssize_t n = send(client, out.data() + off, out.size() - off, MSG_NOSIGNAL);
     if (n <= 0) break;
     off += static_cast<size_t>(n);
   }
