@@ -251,10 +251,16 @@ void FlowPipeline::Collect(std::vector<prometheus::MetricFamily>& out) const {
   overflow.Counter({}, static_cast<double>(table_.overflowed_packets()));
   unmatched.Counter({}, static_cast<double>(unmatched_fragments_.value()));
   evictions.Counter({}, static_cast<double>(fragments_.evictions()));
+  FamilyBuilder unknown("meshflow_flow_unknown_interface_packets_total",
+                        "Packets of interfaces beyond the pipeline's interface limit (1024), "
+                        "not counted in flows.",
+                        MetricType::Counter);
+  unknown.Counter({}, static_cast<double>(unknown_interface_packets_.value()));
   series_count.AppendTo(out);
   overflow.AppendTo(out);
   unmatched.AppendTo(out);
   evictions.AppendTo(out);
+  unknown.AppendTo(out);
 
   FamilyBuilder errors("meshflow_capture_decode_errors_total",
                        "Packets not counted in flows because they were malformed, by reason.",

@@ -104,6 +104,7 @@ TEST(FlowPipeline, UnknownInterfaceIdAndUnsupportedLinkType) {
   const auto m = Scrape(p);
   EXPECT_EQ(m.at("meshflow_capture_decode_errors_total{iface=odd0,reason=unsupported_link_type}"),
             1);
+  EXPECT_EQ(m.at("meshflow_flow_unknown_interface_packets_total{}"), 1);
   EXPECT_EQ(m.at("meshflow_flow_series{}"), 0);
 }
 
