@@ -2,9 +2,40 @@
 
 #include <string>
 
+#include "collectors/flow/flow_pipeline.h"
 #include "exporter/core/metric_builder.h"
 
 namespace meshflow::flow {
+namespace {
+
+// The real pipeline behind the stage interface. Its capture families (packets handed over,
+// interface kinds) are not asked for: the live loop reports those from pcap_stats itself.
+class PipelineStage final : public FlowStage {
+ public:
+  explicit PipelineStage(const Config& config) : pipeline_(config) {}
+  uint32_t AddInterface(const std::string& name, int link_type) override {
+    return pipeline_.AddInterface(name, link_type);
+  }
+  void OnPacket(uint32_t interface_id, const CapturedPacket& packet) override {
+    pipeline_.OnPacket(interface_id, packet);
+  }
+  void Reconfigure(const Config& config) override { pipeline_.Reconfigure(config); }
+  void Collect(std::vector<prometheus::MetricFamily>& out) override { pipeline_.Collect(out); }
+  void RefreshLocalAddresses() override { pipeline_.RefreshLocalAddresses(); }
+
+ private:
+  FlowPipeline pipeline_;
+};
+
+}  // namespace
+
+std::unique_ptr<FlowStage> MakeFlowPipelineStage(const Config& config) {
+  return std::make_unique<PipelineStage>(config);
+}
+
+std::unique_ptr<Collector> CreateFlowCollector(const Config& config) {
+  return std::make_unique<FlowCollector>(config, MakeFlowPipelineStage(config));
+}
 
 void AppendCaptureFamilies(const std::vector<InterfaceHealth>& health,
                            const CaptureLoopCounters& counters,
@@ -73,7 +104,10 @@ void AppendCaptureFamilies(const std::vector<InterfaceHealth>& health,
 
 FlowCollector::FlowCollector(const Config& config, std::unique_ptr<FlowStage> stage,
                              const Clock& clock)
-    : stage_(std::move(stage)), loop_(config.flows.capture, *stage_, stage_mutex_, clock) {}
+    : stage_(std::move(stage)), loop_(config.flows.capture, *stage_, stage_mutex_, clock, [this] {
+        std::lock_guard lock(stage_mutex_);
+        stage_->RefreshLocalAddresses();
+      }) {}
 
 FlowCollector::~FlowCollector() { loop_.Stop(); }
 

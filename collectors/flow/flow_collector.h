@@ -20,6 +20,8 @@ class FlowStage : public PacketSink {
  public:
   virtual void Reconfigure(const Config& config) = 0;
   virtual void Collect(std::vector<prometheus::MetricFamily>& out) = 0;
+  // This host's addresses may have changed (an interface came or an address moved).
+  virtual void RefreshLocalAddresses() {}
 };
 
 // The flow pipeline (decode, classify, aggregate) behind FlowStage.

@@ -222,5 +222,17 @@ TEST(ParseLinkMessages, NameWithoutTerminatorStopsAtTheAttribute) {
   EXPECT_EQ(parsed.events[0].link.name, "abcde");
 }
 
+TEST(ParseLinkMessages, AddressMessagesFlagAChange) {
+  nlmsghdr hdr{};
+  hdr.nlmsg_len = NLMSG_LENGTH(sizeof(ifaddrmsg));
+  hdr.nlmsg_type = RTM_NEWADDR;
+  std::vector<uint8_t> buf(hdr.nlmsg_len);
+  std::memcpy(buf.data(), &hdr, sizeof hdr);
+  const ParsedLinkMessages parsed = ParseLinkMessages(buf.data(), buf.size());
+  EXPECT_TRUE(parsed.addresses_changed);
+  EXPECT_TRUE(parsed.events.empty());
+  EXPECT_FALSE(ParseLinkMessages(buf.data(), 0).addresses_changed);
+}
+
 }  // namespace
 }  // namespace meshflow::flow

@@ -53,10 +53,11 @@ HandleOptions HandleOptionsFrom(const CaptureConfig& config) {
 }
 
 CaptureLoop::CaptureLoop(const CaptureConfig& config, PacketSink& sink, std::mutex& sink_mutex,
-                         const Clock& clock)
+                         const Clock& clock, std::function<void()> addresses_changed)
     : sink_(sink),
       sink_mutex_(sink_mutex),
       clock_(clock),
+      addresses_changed_(std::move(addresses_changed)),
       config_(config),
       selector_(std::make_unique<InterfaceSelector>(config)),
       links_(config.rescan_interval) {}
@@ -231,7 +232,12 @@ void CaptureLoop::Run() {
       ReadAllStats();
       next_stats = after + kStatsInterval;
     }
-    if (replan || !failed.empty()) Replan();
+    if (replan || !failed.empty()) {
+      const size_t before = open_.size();
+      Replan();
+      if (open_.size() > before && addresses_changed_) addresses_changed_();
+    }
+    if (netlink_->TakeAddressesChanged() && addresses_changed_) addresses_changed_();
   }
   std::vector<std::string> names;
   for (const auto& [name, open] : open_) names.push_back(name);

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,8 +52,11 @@ class CaptureLoop {
   static constexpr size_t kMaxInterfaces = 256;
 
   // `sink` is called on the loop thread only, with `sink_mutex` held for each batch.
+  // `addresses_changed`, when set, is called on the loop thread after an interface opened or an
+  // address was added or removed.
   CaptureLoop(const CaptureConfig& config, PacketSink& sink, std::mutex& sink_mutex,
-              const Clock& clock = SystemClock::Instance());
+              const Clock& clock = SystemClock::Instance(),
+              std::function<void()> addresses_changed = {});
   ~CaptureLoop();
   CaptureLoop(const CaptureLoop&) = delete;
   CaptureLoop& operator=(const CaptureLoop&) = delete;
@@ -97,6 +101,7 @@ class CaptureLoop {
   PacketSink& sink_;
   std::mutex& sink_mutex_;
   const Clock& clock_;
+  std::function<void()> addresses_changed_;
 
   // Loop thread only.
   CaptureConfig config_;

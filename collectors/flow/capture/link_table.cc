@@ -72,6 +72,10 @@ ParsedLinkMessages ParseLinkMessages(const uint8_t* data, size_t size) {
           ++parsed.malformed;
         break;
       }
+      case RTM_NEWADDR:
+      case RTM_DELADDR:
+        parsed.addresses_changed = true;
+        break;
       default:
         break;  // other groups' messages are not ours to judge
     }
@@ -136,11 +140,12 @@ NetlinkLinkSource::NetlinkLinkSource() : buffer_(64 * 1024) {
   if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "netlink socket");
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
-  addr.nl_groups = RTMGRP_LINK;
+  // Address changes matter too: the pipeline maps this host's own addresses to node_name.
+  addr.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
   if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     const int err = errno;
     close(fd_);
-    throw std::system_error(err, std::generic_category(), "netlink bind RTMGRP_LINK");
+    throw std::system_error(err, std::generic_category(), "netlink bind");
   }
 }
 
@@ -193,6 +198,7 @@ bool NetlinkLinkSource::ReadInto(LinkTable& table) {
     if (n == 0) break;
     ParsedLinkMessages parsed = ParseLinkMessages(buffer_.data(), static_cast<size_t>(n));
     malformed_ += parsed.malformed;
+    addresses_changed_ |= parsed.addresses_changed;
     for (auto& event : parsed.events) {
       if (event.from_dump) {
         dump_.push_back(std::move(event.link));

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "collectors/flow/capture/interface_selector.h"
@@ -28,8 +29,9 @@ struct LinkEvent {
 // What rtnetlink said in one read.
 struct ParsedLinkMessages {
   std::vector<LinkEvent> events;
-  bool dump_done = false;  // NLMSG_DONE (or an error) ended our dump
-  uint64_t malformed = 0;  // messages too short or without a name, skipped
+  bool dump_done = false;          // NLMSG_DONE (or an error) ended our dump
+  bool addresses_changed = false;  // RTM_NEWADDR or RTM_DELADDR: this host's addresses moved
+  uint64_t malformed = 0;          // messages too short or without a name, skipped
 };
 
 // Parses a buffer of rtnetlink messages as read from the socket. Never reads past `size`.
@@ -77,8 +79,10 @@ class NetlinkLinkSource {
   int fd() const { return fd_; }
   // Asks for every link (RTM_GETLINK dump); the answer arrives through ReadInto.
   void RequestDump();
-  // Reads all pending messages into `table`. Returns true when anything changed.
+  // Reads all pending messages into `table`. Returns true when any link changed.
   bool ReadInto(LinkTable& table);
+  // True once after an address was added or removed on any interface.
+  bool TakeAddressesChanged() { return std::exchange(addresses_changed_, false); }
   uint64_t malformed() const { return malformed_; }
   uint64_t overruns() const { return overruns_; }
 
@@ -91,6 +95,7 @@ class NetlinkLinkSource {
   std::vector<uint8_t> buffer_;
   uint64_t malformed_ = 0;
   uint64_t overruns_ = 0;  // ENOBUFS: events were lost, so a dump follows
+  bool addresses_changed_ = false;
 };
 
 }  // namespace meshflow::flow
