@@ -1,3 +1,4 @@
+#include <linux/capability.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -26,7 +27,8 @@ sigset_t BlockControlSignals() {
   return set;
 }
 
-void LogPrivileges(const std::string& runas) {
+// `started`: the privileges before any was dropped.
+void LogPrivileges(const meshflow::ProcessPrivileges& started, const std::string& runas) {
   const meshflow::ProcessPrivileges p = meshflow::ReadOwnPrivileges();
   std::string caps;
   for (int c = 0; c < 64; ++c) {
@@ -34,10 +36,13 @@ void LogPrivileges(const std::string& runas) {
   }
   spdlog::info("running as uid={} gid={} capabilities=[{}] no_new_privs={}", p.euid, p.gid, caps,
                p.no_new_privs);
-  if (p.euid == 0) {
+  // Full root: uid 0 with the capabilities that make it root (a container's uid 0 holding only
+  // CAP_NET_RAW is not). The capabilities are gone by now, but uid 0 still owns root's files.
+  const bool full_root = started.euid == 0 && ((started.cap_permitted >> CAP_SYS_ADMIN) & 1);
+  if (full_root && p.euid == 0) {
     spdlog::warn(
-        "running as root: a flaw in the exporter would be a flaw with root's files; start it "
-        "as a dedicated user with CAP_NET_RAW (see the systemd unit) or pass --runas USER");
+        "started as root with full capabilities and still uid 0: start it as a dedicated "
+        "user with CAP_NET_RAW (see the systemd unit) or pass --runas USER");
   } else if (!runas.empty() && p.uid != p.euid) {
     spdlog::warn("--runas {} left the real uid at {}", runas, p.uid);
   }
@@ -68,7 +73,9 @@ int main(int argc, char** argv) {
     spdlog::warn("--runas {} ignored: not started as root", flags.runas);
   }
   // Before any thread exists: capabilities are per thread, and threads inherit them.
+  meshflow::ProcessPrivileges started;
   try {
+    started = meshflow::ReadOwnPrivileges();
     meshflow::DropPrivilegesBeforeStart(flags.runas);
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
@@ -92,7 +99,7 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
   }
-  LogPrivileges(flags.runas);
+  LogPrivileges(started, flags.runas);
   for (;;) {
     int signal = 0;
     if (sigwait(&signals, &signal) != 0) continue;
