@@ -19,6 +19,7 @@ TEST_PACKAGES=(
   pmacct tshark tcpreplay iputils-ping iperf3 curl procps psmisc
   redis-server redis-tools postgresql postgresql-contrib nginx openssl
   python3 python3-scapy python3-yaml lintian
+  systemd dpkg-dev
 )
 
 packages=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
@@ -27,6 +28,8 @@ if [[ "${1:-}" == "--test" ]]; then
   # Schema checks of dashboards and manifests use npm packages. A machine may already carry a
   # newer Node.js than Debian's; only install Debian's when there is none.
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+  # `kubectl kustomize` renders the manifests; a machine may carry a newer kubectl of its own.
+  command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 fi
 
 missing=()
