@@ -177,6 +177,51 @@ TEST_F(TrackerTest, TimestampEchoOfOurOwnTsvalIsTimedOnce) {
   EXPECT_EQ(sink_.rtt[0].server, kServerNode);
 }
 
+TEST_F(TrackerTest, PureAckTsvalsAreNotTimedAndASkippedEchoFreesTheSlot) {
+  Handshake(0, 80 * kMs);
+  sink_.rtt.clear();
+  // The client's pure ACK: its TSval would be echoed only when the server next sends.
+  C(1 * kSecond, {.flags = kAck, .seq = 1001, .ack = 9001, .timestamps = true, .ts_val = 10});
+  S(6 * kSecond, {.flags = kAck | kPsh,
+                  .seq = 9001,
+                  .ack = 1001,
+                  .payload = 10,
+                  .timestamps = true,
+                  .ts_val = 70,
+                  .ts_ecr = 10});
+  EXPECT_TRUE(sink_.rtt.empty());
+  // Two requests in one tick window: the first is armed, the server acknowledges both at
+  // once echoing the second's TSval, so the first is never echoed and must not block.
+  C(7 * kSecond, {.flags = kAck | kPsh,
+                  .seq = 1001,
+                  .ack = 9011,
+                  .payload = 10,
+                  .timestamps = true,
+                  .ts_val = 20,
+                  .ts_ecr = 70});
+  C(7 * kSecond + 1, {.flags = kAck | kPsh,
+                      .seq = 1011,
+                      .ack = 9011,
+                      .payload = 10,
+                      .timestamps = true,
+                      .ts_val = 21,
+                      .ts_ecr = 70});
+  S(7 * kSecond + 80 * kMs,
+    {.flags = kAck, .seq = 9011, .ack = 1021, .timestamps = true, .ts_val = 71, .ts_ecr = 21});
+  EXPECT_TRUE(sink_.rtt.empty());
+  C(8 * kSecond, {.flags = kAck | kPsh,
+                  .seq = 1021,
+                  .ack = 9011,
+                  .payload = 10,
+                  .timestamps = true,
+                  .ts_val = 30,
+                  .ts_ecr = 71});
+  S(8 * kSecond + 80 * kMs,
+    {.flags = kAck, .seq = 9011, .ack = 1031, .timestamps = true, .ts_val = 72, .ts_ecr = 30});
+  ASSERT_EQ(sink_.rtt.size(), 1u);
+  EXPECT_DOUBLE_EQ(sink_.rtt[0].seconds, 0.080);
+}
+
 TEST_F(TrackerTest, HandshakeTimestampsAreTimedToo) {
   C(0, {.flags = kSyn, .seq = 1000, .timestamps = true, .ts_val = 100});
   S(80 * kMs, {.flags = kSyn | kAck,
@@ -248,7 +293,13 @@ TEST_F(TrackerTest, PassingTrafficAddsBothHalfTrips) {
   EXPECT_DOUBLE_EQ(sink_.rtt[0].seconds, 0.050);
   // Past the rate limit: the client's next TSval is timed by the server's echo (the server-side
   // half, 30 ms) and added to the client-side half (20 ms).
-  C(300 * kMs, {.flags = kAck, .seq = 1, .ack = 1, .timestamps = true, .ts_val = 12, .ts_ecr = 20});
+  C(300 * kMs, {.flags = kAck | kPsh,
+                .seq = 1,
+                .ack = 1,
+                .payload = 10,
+                .timestamps = true,
+                .ts_val = 12,
+                .ts_ecr = 20});
   S(330 * kMs, {.flags = kAck, .seq = 1, .ack = 1, .timestamps = true, .ts_val = 21, .ts_ecr = 12});
   ASSERT_EQ(sink_.rtt.size(), 2u);
   EXPECT_EQ(sink_.rtt[1].kind, RttKind::kTimestamp);

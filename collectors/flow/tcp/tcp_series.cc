@@ -1,5 +1,7 @@
 #include "collectors/flow/tcp/tcp_series.h"
 
+#include <spdlog/spdlog.h>
+
 #include "exporter/core/metric_builder.h"
 
 namespace meshflow::flow::tcp {
@@ -65,6 +67,10 @@ void TcpSeries::OnRtt(const RttSample& sample) {
     }
   }
   cached->histogram.Observe(sample.seconds);
+  // Each sample at debug level, so a median can be checked against the kernel's own RTT
+  // (the histogram's buckets are √2 apart).
+  spdlog::debug("tcp rtt sample role={} src_node={} dst_node={} kind={} seconds={:.6f}",
+                cached->role, cached->src_node, cached->dst_node, cached->kind, sample.seconds);
 }
 
 void TcpSeries::OnRetransmission(const Retransmission& r) {

@@ -131,20 +131,26 @@ void TcpTracker::Timestamps(State& s, const PacketInfo& info, int64_t now, Direc
   const bool endpoint = IsSelf(s.node[0]) || IsSelf(s.node[1]);
   // TSecr is only meaningful on segments with ACK set (RFC 7323 3.2).
   HalfState& reverse = s.half[dir ^ 1];
-  if ((info.tcp_flags & kAck) != 0 && reverse.armed_ns != kUnset &&
-      info.ts_ecr == reverse.armed_ts_val) {
-    const int64_t rtt = now - reverse.armed_ns;
-    reverse.armed_ns = kUnset;  // only the first echo of a TSval times it
-    if (rtt < 0) {
-      negative_samples_.fetch_add(1, std::memory_order_relaxed);
-    } else if (endpoint) {
-      EmitRtt(s, RttKind::kTimestamp, rtt);
-    } else {
-      // Passing traffic: each direction's echo delay is the half-trip on that side of us.
-      reverse.half_rtt_ns = rtt;
-      const int64_t other = s.half[dir].half_rtt_ns;
-      if ((dir ^ 1) == s.client_dir && other != kUnset)
-        EmitRtt(s, RttKind::kTimestamp, rtt + other);
+  if ((info.tcp_flags & kAck) != 0 && reverse.armed_ns != kUnset) {
+    if (info.ts_ecr == reverse.armed_ts_val) {
+      const int64_t rtt = now - reverse.armed_ns;
+      reverse.armed_ns = kUnset;  // only the first echo of a TSval times it
+      if (rtt < 0) {
+        negative_samples_.fetch_add(1, std::memory_order_relaxed);
+      } else if (endpoint) {
+        EmitRtt(s, RttKind::kTimestamp, rtt);
+      } else {
+        // Passing traffic: each direction's echo delay is the half-trip on that side of us.
+        reverse.half_rtt_ns = rtt;
+        const int64_t other = s.half[dir].half_rtt_ns;
+        if ((dir ^ 1) == s.client_dir && other != kUnset) {
+          EmitRtt(s, RttKind::kTimestamp, rtt + other);
+        }
+      }
+    } else if (static_cast<int32_t>(info.ts_ecr - reverse.armed_ts_val) > 0) {
+      // The peer echoes a later TSval: the armed one will never come back (its segment was
+      // acknowledged together with later ones). Free the slot for the next.
+      reverse.armed_ns = kUnset;
     }
   }
 
@@ -158,6 +164,9 @@ void TcpTracker::Timestamps(State& s, const PacketInfo& info, int64_t now, Direc
   if (first_in_direction && (info.tcp_flags & kSyn) == 0) return;
   // A node times only what it sends itself: the reverse echo would measure its own ACK delay.
   if (endpoint && !IsSelf(s.node[dir])) return;
+  // Only segments the peer must acknowledge are timed: a pure ACK's TSval is echoed whenever
+  // the peer next has something to send, which may be seconds later.
+  if (info.tcp_payload_bytes == 0 && (info.tcp_flags & (kSyn | kFin)) == 0) return;
   if (h.armed_ns != kUnset && now - h.armed_ns < kArmedTimeoutNs) return;
   if (h.next_arm_ns != kUnset && now < h.next_arm_ns) return;
   h.armed_ts_val = info.ts_val;
