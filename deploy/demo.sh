@@ -62,7 +62,7 @@ ip link set "$VETH" up
 ip -n "$prom_ns" addr add "$ns_ip/30" dev host0
 ip -n "$prom_ns" link set host0 up
 
-ctl=$(dirname "$(readlink -f "/proc/$(pid_of emulator)/exe")")/meshflow-overlay-ctl
+ctl=$(ctl_path)
 cat <<MSG
 
   meshflow demo is up: ${#NODE_NAMES[@]} nodes, one network namespace each ($PREFIX<node>).

@@ -21,7 +21,7 @@ trap cleanup EXIT
 
 "$DIR/up" --instance "$INSTANCE" --topology "$DIR/topologies/accuracy.yaml" --skip services
 load_nodes
-CTL=${MESHFLOW_OVERLAY_CTL:-$(dirname "$(readlink -f "/proc/$(pid_of emulator)/exe")")/meshflow-overlay-ctl}
+CTL=$(ctl_path)
 ctl() { "$CTL" --socket "$SOCKET" "$@"; }
 
 failures=0

@@ -42,10 +42,27 @@ find_built() {
 
 pid_of() { [[ -f $RUN_DIR/pids/$1.pid ]] && cat "$RUN_DIR/pids/$1.pid"; }
 
+# A process that exited but was not reaped yet (a zombie) counts as gone.
+pid_running() {
+  local state
+  [[ -n $1 ]] && kill -0 "$1" 2>/dev/null || return 1
+  state=$(sed -E 's/^.*\) ([A-Za-z]).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ $state != Z ]]
+}
+
 alive() {
   local pid
   pid=$(pid_of "$1") || return 1
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+  pid_running "$pid"
+}
+
+# The control client the running instance was started with.
+ctl_path() {
+  if [[ -n ${MESHFLOW_OVERLAY_CTL:-} ]]; then
+    echo "$MESHFLOW_OVERLAY_CTL"
+  else
+    cat "$RUN_DIR/ctl"
+  fi
 }
 
 # Waits until a command succeeds: up to $1 tries, 0.2 s apart.

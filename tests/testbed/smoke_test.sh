@@ -20,7 +20,7 @@ trap cleanup EXIT
 # Traffic for the length of the test only; down ends it anyway.
 "$DIR/up" --instance "$INSTANCE" --exporter "$EXPORTER" --require-exporter --traffic-duration 120
 load_nodes
-CTL=${MESHFLOW_OVERLAY_CTL:-$(dirname "$(readlink -f "/proc/$(pid_of emulator)/exe")")/meshflow-overlay-ctl}
+CTL=$(ctl_path)
 
 failures=0
 check() {
@@ -134,7 +134,7 @@ left_ns() { ! ip netns list | awk '{print $1}' | grep -qx -f <(printf '%s\n' "${
 check "down removed every namespace" left_ns
 no_pids() {
   local p
-  for p in "${pids[@]}"; do ! kill -0 "$p" 2>/dev/null || return 1; done
+  for p in "${pids[@]}"; do ! pid_running "$p" || return 1; done
 }
 check "down stopped every process" no_pids
 check "down removed the run directory" test ! -e "$RUN_DIR"
