@@ -2,6 +2,7 @@
 # The overlay emulator's own accuracy test, measured with ping:
 #   - median RTT within 0.2 ms of the configured 1, 48, 80 and 300 ms, over IPv4 and IPv6;
 #   - loss over 2,000 probes within 2 percentage points of the configured 10 % and 12 %;
+#   - TCP through a 4 Mbit/s rate limit is never faster than it;
 #   - a cut link drops everything and a restored one carries again; same for a node taken off
 #     the overlay and brought back.
 # Needs root. Uses its own instance and removes it on any exit.
@@ -95,6 +96,26 @@ for spec in l10:v4:10 l12:v6:12; do
     fail "loss $want% $v: measured $loss% over $sent probes (want $want +- 2)"
   fi
 done
+
+# --- rate limit ----------------------------------------------------------------------------------
+# TCP through a 4 Mbit/s token bucket: never faster than the rate (plus one bucket of burst,
+# which 1.5 MB makes negligible). The lower bound is loose: a loaded machine only slows TCP.
+if command -v iperf3 >/dev/null; then
+  timeout 60 ip netns exec "$(ns_of r4b)" iperf3 -s -1 -B "${NODE_V4[r4b]}" >/dev/null 2>&1 &
+  server=$!
+  sleep 0.5
+  mbps=$(timeout 60 ip netns exec "$(ns_of r4a)" iperf3 -c "${NODE_V4[r4b]}" -n 1500K -J 2>/dev/null |
+    python3 -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6))' ||
+    echo 0)
+  wait "$server" 2>/dev/null || true
+  if awk -v m="$mbps" 'BEGIN { exit !(m >= 2 && m <= 4.2) }'; then
+    pass "rate limit 4 Mbit/s: TCP received at $mbps Mbit/s"
+  else
+    fail "rate limit 4 Mbit/s: TCP received at $mbps Mbit/s (want 2..4.2)"
+  fi
+else
+  fail "iperf3 missing (deploy/install-deps.sh --test)"
+fi
 
 # --- cut / restore, down / up --------------------------------------------------------------------
 # expect_replies LABEL MIN MAX: 100 probes each way family on the d1 pair.
