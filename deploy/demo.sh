@@ -39,6 +39,7 @@ VETH=mfdemo0
 
 teardown() {
   trap - INT TERM EXIT
+  [[ -n ${sleep_pid:-} ]] && kill "$sleep_pid" 2>/dev/null
   echo
   echo "demo: tearing down"
   ip link del "$VETH" 2>/dev/null || true
@@ -93,4 +94,5 @@ cat <<MSG
 MSG
 # Bounded: returns after DURATION, or at once on Ctrl-C (the trap tears down).
 sleep "$DURATION" &
-wait $!
+sleep_pid=$!
+wait "$sleep_pid"
