@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 
@@ -122,6 +123,28 @@ TEST(FlowReplay, WritesTheExpositionAndReturnsZero) {
   EXPECT_NE(text.find("meshflow_capture_packets_total{iface=\"ethernet_ng\"} 14"),
             std::string::npos);
   EXPECT_TRUE(err.str().empty());
+}
+
+// The whole exposition text of a few captures, byte for byte: names, HELP and TYPE lines, label
+// order and values. Passive TCP is off so its own families do not churn this file.
+// MESHFLOW_UPDATE_GOLDEN=1 rewrites it; review the diff before committing it.
+TEST(FlowReplay, ExpositionMatchesTheGoldenFile) {
+  Config config = LoadConfigFile(kDir + "/config.yaml", "replay");
+  config.flows.tcp.enabled = false;
+  std::ostringstream out, err;
+  ASSERT_EQ(ReplayCaptures(config,
+                           {kDir + "/ethernet.pcap", kDir + "/vxlan.pcap", kDir + "/fragments.pcap",
+                            kDir + "/malformed.pcap"},
+                           out, err),
+            0)
+      << err.str();
+  const std::string golden_path = kDir + "/golden.prom";
+  if (std::getenv("MESHFLOW_UPDATE_GOLDEN") != nullptr) {
+    std::ofstream(golden_path, std::ios::binary) << out.str();
+  }
+  std::ifstream in(golden_path, std::ios::binary);
+  const std::string golden((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(out.str(), golden);
 }
 
 TEST(FlowReplay, UnreadableOrNonCaptureFilesFailNamingTheFile) {
