@@ -1,0 +1,70 @@
+# The Debian package (cpack -G DEB in a build directory): the exporter with its private
+# OpenSSL names for civetweb (exporter/web/compat), the systemd unit, the default config,
+# dashboards, alert rules and example Prometheus config. Checked by tests/deploy/check_package.sh.
+include(GNUInstallDirs)
+
+set(MESHFLOW_SHARE_DIR ${CMAKE_INSTALL_DATADIR}/meshflow)
+set(MESHFLOW_DOC_DIR ${CMAKE_INSTALL_DATADIR}/doc/meshflow)
+
+# The exporter finds its compat libssl.so/libcrypto.so in the package's private directory
+# before the system's (a RUNPATH, searched ahead of the default paths); relative to the
+# binary, so that the install prefix does not matter.
+foreach(target meshflow-exporter meshflow-gateway)
+  if(TARGET ${target})
+    set_target_properties(${target} PROPERTIES
+      INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}/meshflow")
+  endif()
+endforeach()
+
+set(deploy ${PROJECT_SOURCE_DIR}/deploy)
+# /etc and /lib/systemd are absolute: they do not move with the prefix.
+install(FILES ${deploy}/systemd/meshflow-exporter.service DESTINATION /lib/systemd/system)
+install(FILES ${deploy}/meshflow.yml DESTINATION /etc/meshflow)
+install(FILES ${deploy}/debian/meshflow-exporter.default
+        DESTINATION /etc/default RENAME meshflow-exporter)
+install(FILES ${deploy}/web-config.example.yml DESTINATION ${MESHFLOW_SHARE_DIR})
+install(FILES ${deploy}/prometheus/prometheus.yml DESTINATION ${MESHFLOW_SHARE_DIR}/prometheus)
+file(GLOB meshflow_alert_files ${PROJECT_SOURCE_DIR}/alerts/*.yml)
+install(FILES ${meshflow_alert_files} DESTINATION ${MESHFLOW_SHARE_DIR}/alerts)
+file(GLOB meshflow_dashboard_files ${PROJECT_SOURCE_DIR}/dashboards/*.json)
+install(FILES ${meshflow_dashboard_files} DESTINATION ${MESHFLOW_SHARE_DIR}/dashboards)
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${deploy}/debian/copyright
+        DESTINATION ${MESHFLOW_DOC_DIR})
+# Debian wants the changelog compressed with gzip -n (no timestamp), so builds are repeatable;
+# a native package (no Debian revision) names it changelog.gz.
+set(meshflow_changelog ${PROJECT_BINARY_DIR}/debian/changelog.gz)
+add_custom_command(OUTPUT ${meshflow_changelog}
+                   COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/debian
+                   COMMAND gzip -9n -c ${deploy}/debian/changelog > ${meshflow_changelog}
+                   DEPENDS ${deploy}/debian/changelog)
+add_custom_target(meshflow_debian_changelog ALL DEPENDS ${meshflow_changelog})
+install(FILES ${meshflow_changelog} DESTINATION ${MESHFLOW_DOC_DIR})
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME meshflow)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT "meshflow maintainers <maintainers@meshflow.invalid>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "overlay RTT, loss and per-role traffic as Prometheus metrics")
+# The extended description; the synopsis line is CPACK_PACKAGE_DESCRIPTION_SUMMARY.
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
+    "meshflow-exporter runs on every node of a small K3s cluster (or as a plain
+ service) and measures the round-trip time and loss of the overlay links
+ between nodes and the bytes each role moves between them. The package ships
+ the exporter, its systemd unit and default configuration, Grafana dashboards,
+ Prometheus alert rules and an example Prometheus configuration.")
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://meshflow.invalid/")
+# Library dependencies from the binaries (dpkg-shlibdeps); the compat objects are private.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${PROJECT_BINARY_DIR}/private-lib)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${deploy}/debian/postinst ${deploy}/debian/prerm ${deploy}/debian/postrm
+    ${deploy}/debian/conffiles)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_SET_DESTDIR OFF)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+include(CPack)
