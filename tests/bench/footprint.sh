@@ -46,13 +46,13 @@ start() {  # name, url scheme, command...
   eval "pid_$name=$!"
   url[$name]="$scheme://127.0.0.1:${port[$name]}/metrics"
 }
-meshflow() { "$exporter" --config.file="$work/meshflow.yml" --web.listen-address="127.0.0.1:$1"; }
+meshflow() { exec "$exporter" --config.file="$work/meshflow.yml" --web.listen-address="127.0.0.1:$1"; }
 meshflow_tls() {
-  "$exporter" --config.file="$work/meshflow.yml" --no-collector.probe \
+  exec "$exporter" --config.file="$work/meshflow.yml" --no-collector.probe \
     --web.config.file="$work/web.yml" --web.listen-address="127.0.0.1:$1"
 }
-node_exporter() { prometheus-node-exporter --web.listen-address="127.0.0.1:$1"; }
-smokeping() { prometheus-smokeping-prober --web.listen-address="127.0.0.1:$1" 127.0.0.1; }
+node_exporter() { exec prometheus-node-exporter --web.listen-address="127.0.0.1:$1"; }
+smokeping() { exec prometheus-smokeping-prober --web.listen-address="127.0.0.1:$1" 127.0.0.1; }
 
 start meshflow http meshflow
 # The TLS one runs without the probe collector only to keep its reflector off the first's port.
@@ -81,16 +81,21 @@ for ((i = 0; i < rounds; i++)); do
   done
   sleep 5
 done
-printf '%-16s %12s %12s %14s %10s\n' what rss_kib peak_rss_kib cpu_percent vs_node_exp
-declare -A rss cpu
+declare -A rss hwm cpu
 for n in "${names[@]}"; do
   p=pid_$n
   rss[$n]=$(awk '/^VmRSS/ {print $2}' "/proc/${!p}/status")
-  hwm=$(awk '/^VmHWM/ {print $2}' "/proc/${!p}/status")
+  hwm[$n]=$(awk '/^VmHWM/ {print $2}' "/proc/${!p}/status")
   cpu[$n]=$(awk -v a="$(cpu_seconds "${!p}")" -v b="${cpu0[$n]}" -v s="$((rounds * 5))" \
     'BEGIN {printf "%.3f", 100 * (a - b) / s}')
-  printf '%-16s %12s %12s %14s %10s\n' "$n" "${rss[$n]}" "$hwm" "${cpu[$n]}" \
-    "$(awk -v a="${rss[$n]}" -v b="${rss[node_exporter]:-${rss[$n]}}" 'BEGIN {printf "%.2fx", a / b}')"
+done
+printf '%-16s %10s %13s %12s %12s %12s\n' what rss_kib peak_rss_kib cpu_percent \
+  rss_vs_node cpu_vs_node
+for n in "${names[@]}"; do
+  printf '%-16s %10s %13s %12s %12s %12s\n' "$n" "${rss[$n]}" "${hwm[$n]}" "${cpu[$n]}" \
+    "$(awk -v a="${rss[$n]}" -v b="${rss[node_exporter]}" 'BEGIN {printf "%.2fx", a / b}')" \
+    "$(awk -v a="${cpu[$n]}" -v b="${cpu[node_exporter]}" \
+      'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}')"
 done
 echo "(${rounds} scrapes each over $((rounds * 5)) s; rss ratio against node_exporter's;" \
   "cpu_percent of one core, scrapes included)"
