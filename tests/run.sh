@@ -41,10 +41,11 @@ echo "clang-format: ${#sources[@]} files clean"
 run_ctest() {
   local dir=$1 label_regex=$2
   if [[ -n "$labels" ]]; then label_regex="$labels"; fi
-  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$jobs" \
+  # --timeout bounds any test that forgot its own TIMEOUT property.
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$jobs" --timeout 900 \
     -L "$label_regex" -LE testbed
   if [[ "testbed" =~ $label_regex ]]; then
-    ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -L testbed
+    ctest --test-dir "$dir" --output-on-failure --no-tests=ignore --timeout 900 -L testbed
   fi
 }
 
