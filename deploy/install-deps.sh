@@ -8,7 +8,7 @@ set -euo pipefail
 BUILD_PACKAGES=(
   build-essential cmake pkg-config git
   prometheus-cpp-dev libcivetweb-dev libpcap-dev libspdlog-dev libre2-dev
-  libyaml-cpp-dev libcli11-dev zlib1g-dev libssl-dev libcap-dev libcrypt-dev
+  libyaml-cpp-dev libcli11-dev zlib1g-dev libssl-dev libcap-dev libcrypt-dev dpkg-dev
 )
 RUNTIME_PACKAGES=(
   libpcap0.8 iproute2 ca-certificates
@@ -19,7 +19,7 @@ TEST_PACKAGES=(
   pmacct tshark tcpreplay iputils-ping iperf3 curl procps psmisc
   redis-server redis-tools postgresql postgresql-contrib nginx openssl
   python3 python3-scapy python3-yaml lintian
-  systemd dpkg-dev
+  systemd
 )
 
 packages=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
