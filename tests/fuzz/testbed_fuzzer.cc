@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "exporter/core/config_reader.h"
+#include "tests/testbed/emulator/control.h"
 #include "tests/testbed/emulator/overlay.h"
 #include "tests/testbed/emulator/topology.h"
 

@@ -16,6 +16,7 @@
 #include <iostream>
 
 #include "exporter/core/config_reader.h"
+#include "tests/testbed/emulator/control.h"
 #include "tests/testbed/emulator/mover.h"
 #include "tests/testbed/emulator/netns.h"
 #include "tests/testbed/emulator/overlay.h"

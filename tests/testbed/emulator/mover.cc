@@ -11,6 +11,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "tests/testbed/emulator/control.h"
+
 namespace meshflow::testbed {
 namespace {
 

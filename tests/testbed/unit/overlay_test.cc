@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "exporter/core/clock.h"
+#include "tests/testbed/emulator/control.h"
 
 namespace meshflow::testbed {
 namespace {
