@@ -4,7 +4,8 @@ evaluating alerts/*_rules.yml, a real Alertmanager routing with alerts/alertmana
 webhook receiver, all inside the control-plane node's namespace.
 
 1. Every recording rule and every dashboard query is evaluated through Prometheus' HTTP API
-   and must return data (queries that only have data during a fault are checked then).
+   and must return data; what has none yet (degraded links, retransmissions) is checked again
+   during the fault.
    meshflow-gateway runs beside Prometheus: one node is scraped through its /proxy, one node
    pushes to it, and one push with a wrong token is sent, so the gateway panels have data.
    Counters that only appear with their first event (probe errors) are reported as not
@@ -350,17 +351,8 @@ def main():
                     failures[what] = f"error {e}"
             if pending:
                 time.sleep(10)
-        for what in sorted(pending):
-            expr = pending[what]
-            names = re.findall(r"[a-z_:]+_total\b", expr)
-            if (failures.get(what) == "no data" and names and set(names) <= EVENT_ONLY
-                    and not any(bed.query(f"count({{__name__={n!r}}})".replace("'", '"'))
-                                for n in names)):
-                log(f"not exercised (no {', '.join(names)} event on any node): {what}")
-                continue
-            errors.append(f"{what}: {failures.get(what)}: {expr}")
         log(f"{len(queries) - len(pending)} of {len(queries)} recording rules and dashboard "
-            "queries returned data")
+            f"queries returned data; {len(pending)} to check again during the fault")
 
         # 2. Faults.
         fault = time.time()
@@ -383,9 +375,23 @@ def main():
                 f"{LOSSY[0]} -> {LOSSY[1]})")
         except RuntimeError as e:
             errors.append(str(e))
-        for record in sorted(DURING_FAULT):
-            if not bed.query(record):
-                errors.append(f"record {record}: no data even during the fault")
+        # What only a fault produces (degraded links, retransmissions over the lossy link) is
+        # there now; the rest is missing from the exporters.
+        pending.update({f"record {r}": r for r in DURING_FAULT})
+        for what, expr in sorted(pending.items()):
+            try:
+                if bed.query(expr):
+                    log(f"data during the fault: {what}")
+                    continue
+                failure = "no data, not even during the fault"
+            except ValueError as e:
+                failure = f"error {e}"
+            names = re.findall(r"[a-z_:]+_total\b", expr)
+            if (failure.startswith("no data") and names and set(names) <= EVENT_ONLY
+                    and not any(bed.query(f'count({{__name__="{n}"}})') for n in names)):
+                log(f"not exercised (no {', '.join(names)} event on any node): {what}")
+                continue
+            errors.append(f"{what}: {failure}: {expr}")
 
         # 3. Restore; both resolve.
         restored = time.time()
