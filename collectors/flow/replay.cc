@@ -70,6 +70,7 @@ class MappedPcap {
   bool Run(const std::string& file, PacketSink& sink, uint32_t interface_id,
            std::string* error) const {
     size_t offset = kFileHeader;
+    size_t released = 0;  // page-aligned start of the part not yet handed back
     CapturedPacket packet;
     while (offset < size_) {
       if (size_ - offset < kRecordHeader) {
@@ -96,6 +97,13 @@ class MappedPcap {
       packet.data = r + kRecordHeader;
       sink.OnPacket(interface_id, packet);
       offset += kRecordHeader + captured;
+      // Hand read pages back as we go: they stay in the page cache, but a multi-gigabyte
+      // capture should not show up as the replay's resident memory.
+      if (offset - released >= kReleaseBytes) {
+        const size_t end = offset & ~(kReleaseBytes - 1);
+        madvise(const_cast<uint8_t*>(data_) + released, end - released, MADV_DONTNEED);
+        released = end;
+      }
     }
     return true;
   }
@@ -104,6 +112,7 @@ class MappedPcap {
   static constexpr off_t kFileHeader = 24;
   static constexpr size_t kRecordHeader = 16;
   static constexpr uint32_t kMaxCaptured = 262144;
+  static constexpr size_t kReleaseBytes = size_t{4} << 20;  // a multiple of every page size
 
   MappedPcap(const uint8_t* data, size_t size) : data_(data), size_(size) {}
 

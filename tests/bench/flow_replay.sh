@@ -17,7 +17,7 @@ trap 'rm -rf "$work"' EXIT
 # so pmacctd's plugin process counts). CPU time is the one-core figure: the machine may be shared.
 timed() {
   local TIMEFORMAT="%R %U %S" t
-  t=$({ time "$@" >"$out" 2>/dev/null; } 2>&1)
+  t=$({ time "$@" >"$out" 2>"$work/stderr"; } 2>&1)
   wall=$(awk '{ print $1 }' <<<"$t")
   cpu=$(awk '{ print $2 + $3 }' <<<"$t")
 }
@@ -36,7 +36,7 @@ out=$work/meshflow.prom
 meshflow() {  # CONFIG LABEL: sets best_cpu, best_wall
   best_cpu="" best_wall=""
   for _ in 1 2 3; do
-    timed "$replay" --config.file "$1" "$pcap"
+    timed "$replay" --stats --config.file "$1" "$pcap"
     if [[ -z "$best_cpu" ]] || awk -v a="$cpu" -v b="$best_cpu" 'BEGIN { exit !(a < b) }'; then
       best_cpu=$cpu best_wall=$wall
     fi
@@ -46,7 +46,8 @@ meshflow() {  # CONFIG LABEL: sets best_cpu, best_wall
   series=$(grep -c '^meshflow_flow_packets_total{' "$out")
   echo "meshflow replay, $2: cpu ${best_cpu}s wall ${best_wall}s," \
     "$(rate "$best_cpu") packets per cpu-second (wall $(rate "$best_wall")/s;" \
-    "counted $counted packets in $series series)"
+    "counted $counted packets in $series series;" \
+    "peak rss $(sed -n 's/^max_rss_kib=//p' "$work/stderr") KiB)"
   if [[ "$counted" != "$packets" ]]; then
     echo "meshflow counted $counted of $packets packets" >&2
     exit 1
