@@ -29,11 +29,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 
 import yaml
 
@@ -270,9 +270,17 @@ def main():
         log(f"skipped: missing {missing + tools + ([] if am_bin else ['alertmanager'])}")
         return 77
 
-    work = tempfile.mkdtemp(prefix="meshflow-e2e-")
-    os.chmod(work, 0o755)  # the test bed's PostgreSQL runs as user postgres below it
+    # A fixed work directory per instance: when a run is killed (a ctest timeout sends
+    # SIGKILL), the next one finds the test bed's state there and takes it down first.
+    work = os.path.join(tempfile.gettempdir(), f"meshflow-e2e.{args.instance}")
     bed = Testbed(args, work)
+    if os.path.isdir(bed.run_dir):
+        log("taking down what a previous run left behind")
+        bed.down()
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    os.chmod(work, 0o755)  # the test bed's PostgreSQL runs as user postgres below it
+    signal.signal(signal.SIGTERM, lambda *unused: sys.exit(143))
     errors = []
     try:
         bed.up()
@@ -339,7 +347,11 @@ def main():
         failures = {}
         deadline = time.monotonic() + 150
         time.sleep(60)
-        while pending and time.monotonic() < deadline:
+        # Rate windows are full after a minute; stop once three rounds in a row bring nothing
+        # new, since what is still missing then is for the fault phase to show.
+        unchanged = 0
+        while pending and time.monotonic() < deadline and unchanged < 3:
+            before = len(pending)
             for what, expr in list(pending.items()):
                 try:
                     if bed.query(expr):
@@ -349,6 +361,7 @@ def main():
                         failures[what] = "no data"
                 except ValueError as e:
                     failures[what] = f"error {e}"
+            unchanged = unchanged + 1 if len(pending) == before else 0
             if pending:
                 time.sleep(10)
         log(f"{len(queries) - len(pending)} of {len(queries)} recording rules and dashboard "
