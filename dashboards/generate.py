@@ -297,6 +297,12 @@ def node_graph(title, description, nodes_expr, edges_expr, unit):
     }
 
 
+def repeat_per(variable, panel):
+    """One copy of the panel per selected value of the variable, side by side."""
+    panel.update({"repeat": variable, "repeatDirection": "h", "maxPerRow": 2})
+    return panel
+
+
 def row(title):
     return {"type": "row", "title": title, "collapsed": False, "panels": [], "_size": (24, 1)}
 
@@ -408,11 +414,12 @@ def overlay_mesh():
                        ("pair:meshflow_probe_rtt_seconds:ratio_to_baseline{" + PROBE + "}",
                         "{{src_node}} → {{dst_node}} {{method}}"),
                    ], "none"),
-        heatmap("RTT distribution $node → $peer",
-                "Probe RTT histogram over time for the selected pairs and methods "
-                "(meshflow_probe_rtt_seconds, 50 µs to 10 s buckets).",
-                "sum by (le) (rate(meshflow_probe_rtt_seconds_bucket{" + PROBE
-                + "}[$__rate_interval]))"),
+        repeat_per("peer", heatmap(
+            "RTT distribution $node → $peer",
+            "Probe RTT histogram over time, one panel per peer; pick one node for one pair "
+            "(meshflow_probe_rtt_seconds, 50 µs to 10 s buckets).",
+            "sum by (le) (rate(meshflow_probe_rtt_seconds_bucket{" + PROBE
+            + "}[$__rate_interval]))")),
         timeseries("Loss", "Share of probes lost, 1 minute window.", [
             ("pair:meshflow_probe_loss:ratio_rate1m{" + PROBE + "}",
              "{{src_node}} → {{dst_node}} {{method}}"),
