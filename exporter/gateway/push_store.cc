@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "exporter/gateway/gzip.h"
+
 namespace meshflow::gateway {
 namespace {
 
@@ -76,7 +78,8 @@ PushOutcome PushStore::Push(const PushRequest& request) {
     return Reject(403, "wrong_node",
                   "the token belongs to another node than \"" + request.node + "\"");
   }
-  if (!request.content_encoding.empty() && request.content_encoding != "identity")
+  const bool gzipped = request.content_encoding == "gzip";
+  if (!gzipped && !request.content_encoding.empty() && request.content_encoding != "identity")
     return Reject(415, "unsupported_encoding",
                   "Content-Encoding " + request.content_encoding + " is not supported");
   if (!request.content_type.empty() && !StartsWithIgnoreCase(request.content_type, "text/plain"))
@@ -89,15 +92,31 @@ PushOutcome PushStore::Push(const PushRequest& request) {
   const size_t max_body = settings_.max_body_bytes;
   lock.unlock();  // parsing is the expensive part and needs no shared state
 
+  std::string inflated;
+  if (gzipped) {
+    bool too_large = false;
+    std::string why;
+    auto body = GunzipBounded(request.body, max_body, &too_large, &why);
+    if (!body) {
+      lock.lock();
+      if (too_large)
+        return Reject(413, "too_large",
+                      "body inflates to more than the limit of " + std::to_string(max_body));
+      return Reject(400, "malformed", why);
+    }
+    inflated = std::move(*body);
+  }
+  const std::string& text = gzipped ? inflated : request.body;
+
   TextFormatLimits limits;
   limits.max_body_bytes = max_body;
   auto exposition = std::make_shared<Exposition>();
-  if (auto error = ParseTextFormat(request.body, limits, exposition.get())) {
+  if (auto error = ParseTextFormat(text, limits, exposition.get())) {
     lock.lock();
     return Reject(400, "malformed", "not valid text format: " + error->ToString());
   }
   auto stored = std::make_shared<PushedBody>();
-  stored->body = request.body;
+  stored->body = text;
   stored->exposition = std::move(exposition);
   stored->received_monotonic = clock_.Monotonic();
   stored->received_wall_seconds =

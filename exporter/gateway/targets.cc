@@ -8,6 +8,8 @@
 #include <cstring>
 #include <set>
 
+#include "exporter/gateway/http_client.h"
+
 namespace meshflow::gateway {
 
 std::string_view TargetSourceName(TargetSource source) {
@@ -73,11 +75,12 @@ std::string NodeNameFor(const IpAddress& address, const std::optional<std::strin
     const std::string first = ptr_name->substr(0, ptr_name->find('.'));
     if (ValidNodeName(first)) return first;
   }
-  std::string text = address.ToString();
   // IPv6 colons are fine in label values but not in our node names; keep it readable.
-  for (char& c : text)
-    if (c == ':') c = '-';
-  if (!text.empty() && text.front() == '-') text.insert(0, "0");
+  // "::1" starts with a separator, which node names may not: it becomes "0--1".
+  const std::string address_text = address.ToString();
+  std::string text;
+  if (!address_text.empty() && address_text.front() == ':') text.push_back('0');
+  for (char c : address_text) text.push_back(c == ':' ? '-' : c);
   return text;
 }
 
@@ -124,9 +127,11 @@ void TargetRegistry::Refresh() {
         node = NodeNameFor(a, std::nullopt);
         names.insert(node);
       }
-      const std::string host = a.is_v4() ? a.ToString() : "[" + a.ToString() + "]";
-      found.push_back(Target{node, TargetSource::kDns,
-                             "http://" + host + ":" + std::to_string(spec.port) + spec.path});
+      HttpUrl url;
+      url.host = a.ToString();
+      url.port = spec.port;
+      url.target = spec.path;
+      found.push_back(Target{node, TargetSource::kDns, url.ToString()});
     }
     std::lock_guard lock(mutex_);
     if (index >= dns_.size() || dns_[index].spec.name != spec.name) continue;  // reconfigured

@@ -13,10 +13,10 @@
 set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR}
 top=$(cd "$(dirname "$0")/../.." && pwd)
-exporter=$build/exporter/meshflow-exporter
-gateway=$build/exporter/gateway/meshflow-gateway
-emulator=$build/tests/testbed/meshflow-overlay-emulator
-ctl_bin=$build/tests/testbed/meshflow-overlay-ctl
+exporter=${MESHFLOW_EXPORTER:-$build/exporter/meshflow-exporter}
+gateway=${MESHFLOW_GATEWAY:-$build/exporter/gateway/meshflow-gateway}
+emulator=${MESHFLOW_OVERLAY_EMULATOR:-$build/tests/testbed/meshflow-overlay-emulator}
+ctl_bin=${MESHFLOW_OVERLAY_CTL:-$build/tests/testbed/meshflow-overlay-ctl}
 window=${GATEWAY_BENCH_WINDOW:-120}  # seconds of WAN scraping measured
 targets=${GATEWAY_BENCH_TARGETS:-100}
 for b in "$exporter" "$gateway"; do [[ -x $b ]] || { echo "gateway: $b not built"; exit 1; }; done

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "exporter/gateway/gzip.h"
 #include "exporter/gateway/push_store.h"
 
 namespace meshflow::gateway {
@@ -89,7 +90,7 @@ TEST_F(PushStoreTest, RejectionsChangeNothingAndAreCountedByReason) {
   PushRequest gzip;
   gzip.node = "acer-agent";
   gzip.authorization = std::string("Bearer ") + kAcerToken;
-  gzip.content_encoding = "gzip";
+  gzip.content_encoding = "br";
   gzip.body = "evil 1\n";
   const Case cases[] = {
       {store_.Push(no_token), 401, "missing_token"},
@@ -112,6 +113,40 @@ TEST_F(PushStoreTest, RejectionsChangeNothingAndAreCountedByReason) {
   const auto counts = store_.RejectedByReason();
   for (const auto& c : cases) EXPECT_EQ(counts.at(c.reason), 1u) << c.reason;
   EXPECT_EQ(counts.at("unsupported_content_type"), 0u);
+}
+
+TEST_F(PushStoreTest, GzipBodiesAreInflatedWithinTheLimit) {
+  PushRequest r;
+  r.node = "acer-agent";
+  r.authorization = std::string("Bearer ") + kAcerToken;
+  r.content_encoding = "gzip";
+  r.body = GzipBody("m 1\n");
+  ASSERT_TRUE(store_.Push(r).accepted());
+  EXPECT_EQ(store_.Get("acer-agent").body->body, "m 1\n");
+  // 512 KiB of zeros compresses below the 1 KiB limit but must not inflate past it.
+  r.body = GzipBody(std::string(512 << 10, '0'));
+  ASSERT_LT(r.body.size(), 1024u);
+  auto out = store_.Push(r);
+  EXPECT_EQ(out.reason, "too_large");
+  EXPECT_NE(out.message.find("inflates"), std::string::npos);
+  r.body = "not gzip at all";
+  out = store_.Push(r);
+  EXPECT_EQ(out.reason, "malformed");
+  r.body = GzipBody("m 2\n").substr(0, 10);
+  EXPECT_EQ(store_.Push(r).reason, "malformed");
+  EXPECT_EQ(store_.Get("acer-agent").body->body, "m 1\n");
+}
+
+TEST(Gzip, RoundTripAndBounds) {
+  const std::string text(100000, 'x');
+  bool too_large = false;
+  std::string why;
+  EXPECT_EQ(GunzipBounded(GzipBody(text), text.size(), &too_large, &why), text);
+  EXPECT_FALSE(GunzipBounded(GzipBody(text), text.size() - 1, &too_large, &why));
+  EXPECT_TRUE(too_large);
+  EXPECT_FALSE(GunzipBounded(GzipBody("a") + "trailing", 10, &too_large, &why));
+  EXPECT_FALSE(too_large);
+  EXPECT_NE(why.find("after the end"), std::string::npos);
 }
 
 TEST_F(PushStoreTest, MalformedMessageNamesTheLine) {

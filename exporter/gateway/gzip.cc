@@ -1,0 +1,71 @@
+#include "exporter/gateway/gzip.h"
+
+#include <zlib.h>
+
+#include <stdexcept>
+
+namespace meshflow::gateway {
+
+std::string GzipBody(std::string_view data) {
+  z_stream zs{};
+  // 15 window bits + 16 selects the gzip wrapper.
+  if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::runtime_error("deflateInit2 failed");
+  std::string out(deflateBound(&zs, data.size()) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&zs, Z_FINISH);
+  const size_t produced = zs.total_out;
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) throw std::runtime_error("gzip compression failed");
+  out.resize(produced);
+  return out;
+}
+
+std::optional<std::string> GunzipBounded(std::string_view data, size_t max_output, bool* too_large,
+                                         std::string* error) {
+  *too_large = false;
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+    *error = "inflateInit2 failed";
+    return std::nullopt;
+  }
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  std::string out;
+  char chunk[65536];
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    zs.next_out = reinterpret_cast<Bytef*>(chunk);
+    zs.avail_out = sizeof(chunk);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END) {
+      *error = std::string("not valid gzip: ") + (zs.msg ? zs.msg : "truncated");
+      inflateEnd(&zs);
+      return std::nullopt;
+    }
+    const size_t produced = sizeof(chunk) - zs.avail_out;
+    if (out.size() + produced > max_output) {
+      *too_large = true;
+      inflateEnd(&zs);
+      return std::nullopt;
+    }
+    out.append(chunk, produced);
+    if (rc == Z_OK && produced == 0 && zs.avail_in == 0) {
+      *error = "not valid gzip: truncated";
+      inflateEnd(&zs);
+      return std::nullopt;
+    }
+  }
+  const bool trailing = zs.avail_in != 0;
+  inflateEnd(&zs);
+  if (trailing) {
+    *error = "not valid gzip: data after the end of the stream";
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace meshflow::gateway
