@@ -158,6 +158,19 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(s.stats.timestamp_fallbacks), mean, Quantile(v, 0.5),
         Quantile(v, 0.99), s.stats.jitter_seconds, errors.empty() ? "none" : errors.c_str());
   }
+  // All series of a method together: the scale benchmark's figures.
+  std::map<Method, std::vector<double>> by_method;
+  std::map<Method, size_t> series_count;
+  for (const auto& [key, v] : rtts)
+    by_method[key.second].insert(by_method[key.second].end(), v.begin(), v.end());
+  for (const auto& s : snap.series) ++series_count[s.method];
+  for (const auto& [method, v] : by_method) {
+    std::printf(
+        "overall method=%s series=%zu samples=%zu min_seconds=%.9f median_seconds=%.9f "
+        "p99_seconds=%.9f p999_seconds=%.9f max_seconds=%.9f\n",
+        std::string(MethodName(method)).c_str(), series_count[method], v.size(), Quantile(v, 0),
+        Quantile(v, 0.5), Quantile(v, 0.99), Quantile(v, 0.999), Quantile(v, 1));
+  }
   if (snap.reflector_running) {
     const auto& r = snap.reflector;
     uint64_t malformed = r.not_request;

@@ -413,6 +413,7 @@ void Prober::HandleEvent(uint64_t tag, uint32_t events) {
   if (kind == kTagTimer) {
     uint64_t expirations;
     (void)!read(timer_.get(), &expirations, sizeof(expirations));
+    armed_.reset();  // a fired timerfd is disarmed
   } else if (kind == kTagWake) {
     uint64_t count;
     (void)!read(wake_.get(), &count, sizeof(count));
@@ -421,7 +422,8 @@ void Prober::HandleEvent(uint64_t tag, uint32_t events) {
     if (slot == kReflector4 || slot == kReflector6) {
       ReadReflector(slot);
     } else {
-      if (events & EPOLLERR) DrainTx(slot);
+      // One per wake: the error queue stays readable (level-triggered) while more wait.
+      if (events & EPOLLERR) DrainTx(slot, 1);
       if (events & EPOLLIN) ReadProbeSocket(slot);
     }
   } else if (kind == kTagTcp) {
@@ -429,10 +431,10 @@ void Prober::HandleEvent(uint64_t tag, uint32_t events) {
   }
 }
 
-void Prober::DrainTx(SocketSlot slot) {
+void Prober::DrainTx(SocketSlot slot, int max) {
   ProbeSocket& s = sockets_[slot];
   if (!s.timestamps) return;
-  DrainTxTimestamps(s.fd.get(), [&](uint32_t key, int64_t ns) {
+  DrainTxTimestamps(s.fd.get(), max, [&](uint32_t key, int64_t ns) {
     // Keys arrive in send order; entries before `key` got no timestamp.
     while (!s.pending.empty() && static_cast<int32_t>(s.pending.front().key - key) < 0)
       s.pending.pop_front();
@@ -454,8 +456,6 @@ void Prober::Received(SeriesEntry& entry, const ReplyInfo& reply) {
 
 void Prober::ReadProbeSocket(SocketSlot slot) {
   ProbeSocket& s = sockets_[slot];
-  // The transmit timestamp of a probe is queued before its reply can arrive; read it first.
-  DrainTx(slot);
   for (int i = 0; i < 1024; ++i) {
     auto d = ReceiveDatagram(s.fd.get(), buffer_);
     if (!d) return;
@@ -508,6 +508,10 @@ void Prober::ReadProbeSocket(SocketSlot slot) {
       ++malformed_replies_;
       continue;
     }
+    // The transmit timestamp is queued before the reply can arrive, but may not have been read
+    // yet: read what waits (bounded by the probes in flight on this socket).
+    if (s.timestamps && it->second->series.NeedsTxTimestamp(reply.sequence))
+      DrainTx(slot, static_cast<int>(std::min<size_t>(s.pending.size(), 4096)) + 1);
     Received(*it->second, reply);
   }
 }
@@ -668,7 +672,17 @@ void Prober::Expire(nanoseconds now) {
 
 void Prober::ArmTimer() {
   std::optional<nanoseconds> next = scheduler_ ? scheduler_->NextDue() : std::nullopt;
-  if (!deadlines_.empty() && (!next || deadlines_.top().at < *next)) next = deadlines_.top().at;
+  // Deadlines are settled on the next wake anyway; they get a wake of their own only when no
+  // send comes within a little slack. Whether a reply is late does not depend on this (its
+  // receive time decides), only when the lost counter moves.
+  if (!deadlines_.empty()) {
+    const nanoseconds slack =
+        std::min<nanoseconds>(std::chrono::milliseconds(10), options_.timeout / 10);
+    const nanoseconds deadline = deadlines_.top().at + slack;
+    if (!next || deadline < *next) next = deadline;
+  }
+  if (next == armed_) return;
+  armed_ = next;
   itimerspec spec{};
   if (next) {
     const int64_t ns = std::max<int64_t>(next->count(), 1);

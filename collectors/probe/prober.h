@@ -169,7 +169,8 @@ class Prober {
   void ReadProbeSocket(SocketSlot slot);
   void ReadReflector(SocketSlot slot);
   void FinishTcp(uint64_t conn_id);
-  void DrainTx(SocketSlot slot);
+  // Reads transmit timestamps: up to `max`, or until `until` holds.
+  void DrainTx(SocketSlot slot, int max);
   void Send(size_t target_index, nanoseconds now);
   void SendDatagram(SocketSlot slot, SeriesEntry& entry, const IpAddress& to, uint16_t port,
                     std::span<const uint8_t> bytes, nanoseconds now, uint64_t sequence);
@@ -205,6 +206,7 @@ class Prober {
   std::array<uint64_t, kMethodCount> fallbacks_{};
   uint64_t malformed_replies_ = 0;
   std::vector<uint8_t> buffer_;
+  std::optional<nanoseconds> armed_;  // what the timerfd is set to, to skip needless re-arming
   Resolver resolver_;
 };
 

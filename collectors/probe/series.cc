@@ -2,16 +2,26 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace meshflow::probe {
 
 ProbeSeries::ProbeSeries(size_t window, bool split_loss)
     : ring_(std::max<size_t>(window, 4)), split_loss_(split_loss) {}
 
-ProbeSeries::Slot* ProbeSeries::Find(uint64_t sequence) {
+const ProbeSeries::Slot* ProbeSeries::Find(uint64_t sequence) const {
   if (sequence == 0 || sequence >= next_sequence_) return nullptr;
-  Slot& slot = ring_[sequence % ring_.size()];
+  const Slot& slot = ring_[sequence % ring_.size()];
   return slot.sequence == sequence ? &slot : nullptr;
+}
+
+ProbeSeries::Slot* ProbeSeries::Find(uint64_t sequence) {
+  return const_cast<Slot*>(std::as_const(*this).Find(sequence));
+}
+
+bool ProbeSeries::NeedsTxTimestamp(uint64_t sequence) const {
+  const Slot* slot = Find(sequence);
+  return slot != nullptr && slot->state == State::kInFlight && !slot->tx_kernel_ns;
 }
 
 uint64_t ProbeSeries::OnSent(nanoseconds send_monotonic, nanoseconds deadline) {

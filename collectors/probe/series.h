@@ -57,6 +57,8 @@ class ProbeSeries {
   uint64_t OnSent(nanoseconds send_monotonic, nanoseconds deadline);
   // The kernel's transmit timestamp (CLOCK_REALTIME) for a probe, when it arrives.
   void OnTxTimestamp(uint64_t sequence, int64_t kernel_ns);
+  // True while a probe waits for a reply and has no transmit timestamp yet.
+  bool NeedsTxTimestamp(uint64_t sequence) const;
   ReplyKind OnReply(const ReplyInfo& reply);
   // A probe that will not get a reply (a refused TCP connection, an ICMP error): settled as
   // lost now, with the reason counted.
@@ -89,6 +91,7 @@ class ProbeSeries {
   };
 
   Slot* Find(uint64_t sequence);
+  const Slot* Find(uint64_t sequence) const;
   void Settle(Slot& slot, State state);
   void AdvanceCursor();
   void ApplyCheckpoint(const Checkpoint& c);

@@ -131,8 +131,9 @@ std::optional<Datagram> ReceiveDatagram(int fd, std::span<uint8_t> buffer) {
   return d;
 }
 
-void DrainTxTimestamps(int fd, const std::function<void(uint32_t, int64_t)>& fn) {
-  for (int i = 0; i < 4096; ++i) {  // bounded: the queue holds at most what was sent
+int DrainTxTimestamps(int fd, int max, const std::function<void(uint32_t, int64_t)>& fn) {
+  int read = 0;
+  for (; read < max; ++read) {
     alignas(cmsghdr) uint8_t control[512];
     uint8_t data[256];
     iovec iov{data, sizeof(data)};
@@ -141,7 +142,7 @@ void DrainTxTimestamps(int fd, const std::function<void(uint32_t, int64_t)>& fn)
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = sizeof(control);
-    if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+    if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
     std::optional<int64_t> ts;
     std::optional<uint32_t> key;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
@@ -158,6 +159,7 @@ void DrainTxTimestamps(int fd, const std::function<void(uint32_t, int64_t)>& fn)
     }
     if (ts && key) fn(*key, *ts);
   }
+  return read;
 }
 
 ssize_t SendFrom(int fd, std::span<const uint8_t> bytes, const SocketAddress& to,

@@ -61,8 +61,9 @@ struct Datagram {
 // Reads one datagram without blocking; nullopt when none is waiting (or on error).
 std::optional<Datagram> ReceiveDatagram(int fd, std::span<uint8_t> buffer);
 
-// Reads every transmit timestamp waiting on the error queue: fn(key, kernel_ns).
-void DrainTxTimestamps(int fd, const std::function<void(uint32_t, int64_t)>& fn);
+// Reads up to `max` transmit timestamps waiting on the error queue: fn(key, kernel_ns). Returns
+// how many messages it read (timestamps or not).
+int DrainTxTimestamps(int fd, int max, const std::function<void(uint32_t, int64_t)>& fn);
 
 // Sends with the given source address (packet info), so replies leave from the address the
 // request came to on a multi-homed host.

@@ -69,7 +69,7 @@ probes:
     - {name: ldst, address: $dst}
 YAML
 bg lsrc exporter-lsrc "$EXPORTER" --config.file "$WORK/exporter-lsrc.yaml" \
-  --web.listen-address "${NODE_V4[lsrc]}:9474"
+  --web.listen-address "${NODE_V4[lsrc]}:9474" "${ONLY_PROBE[@]}"
 url=http://${NODE_V4[lsrc]}:9474/metrics
 retry 100 ip netns exec "$(ns_of lsrc)" curl -sf -m 1 -o /dev/null "$url" || die "exporter on lsrc"
 # counters FILE: "sent received lost in_flight" per method, from one scrape.
