@@ -19,6 +19,7 @@ TEST_PACKAGES=(
   pmacct tshark tcpreplay iputils-ping iperf3 curl procps psmisc
   redis-server redis-tools postgresql postgresql-contrib nginx openssl
   python3 python3-scapy python3-yaml lintian
+  libclang-rt-14-dev time
   systemd
 )
 
