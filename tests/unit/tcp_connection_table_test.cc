@@ -4,6 +4,7 @@
 
 #include <map>
 #include <random>
+#include <unordered_map>
 
 #include "collectors/flow/tcp/connection_table.h"
 
@@ -12,7 +13,7 @@ namespace {
 
 ConnectionKey Key(uint32_t n) {
   Direction dir = 0;
-  return MakeKey(IpAddress::FromV4(0x0a000000 + n % 251), static_cast<uint16_t>(1024 + n),
+  return MakeKey(IpAddress::FromV4(0x0a000000 + n / 60000), static_cast<uint16_t>(1024 + n % 60000),
                  IpAddress::FromV4(0x64400001), 5432, n % 3, dir);
 }
 
@@ -80,6 +81,32 @@ TEST(ConnectionTable, MatchesAMapUnderRandomChurn) {
       ASSERT_EQ(expired, want);
     }
   }
+}
+
+TEST(ConnectionTable, KeysWithTheSameIndexHashStayApart) {
+  // Birthday search for two keys whose 32-bit index hashes collide, so lookups must go past a
+  // candidate whose hash matches but whose fingerprint does not.
+  ConnectionTable<uint32_t> table(16);
+  std::unordered_map<uint32_t, uint32_t> seen;
+  uint32_t first = 0, second = 0;
+  for (uint32_t n = 0; n < 2'000'000 && second == 0; ++n) {
+    const uint32_t hash = static_cast<uint32_t>(table.Locate(Key(n)).fingerprint[0] >> 32);
+    const auto [it, inserted] = seen.emplace(hash, n);
+    if (!inserted) first = it->second, second = n;
+  }
+  ASSERT_NE(second, 0u) << "no collision found";
+  bool evicted = false;
+  table.Insert(Key(first), 0, evicted).state = 1;
+  EXPECT_EQ(table.Find(Key(second), 1), nullptr);
+  table.Insert(Key(second), 2, evicted).state = 2;
+  ASSERT_NE(table.Find(Key(first), 3), nullptr);
+  ASSERT_NE(table.Find(Key(second), 4), nullptr);
+  EXPECT_EQ(table.Find(Key(first), 5)->state, 1u);
+  EXPECT_EQ(table.Find(Key(second), 6)->state, 2u);
+  table.Remove(*table.Find(Key(first), 7));
+  EXPECT_EQ(table.Find(Key(first), 8), nullptr);
+  ASSERT_NE(table.Find(Key(second), 9), nullptr);
+  EXPECT_EQ(table.Find(Key(second), 10)->state, 2u);
 }
 
 TEST(ConnectionTable, ResizeDropsEverything) {

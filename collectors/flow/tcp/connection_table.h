@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -46,17 +47,24 @@ inline ConnectionKey MakeKey(const IpAddress& src, uint16_t src_port, const IpAd
 // recently seen one. Nothing allocates after the entries are first used, so a SYN flood costs
 // evictions, not memory.
 //
-// Per-packet cost is what matters: the index holds each entry's hash beside its slot, so a probe
-// touches the entry only on a likely match, and an entry moves to the recent end of the list at
-// most once per `move_granularity_ns` (moving touches two neighbours, typically cache misses).
-// So the order is exact to that granularity: eviction and idle expiry may be that much late.
+// Per-packet cost is what matters, and it is memory latency:
+//   - An entry holds a 128-bit fingerprint of its key, not the 40-byte key, so header and state
+//     fit two cache lines (State should be at most 84 bytes). Two live connections with the
+//     same fingerprint would share an entry; with 2^-128 per pair that is never.
+//   - The index holds each entry's hash beside its slot, so a probe touches an entry only on a
+//     likely match, and it grows with the number of entries, so a node with a few thousand
+//     connections keeps it in cache.
+//   - An entry moves to the recent end of the list at most once per `move_granularity_ns`
+//     (moving touches two neighbours, typically cache misses), so the order is exact to that
+//     granularity: eviction may take a connection seen up to that much later than the least
+//     recent one. Idle expiry stays exact.
 template <typename State>
 class ConnectionTable {
  public:
   static constexpr uint32_t kNone = 0xffffffff;
 
-  struct Entry {
-    ConnectionKey key;
+  struct alignas(64) Entry {
+    uint64_t fingerprint[2] = {0, 0};
     int64_t last_seen_ns = 0;
     int64_t moved_ns = 0;  // when it last moved to the recent end
     uint32_t hash = 0;
@@ -77,34 +85,77 @@ class ConnectionTable {
     entries_.clear();
     entries_.shrink_to_fit();
     entries_.reserve(capacity_);
-    size_t buckets = 2;
-    while (buckets < capacity_ * 2) buckets <<= 1;
-    index_.assign(buckets, kEmpty);
-    mask_ = buckets - 1;
+    max_buckets_ = 2;
+    while (max_buckets_ < capacity_ * 2) max_buckets_ <<= 1;
+    index_.assign(std::min<size_t>(max_buckets_, kMinBuckets), kEmpty);
+    mask_ = index_.size() - 1;
     free_.clear();
     oldest_ = newest_ = kNone;
     size_ = 0;
   }
 
-  // The entry of `key`, marked as used at `now_ns`; nullptr if absent.
-  Entry* Find(const ConnectionKey& key, int64_t now_ns) {
-    const uint32_t hash = Hash(key);
-    for (size_t b = hash & mask_;; b = (b + 1) & mask_) {
-      const uint64_t cell = index_[b];
-      if (cell == kEmpty) return nullptr;
-      if (static_cast<uint32_t>(cell >> 32) != hash) continue;
-      const uint32_t slot = static_cast<uint32_t>(cell);
-      Entry& e = entries_[slot];
-      if (e.key == key) {
-        Touch(slot, now_ns);
-        return &e;
+  // Where a key's entry probably is: the first index cell whose hash matches, found without
+  // touching any entry, so the entry can be fetched from memory while the caller does other
+  // work. Valid until the table next changes.
+  struct Location {
+    uint64_t fingerprint[2];
+    size_t bucket;  // of the candidate, or of the empty cell that ended the probe
+    uint32_t slot;  // the candidate entry; kNone when no hash matched
+  };
+
+  Location Locate(const ConnectionKey& key) const {
+    Location at;
+    Fingerprint(key, at.fingerprint);
+    at.slot = kNone;
+    const uint32_t hash = static_cast<uint32_t>(at.fingerprint[0] >> 32);
+    for (at.bucket = hash & mask_;; at.bucket = (at.bucket + 1) & mask_) {
+      const uint64_t cell = index_[at.bucket];
+      if (cell == kEmpty) break;
+      if (static_cast<uint32_t>(cell >> 32) == hash) {
+        at.slot = static_cast<uint32_t>(cell);
+        break;
       }
+    }
+    return at;
+  }
+
+  // Starts loading a Location's candidate entry into the cache.
+  void Prefetch(const Location& at) const {
+    if (at.slot != kNone) {
+      const char* p = reinterpret_cast<const char*>(&entries_[at.slot]);
+      __builtin_prefetch(p);
+      __builtin_prefetch(p + 64);
     }
   }
 
-  // Inserts `key` (absent) with a default state. Evicts the least recently used entry when full;
-  // `evicted` tells the caller so it can count it.
+  // The entry at a Location, marked as used at `now_ns`; nullptr if absent.
+  Entry* Use(const Location& at, int64_t now_ns) {
+    if (at.slot == kNone) return nullptr;
+    const uint32_t hash = static_cast<uint32_t>(at.fingerprint[0] >> 32);
+    uint32_t slot = at.slot;
+    // A matching hash with another fingerprint is rare: probe on from the candidate.
+    for (size_t b = at.bucket; !SameFingerprint(entries_[slot], at.fingerprint);) {
+      do {
+        b = (b + 1) & mask_;
+        if (index_[b] == kEmpty) return nullptr;
+      } while (static_cast<uint32_t>(index_[b] >> 32) != hash);
+      slot = static_cast<uint32_t>(index_[b]);
+    }
+    Touch(slot, now_ns);
+    return &entries_[slot];
+  }
+
+  // The entry of `key`, marked as used at `now_ns`; nullptr if absent.
+  Entry* Find(const ConnectionKey& key, int64_t now_ns) { return Use(Locate(key), now_ns); }
+
+  // Inserts an absent `key`; see the Location overload.
   Entry& Insert(const ConnectionKey& key, int64_t now_ns, bool& evicted) {
+    return Insert(Locate(key), now_ns, evicted);
+  }
+
+  // Inserts the absent key of a Location with a default state. Evicts the least recently used
+  // entry when full; `evicted` tells the caller so it can count it.
+  Entry& Insert(const Location& at, int64_t now_ns, bool& evicted) {
     evicted = false;
     if (free_.empty()) {
       if (entries_.size() < capacity_) {
@@ -118,32 +169,33 @@ class ConnectionTable {
     const uint32_t slot = free_.back();
     free_.pop_back();
     Entry& e = entries_[slot];
-    e.key = key;
+    e.fingerprint[0] = at.fingerprint[0];
+    e.fingerprint[1] = at.fingerprint[1];
     e.state = State{};
-    e.hash = Hash(key);
+    e.hash = static_cast<uint32_t>(e.fingerprint[0] >> 32);
     e.last_seen_ns = e.moved_ns = now_ns;
     e.older = newest_;
     e.newer = kNone;
     if (newest_ != kNone) entries_[newest_].newer = slot;
     newest_ = slot;
     if (oldest_ == kNone) oldest_ = slot;
-    size_t b = e.hash & mask_;
-    while (index_[b] != kEmpty) b = (b + 1) & mask_;
-    index_[b] = uint64_t{e.hash} << 32 | slot;
     ++size_;
+    if (size_ * 2 > index_.size() && index_.size() < max_buckets_) Rehash(index_.size() * 2);
+    IndexInsert(uint64_t{e.hash} << 32 | slot);
     return e;
   }
 
   void Remove(Entry& e) { Erase(static_cast<uint32_t>(&e - entries_.data())); }
 
-  // Removes entries whose last move to the recent end was before `cutoff_ns`, oldest first;
-  // returns how many.
+  // Removes entries last seen before `cutoff_ns`, oldest first; returns how many.
   size_t ExpireBefore(int64_t cutoff_ns) {
     size_t n = 0;
+    // The list is ordered by move time: an entry whose move is older than the cutoff but that
+    // was seen since is moved now, so the walk stops at the first that moved after the cutoff.
     while (oldest_ != kNone && entries_[oldest_].moved_ns < cutoff_ns) {
       Entry& e = entries_[oldest_];
       if (e.last_seen_ns >= cutoff_ns) {
-        MoveToRecent(oldest_, e.last_seen_ns);  // seen since its last move: not idle
+        MoveToRecent(oldest_, e.last_seen_ns);
         continue;
       }
       Erase(oldest_);
@@ -158,6 +210,11 @@ class ConnectionTable {
  private:
   static constexpr uint64_t kEmpty = ~uint64_t{0};
 
+  static constexpr size_t kMinBuckets = 64;
+
+  static bool SameFingerprint(const Entry& e, const uint64_t fp[2]) {
+    return ((e.fingerprint[0] ^ fp[0]) | (e.fingerprint[1] ^ fp[1])) == 0;
+  }
   static uint64_t Mix(uint64_t x) {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdull;
@@ -165,12 +222,15 @@ class ConnectionTable {
     x *= 0xc4ceb9fe1a85ec53ull;
     return x ^ (x >> 33);
   }
-  static uint32_t Hash(const ConnectionKey& k) {
+  // Two independent 64-bit hashes of the key's words.
+  static void Fingerprint(const ConnectionKey& k, uint64_t out[2]) {
     const uint64_t ports = (uint64_t{k.a_port} << 48) | (uint64_t{k.b_port} << 32) | k.interface_id;
-    return static_cast<uint32_t>(
-        Mix(k.a[0] * 0x9E3779B97F4A7C15ull + k.a[1] * 0xC2B2AE3D27D4EB4Full +
-            k.b[0] * 0x165667B19E3779F9ull + k.b[1] * 0x27D4EB2F165667C5ull + ports) >>
-        32);
+    out[0] = Mix(k.a[0] * 0x9E3779B97F4A7C15ull + k.a[1] * 0xC2B2AE3D27D4EB4Full +
+                 k.b[0] * 0x165667B19E3779F9ull + k.b[1] * 0x27D4EB2F165667C5ull + ports);
+    out[1] = Mix((k.a[0] ^ 0x85EBCA77C2B2AE63ull) * 0xD6E8FEB86659FD93ull +
+                 (k.a[1] ^ 0xA0761D6478BD642Full) * 0xE7037ED1A0B428DBull +
+                 (k.b[0] ^ 0x8EBC6AF09C88C6E3ull) * 0x589965CC75374CC3ull +
+                 (k.b[1] ^ 0x1D8E4E27C47D124Full) * 0x9E3779B97F4A7C15ull + Mix(ports));
   }
 
   void Touch(uint32_t slot, int64_t now_ns) {
@@ -221,11 +281,27 @@ class ConnectionTable {
     --size_;
   }
 
+  void IndexInsert(uint64_t cell) {
+    size_t b = static_cast<uint32_t>(cell >> 32) & mask_;
+    while (index_[b] != kEmpty) b = (b + 1) & mask_;
+    index_[b] = cell;
+  }
+
+  void Rehash(size_t buckets) {
+    std::vector<uint64_t> old(buckets, kEmpty);
+    old.swap(index_);
+    mask_ = buckets - 1;
+    for (const uint64_t cell : old) {
+      if (cell != kEmpty) IndexInsert(cell);
+    }
+  }
+
   int64_t move_granularity_ns_;
   std::vector<Entry> entries_;
   std::vector<uint64_t> index_;  // hash << 32 | slot, or kEmpty
   std::vector<uint32_t> free_;
   size_t capacity_ = 1;
+  size_t max_buckets_ = 2;
   size_t mask_ = 0;
   uint32_t oldest_ = kNone;
   uint32_t newest_ = kNone;

@@ -22,6 +22,9 @@ class PassiveTcp {
   void Rebind(const TcpConfig& config, const std::string& node_name, size_t max_series,
               const Classifier& classifier);
 
+  void Prepare(const PacketInfo& info, uint32_t interface_id, int64_t timestamp_ns) {
+    tracker_.Prepare(info, interface_id, timestamp_ns);
+  }
   void OnPacket(const PacketInfo& info, const PacketContext& context) {
     tracker_.OnPacket(info, context);
   }

@@ -1,5 +1,6 @@
 #include "collectors/flow/tcp/tcp_tracker.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace meshflow::flow::tcp {
@@ -25,6 +26,9 @@ int64_t ArmInterval(const TcpConfig& config) {
 
 }  // namespace
 
+static_assert(sizeof(ConnectionTable<TcpTracker::State>::Entry) == 128,
+              "a connection's entry should stay two cache lines");
+
 TcpTracker::TcpTracker(const TcpConfig& config, ResultSink& sink)
     : sink_(sink),
       table_(static_cast<size_t>(config.max_connections), kMoveGranularityNs),
@@ -33,35 +37,46 @@ TcpTracker::TcpTracker(const TcpConfig& config, ResultSink& sink)
 
 void TcpTracker::Rebind(const TcpConfig& config, NodeId self) {
   self_ = self;
+  prepared_ = false;
   idle_ns_ = config.idle_timeout.count();
   arm_interval_ns_ = ArmInterval(config);
   table_.Resize(static_cast<size_t>(config.max_connections));
   entries_.store(0, std::memory_order_relaxed);
 }
 
-void TcpTracker::OnPacket(const PacketInfo& info, const PacketContext& context) {
-  if (!info.has_tcp_header) return;
-  const int64_t now = context.timestamp_ns;
-  if (const size_t expired = table_.ExpireBefore(now - idle_ns_); expired != 0) [[unlikely]] {
+void TcpTracker::Prepare(const PacketInfo& info, uint32_t interface_id, int64_t timestamp_ns) {
+  // Expiry first: it changes the table, which would invalidate the location.
+  if (const size_t expired = table_.ExpireBefore(timestamp_ns - idle_ns_); expired != 0)
+      [[unlikely]] {
     expired_.fetch_add(expired, std::memory_order_relaxed);
   }
-  Direction dir = 0;
   const ConnectionKey key =
-      MakeKey(info.src, info.src_port, info.dst, info.dst_port, context.interface_id, dir);
+      MakeKey(info.src, info.src_port, info.dst, info.dst_port, interface_id, prepared_dir_);
+  prepared_at_ = table_.Locate(key);
+  table_.Prefetch(prepared_at_);
+  prepared_ = true;
+}
+
+void TcpTracker::OnPacket(const PacketInfo& info, const PacketContext& context) {
+  if (!info.has_tcp_header) return;
+  if (!prepared_) Prepare(info, context.interface_id, context.timestamp_ns);
+  prepared_ = false;
+  const int64_t now = context.timestamp_ns;
+  const Direction dir = prepared_dir_;
   const uint8_t flags = info.tcp_flags;
-  Table::Entry* entry = table_.Find(key, now);
+  Table::Entry* entry = table_.Use(prepared_at_, now);
   if (entry == nullptr) {
     // Only a SYN or a data segment starts tracking: the final ACK after both FINs, a RST or a
     // stray ACK would otherwise leave an entry behind that lingers until the idle timeout.
     if ((flags & kRst) != 0 || ((flags & kSyn) == 0 && info.tcp_payload_bytes == 0)) return;
     bool evicted = false;
-    entry = &table_.Insert(key, now, evicted);
+    entry = &table_.Insert(prepared_at_, now, evicted);
     if (evicted) evictions_.fetch_add(1, std::memory_order_relaxed);
     StartConnection(entry->state, info, context, dir);
   } else if ((flags & (kSyn | kAck)) == kSyn) {
     // A SYN on a known tuple is a retry unless its ISN differs: then the port was reused.
     const HalfState& h = entry->state.half[dir];
-    if (h.has_high && h.high != info.tcp_seq + 1) {
+    if ((h.flags & HalfState::kHasHigh) != 0 && h.high != info.tcp_seq + 1) {
       entry->state = State{};
       StartConnection(entry->state, info, context, dir);
     }
@@ -70,8 +85,10 @@ void TcpTracker::OnPacket(const PacketInfo& info, const PacketContext& context) 
   Handshake(s, info, now, dir);
   if (info.has_tcp_timestamp) Timestamps(s, info, now, dir);
   Sequence(s, info, context, dir);
-  if ((flags & kFin) != 0) s.half[dir].fin = true;
-  if ((flags & kRst) != 0 || (s.half[0].fin && s.half[1].fin)) table_.Remove(*entry);
+  if ((flags & kFin) != 0) s.half[dir].flags |= HalfState::kFin;
+  if ((flags & kRst) != 0 || (s.half[0].flags & s.half[1].flags & HalfState::kFin) != 0) {
+    table_.Remove(*entry);
+  }
   entries_.store(table_.size(), std::memory_order_relaxed);
 }
 
@@ -94,71 +111,72 @@ void TcpTracker::StartConnection(State& s, const PacketInfo& info, const PacketC
 
 void TcpTracker::Handshake(State& s, const PacketInfo& info, int64_t now, Direction dir) {
   const uint8_t syn_ack = info.tcp_flags & (kSyn | kAck);
-  const bool client_self = IsSelf(s.node[s.client_dir]);
-  const bool server_self = IsSelf(s.node[s.client_dir ^ 1]);
   if (syn_ack == kSyn) {
     if (dir != s.client_dir) return;  // simultaneous open: not timed
-    s.syn_ns = now;                   // a retry restarts the clock (see the header)
-    s.synack_ns = kUnset;
-    s.handshake_open = true;
+    s.handshake_ns = now;             // a retry restarts the clock (see the header)
+    s.flags = State::kHandshakeOpen;
     return;
   }
+  const bool client_self = IsSelf(s.node[s.client_dir]);
+  const bool server_self = IsSelf(s.node[s.client_dir ^ 1]);
   if (syn_ack == (kSyn | kAck)) {
     if (dir == s.client_dir) return;
     if (client_self) {
-      if (s.handshake_open && s.syn_ns != kUnset) EmitRtt(s, RttKind::kHandshake, now - s.syn_ns);
-      s.handshake_open = false;
-      return;
+      if ((s.flags & State::kHandshakeOpen) != 0) {
+        EmitRtt(s, RttKind::kHandshake, now - s.handshake_ns);
+      }
+      s.flags = 0;
+    } else if (server_self) {
+      // The server times from the latest SYN/ACK, even without having seen the SYN.
+      s.handshake_ns = now;
+      s.flags = State::kHandshakeOpen | State::kSynAckSeen;
+    } else {
+      s.flags |= State::kSynAckSeen;
     }
-    // The server (or a point on the path) times from the latest SYN/ACK, even without the SYN.
-    s.synack_ns = now;
-    s.handshake_open = true;
     return;
   }
-  if (!s.handshake_open) return;
-  if ((info.tcp_flags & kAck) == 0 || dir != s.client_dir || s.synack_ns == kUnset) return;
   // The client's first ACK after the SYN/ACK completes the handshake.
-  if (server_self) {
-    EmitRtt(s, RttKind::kHandshake, now - s.synack_ns);
-  } else if (!client_self && s.syn_ns != kUnset) {
-    EmitRtt(s, RttKind::kHandshake, now - s.syn_ns);
+  constexpr uint8_t kReady = State::kHandshakeOpen | State::kSynAckSeen;
+  if ((s.flags & kReady) != kReady || (info.tcp_flags & kAck) == 0 || dir != s.client_dir) {
+    return;
   }
-  s.handshake_open = false;
-  s.syn_ns = kUnset;
+  if (!client_self) EmitRtt(s, RttKind::kHandshake, now - s.handshake_ns);
+  s.flags = 0;
 }
 
 void TcpTracker::Timestamps(State& s, const PacketInfo& info, int64_t now, Direction dir) {
   const bool endpoint = IsSelf(s.node[0]) || IsSelf(s.node[1]);
   // TSecr is only meaningful on segments with ACK set (RFC 7323 3.2).
   HalfState& reverse = s.half[dir ^ 1];
-  if ((info.tcp_flags & kAck) != 0 && reverse.armed_ns != kUnset) {
+  if ((info.tcp_flags & kAck) != 0 && (reverse.flags & HalfState::kArmed) != 0) {
     if (info.ts_ecr == reverse.armed_ts_val) {
       const int64_t rtt = now - reverse.armed_ns;
-      reverse.armed_ns = kUnset;  // only the first echo of a TSval times it
+      reverse.flags &= ~HalfState::kArmed;  // only the first echo of a TSval times it
       if (rtt < 0) {
         negative_samples_.fetch_add(1, std::memory_order_relaxed);
       } else if (endpoint) {
         EmitRtt(s, RttKind::kTimestamp, rtt);
       } else {
         // Passing traffic: each direction's echo delay is the half-trip on that side of us.
-        reverse.half_rtt_ns = rtt;
-        const int64_t other = s.half[dir].half_rtt_ns;
-        if ((dir ^ 1) == s.client_dir && other != kUnset) {
-          EmitRtt(s, RttKind::kTimestamp, rtt + other);
+        reverse.half_rtt_us = static_cast<uint32_t>(std::min<int64_t>(rtt / 1000, UINT32_MAX));
+        reverse.flags |= HalfState::kHasHalfRtt;
+        const HalfState& other = s.half[dir];
+        if ((dir ^ 1) == s.client_dir && (other.flags & HalfState::kHasHalfRtt) != 0) {
+          EmitRtt(s, RttKind::kTimestamp, rtt + int64_t{other.half_rtt_us} * 1000);
         }
       }
     } else if (static_cast<int32_t>(info.ts_ecr - reverse.armed_ts_val) > 0) {
       // The peer echoes a later TSval: the armed one will never come back (its segment was
       // acknowledged together with later ones). Free the slot for the next.
-      reverse.armed_ns = kUnset;
+      reverse.flags &= ~HalfState::kArmed;
     }
   }
 
   HalfState& h = s.half[dir];
-  const bool first_in_direction = !h.has_ts_val;
+  const bool first_in_direction = (h.flags & HalfState::kHasTsVal) == 0;
   if (!first_in_direction && info.ts_val == h.last_ts_val) return;
   h.last_ts_val = info.ts_val;
-  h.has_ts_val = true;
+  h.flags |= HalfState::kHasTsVal;
   // The first TSval of a flow seen mid-stream may have been sent before capture started, so
   // its first-seen time is unknown; a SYN's is not.
   if (first_in_direction && (info.tcp_flags & kSyn) == 0) return;
@@ -167,11 +185,13 @@ void TcpTracker::Timestamps(State& s, const PacketInfo& info, int64_t now, Direc
   // Only segments the peer must acknowledge are timed: a pure ACK's TSval is echoed whenever
   // the peer next has something to send, which may be seconds later.
   if (info.tcp_payload_bytes == 0 && (info.tcp_flags & (kSyn | kFin)) == 0) return;
-  if (h.armed_ns != kUnset && now - h.armed_ns < kArmedTimeoutNs) return;
-  if (h.next_arm_ns != kUnset && now < h.next_arm_ns) return;
+  if ((h.flags & HalfState::kEverArmed) != 0) {
+    if ((h.flags & HalfState::kArmed) != 0 && now - h.armed_ns < kArmedTimeoutNs) return;
+    if (now - h.armed_ns < arm_interval_ns_) return;  // the per-connection rate limit
+  }
   h.armed_ts_val = info.ts_val;
   h.armed_ns = now;
-  h.next_arm_ns = now + arm_interval_ns_;
+  h.flags |= HalfState::kArmed | HalfState::kEverArmed;
 }
 
 void TcpTracker::Sequence(State& s, const PacketInfo& info, const PacketContext& context,
@@ -183,10 +203,10 @@ void TcpTracker::Sequence(State& s, const PacketInfo& info, const PacketContext&
   if (length == 0) return;
   HalfState& h = s.half[dir];
   const uint32_t end = info.tcp_seq + length;
-  if (!h.has_high) {
+  if ((h.flags & HalfState::kHasHigh) == 0) {
     // The first segment seen sets the mark: a flow seen mid-stream starts clean.
     h.high = end;
-    h.has_high = true;
+    h.flags |= HalfState::kHasHigh;
     return;
   }
   if (SeqLess(info.tcp_seq, h.high)) {

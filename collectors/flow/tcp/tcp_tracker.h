@@ -68,6 +68,11 @@ class TcpTracker {
   // dropped and tracking restarts mid-stream. `self` is this node's id in that classifier.
   void Rebind(const TcpConfig& config, NodeId self);
 
+  // Optional, for speed: looks the packet's connection up and starts fetching its entry, so
+  // the caller's work until OnPacket for the same packet hides the memory latency. `info` must
+  // be that packet's.
+  void Prepare(const PacketInfo& info, uint32_t interface_id, int64_t timestamp_ns);
+
   void OnPacket(const PacketInfo& info, const PacketContext& context);
 
   size_t entries() const { return entries_.load(std::memory_order_relaxed); }
@@ -78,30 +83,35 @@ class TcpTracker {
   // Timestamp echoes whose RTT came out negative (capture clock stepped back); not sampled.
   uint64_t negative_samples() const { return negative_samples_.load(std::memory_order_relaxed); }
 
- private:
-  // "Not set" for the times below: a capture timestamp can be any value, zero included.
-  static constexpr int64_t kUnset = INT64_MIN;
-
+  // Public for the layout check in tcp_tracker.cc; nothing outside the tracker uses it.
+  // Packed so a connection's entry fits two cache lines (see ConnectionTable).
   struct HalfState {
-    uint32_t high = 0;             // one past the highest sequence number sent
-    uint32_t last_ts_val = 0;      // latest TSval seen in this direction
-    uint32_t armed_ts_val = 0;     // the TSval being timed
-    int64_t armed_ns = kUnset;     // when armed_ts_val was first seen
-    int64_t half_rtt_ns = kUnset;  // latest echo delay in this direction (passing traffic)
-    int64_t next_arm_ns = kUnset;  // the per-connection sample rate limit
-    bool has_high = false;
-    bool has_ts_val = false;
-    bool fin = false;
+    static constexpr uint8_t kHasHigh = 1;     // `high` is valid
+    static constexpr uint8_t kHasTsVal = 2;    // `last_ts_val` is valid
+    static constexpr uint8_t kFin = 4;         // this direction sent FIN
+    static constexpr uint8_t kArmed = 8;       // `armed_ts_val` is being timed
+    static constexpr uint8_t kEverArmed = 16;  // `armed_ns` is valid
+    static constexpr uint8_t kHasHalfRtt = 32;
+    uint32_t high = 0;         // one past the highest sequence number sent
+    uint32_t last_ts_val = 0;  // latest TSval seen in this direction
+    uint32_t armed_ts_val = 0;
+    uint32_t half_rtt_us = 0;  // latest echo delay in this direction (passing traffic)
+    int64_t armed_ns = 0;      // when the latest timed TSval was first seen; the rate limit
+    uint8_t flags = 0;
   };
   struct State {
-    HalfState half[2];
-    int64_t syn_ns = kUnset;     // latest SYN from the client
-    int64_t synack_ns = kUnset;  // latest SYN/ACK from the server
+    static constexpr uint8_t kHandshakeOpen = 1;  // `handshake_ns` is valid and not yet timed
+    static constexpr uint8_t kSynAckSeen = 2;
+    // Client side and passing traffic: the latest SYN; server side: the latest SYN/ACK.
+    int64_t handshake_ns = 0;
     RoleId role = Classifier::kOther;
     NodeId node[2] = {NodeTable::kExternal, NodeTable::kExternal};
     Direction client_dir = 0;  // the direction the client sends in
-    bool handshake_open = false;
+    uint8_t flags = 0;
+    HalfState half[2];
   };
+
+ private:
   using Table = ConnectionTable<State>;
 
   void StartConnection(State& s, const PacketInfo& info, const PacketContext& context,
@@ -114,6 +124,10 @@ class TcpTracker {
 
   ResultSink& sink_;
   Table table_;
+  // Set by Prepare, used by the OnPacket that follows.
+  bool prepared_ = false;
+  Direction prepared_dir_ = 0;
+  Table::Location prepared_at_{};
   NodeId self_ = NodeTable::kExternal;
   int64_t idle_ns_;
   int64_t arm_interval_ns_;
