@@ -76,6 +76,8 @@ TEST(FlowCollector, StopIsIdempotentAndStartIsOptional) {
   collector.Start();
   collector.Stop();
   collector.Stop();
+  collector.Start();  // a restart reuses the loop's descriptors
+  collector.Stop();
 }
 
 }  // namespace

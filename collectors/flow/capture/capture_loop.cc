@@ -70,13 +70,15 @@ CaptureLoop::~CaptureLoop() {
 
 void CaptureLoop::Start() {
   if (thread_.joinable()) return;
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  AddToEpoll(epoll_fd_, wake_fd_, kWakeTag);
-  netlink_ = std::make_unique<NetlinkLinkSource>();
-  AddToEpoll(epoll_fd_, netlink_->fd(), kNetlinkTag);
+  if (epoll_fd_ < 0) {  // a restart after Stop() keeps the fds it made the first time
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+    AddToEpoll(epoll_fd_, wake_fd_, kWakeTag);
+    netlink_ = std::make_unique<NetlinkLinkSource>();
+    AddToEpoll(epoll_fd_, netlink_->fd(), kNetlinkTag);
+  }
   stop_ = false;
   thread_ = std::thread([this] { Run(); });
 }
