@@ -214,6 +214,18 @@ def find(path, receiver, status, alertname, **labels):
     return None
 
 
+def log_rule_cost(bed):
+    """Prints how long each rule group took at its last evaluation, from Prometheus itself."""
+    out = subprocess.run(["ip", "netns", "exec", bed.ns(PROM_NODE), "curl", "-s", "-m", "5",
+                          f"http://127.0.0.1:{PROM_PORT}/metrics"],
+                         capture_output=True, text=True, check=False).stdout
+    costs = re.findall(r'prometheus_rule_group_last_duration_seconds\{rule_group="[^"]*;'
+                       r'([^"]+)"\} (\S+)', out)
+    if costs:
+        log("rule group evaluation on %d nodes: %s" % (len(bed.nodes), ", ".join(
+            f"{group} {float(seconds) * 1000:.1f} ms" for group, seconds in costs)))
+
+
 def start_gateway(bed, work, gateway):
     """meshflow-gateway in the Prometheus node's namespace, with a static target (the proxied
     node) and a push node whose second, push-only exporter runs on PUSHER."""
@@ -366,6 +378,7 @@ def main():
                 time.sleep(10)
         log(f"{len(queries) - len(pending)} of {len(queries)} recording rules and dashboard "
             f"queries returned data; {len(pending)} to check again during the fault")
+        log_rule_cost(bed)
 
         # 2. Faults.
         fault = time.time()
