@@ -150,43 +150,53 @@ ProberOptions OptionsFromConfig(const Config& config) {
 Resolver::~Resolver() { Stop(); }
 
 void Resolver::Start(nanoseconds refresh) {
-  std::lock_guard lock(mutex_);
-  refresh_ = refresh;
-  stop_ = false;
-  if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+  if (running_) return;
+  // A fresh state: a thread left over from an earlier Stop() still holds the old one.
+  auto state = std::make_shared<State>();
+  {
+    std::lock_guard lock(state_->mutex);
+    state->names = state_->names;
+    state->results = state_->results;
+  }
+  state->refresh = refresh;
+  state->changed = true;
+  state_ = state;
+  std::thread(Run, state_).detach();
+  running_ = true;
 }
 
 void Resolver::Stop() {
+  if (!running_) return;
   {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
+    std::lock_guard lock(state_->mutex);
+    state_->stop = true;
   }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  state_->wake.notify_all();
+  running_ = false;
 }
 
 void Resolver::SetNames(std::vector<std::string> names) {
   {
-    std::lock_guard lock(mutex_);
-    if (names == names_) return;
-    names_ = std::move(names);
-    changed_ = true;
+    std::lock_guard lock(state_->mutex);
+    if (names == state_->names) return;
+    state_->names = std::move(names);
+    state_->changed = true;
   }
-  wake_.notify_all();
+  state_->wake.notify_all();
 }
 
 std::optional<IpAddress> Resolver::Lookup(const std::string& name) const {
-  std::lock_guard lock(mutex_);
-  auto it = results_.find(name);
-  if (it == results_.end()) return std::nullopt;
+  std::lock_guard lock(state_->mutex);
+  auto it = state_->results.find(name);
+  if (it == state_->results.end()) return std::nullopt;
   return it->second;
 }
 
-void Resolver::Run() {
-  std::unique_lock lock(mutex_);
-  while (!stop_) {
-    const std::vector<std::string> names = names_;
-    changed_ = false;
+void Resolver::Run(std::shared_ptr<State> state) {
+  std::unique_lock lock(state->mutex);
+  while (!state->stop) {
+    const std::vector<std::string> names = state->names;
+    state->changed = false;
     lock.unlock();
     std::unordered_map<std::string, IpAddress> results;
     for (const std::string& name : names) {
@@ -206,8 +216,8 @@ void Resolver::Run() {
     }
     lock.lock();
     // Keep the last good answer of a name that failed this round.
-    for (auto& [name, address] : results) results_[name] = address;
-    wake_.wait_for(lock, refresh_, [this] { return stop_ || changed_; });
+    for (auto& [name, address] : results) state->results[name] = address;
+    state->wake.wait_for(lock, state->refresh, [&] { return state->stop || state->changed; });
   }
 }
 
@@ -247,6 +257,14 @@ void Prober::Stop() {
   resolver_.Stop();
   std::lock_guard lock(mutex_);
   tcp_conns_.clear();
+  // Counters stay; sockets go, so a later Start() opens and registers them again.
+  for (ProbeSocket& s : sockets_) {
+    s.fd = Fd();
+    s.pending.clear();
+    s.next_key = 0;  // a new socket's timestamp keys count from zero again
+  }
+  reopen_reflector_ = true;
+  armed_.reset();
 }
 
 void Prober::Reconfigure(const ProberOptions& options) {
@@ -342,7 +360,8 @@ void Prober::Apply(const ProberOptions& options, nanoseconds now) {
                                  options.reflector_port != options_.reflector_port;
   if (!reflector_) reflector_.emplace(options.reflector_rate);
   reflector_->set_rate(options.reflector_rate);
-  if (reflector_changed) OpenReflector(options);
+  if (reflector_changed || reopen_reflector_) OpenReflector(options);
+  reopen_reflector_ = false;
   options_ = options;
 
   // Series of (peer, method) pairs that stay keep their counters.

@@ -85,21 +85,26 @@ class Resolver {
   Resolver() = default;
   ~Resolver();
   void Start(nanoseconds refresh);
+  // Returns at once: a thread stuck in getaddrinfo (which cannot be interrupted) is left to
+  // finish on its own; it holds only its own shared state.
   void Stop();
   void SetNames(std::vector<std::string> names);
   std::optional<IpAddress> Lookup(const std::string& name) const;
 
  private:
-  void Run();
+  struct State {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::vector<std::string> names;
+    std::unordered_map<std::string, IpAddress> results;
+    nanoseconds refresh{std::chrono::seconds(60)};
+    bool stop = false;
+    bool changed = false;
+  };
+  static void Run(std::shared_ptr<State> state);
 
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::vector<std::string> names_;
-  std::unordered_map<std::string, IpAddress> results_;
-  nanoseconds refresh_{std::chrono::seconds(60)};
-  bool stop_ = false;
-  bool changed_ = false;
-  std::thread thread_;
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+  bool running_ = false;
 };
 
 // Probes every peer on one thread: an epoll loop woken by a timerfd for the next send or
@@ -207,6 +212,7 @@ class Prober {
   uint64_t malformed_replies_ = 0;
   std::vector<uint8_t> buffer_;
   std::optional<nanoseconds> armed_;  // what the timerfd is set to, to skip needless re-arming
+  bool reopen_reflector_ = false;     // after Stop(), Start() opens the reflector afresh
   Resolver resolver_;
 };
 

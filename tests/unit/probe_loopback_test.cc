@@ -98,6 +98,7 @@ TEST(ProbeLoopback, AllMethodsOnBothFamiliesWithKernelTimestamps) {
   Prober prober;
   prober.Start(LoopbackOptions(reflector_port, listener.port()));
   std::this_thread::sleep_for(milliseconds(1500));
+  EXPECT_TRUE(prober.Snapshot().reflector_running);
   const auto start_stop = std::chrono::steady_clock::now();
   prober.Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start_stop, std::chrono::seconds(1));
@@ -127,7 +128,7 @@ TEST(ProbeLoopback, AllMethodsOnBothFamiliesWithKernelTimestamps) {
   EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kUdp)], 0u);
   EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kIcmp)], 0u);
   EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kTcp)], 0u);
-  EXPECT_TRUE(snap.reflector_running);
+  EXPECT_FALSE(snap.reflector_running);  // Stop() closed its sockets; its counters remain
   EXPECT_GE(snap.reflector.replies, 80u);
   EXPECT_EQ(snap.reflector.rate_limited, 0u);
   EXPECT_EQ(TimeWaitOn(listener.port()), 0);
@@ -210,6 +211,55 @@ TEST(ProbeLoopback, UnreachablePeerIsLostAfterTheDeadline) {
   EXPECT_EQ(s->stats.received, 0u);
   EXPECT_GE(s->stats.lost, 8u);
   EXPECT_EQ(s->stats.lost + s->in_flight, s->stats.sent);
+}
+
+TEST(ProbeLoopback, DnsNamesAreResolvedAndStopDoesNotWaitForTheResolver) {
+  const uint16_t reflector_port = FreePort(SOCK_DGRAM);
+  Prober prober;
+  ProberOptions o;
+  o.node_name = "self";
+  o.interval = milliseconds(20);
+  o.timeout = milliseconds(500);
+  o.reflector_address = "::";
+  o.reflector_port = reflector_port;
+  o.reflector_rate = 1000;
+  o.peers = {
+      PeerTarget{"named", "localhost", {Method::kUdp}, 1, reflector_port},
+      // Never resolves; with no DNS server getaddrinfo may block for seconds.
+      PeerTarget{"nowhere", "meshflow-probe-test.invalid", {Method::kUdp}, 1, reflector_port}};
+  prober.Start(o);
+  std::this_thread::sleep_for(milliseconds(800));
+  const auto stop_start = std::chrono::steady_clock::now();
+  prober.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_start, std::chrono::seconds(1));
+  const ProberSnapshot snap = prober.Snapshot();
+  const SeriesSnapshot* named = Find(snap, "named", Method::kUdp);
+  ASSERT_NE(named, nullptr);
+  EXPECT_GE(named->stats.received, 10u);
+  const SeriesSnapshot* nowhere = Find(snap, "nowhere", Method::kUdp);
+  ASSERT_NE(nowhere, nullptr);
+  EXPECT_EQ(nowhere->stats.sent, 0u);
+  EXPECT_GE(nowhere->stats.errors.at("unresolved"), 10u);
+}
+
+TEST(ProbeLoopback, RestartsAfterStopWithCountersKept) {
+  const uint16_t reflector_port = FreePort(SOCK_DGRAM);
+  Prober prober;
+  ProberOptions o = LoopbackOptions(reflector_port, 1);
+  o.peers = {PeerTarget{"lo4", "127.0.0.1", {Method::kUdp, Method::kIcmp}, 1, reflector_port}};
+  prober.Start(o);
+  std::this_thread::sleep_for(milliseconds(300));
+  prober.Stop();
+  const uint64_t first = Find(prober.Snapshot(), "lo4", Method::kUdp)->stats.received;
+  EXPECT_GT(first, 5u);
+  prober.Start(o);
+  std::this_thread::sleep_for(milliseconds(300));
+  prober.Stop();
+  const ProberSnapshot snap = prober.Snapshot();
+  EXPECT_GT(Find(snap, "lo4", Method::kUdp)->stats.received, first + 5);
+  EXPECT_TRUE(Find(snap, "lo4", Method::kUdp)->stats.errors.empty());
+  EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kUdp)], 0u);
+  EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kIcmp)], 0u);
 }
 
 }  // namespace
