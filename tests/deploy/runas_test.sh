@@ -30,6 +30,8 @@ nobody_uid=$(id -u nobody)
 NET_RAW=0000000000002000
 
 run() {  # extra flags...; sets pid and url
+  # Emptied here, not by the child's redirection, which may come after the reads below.
+  : >"$work/log"
   "$exporter" --config.file="$work/meshflow.yml" --web.listen-address=127.0.0.1:0 --runas nobody \
     "$@" >"$work/log" 2>&1 &
   pid=$!
