@@ -96,15 +96,14 @@ void Pusher::Stop() {
 
 void Pusher::Run() {
   auto next = std::chrono::steady_clock::now();
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    lock.unlock();
+  for (;;) {
+    // The first push goes out at once, even when Stop() follows right away.
     PushOnce();
-    lock.lock();
     next += options_.interval;
     // After a long stall, start afresh instead of pushing a burst to catch up.
     if (next < std::chrono::steady_clock::now()) next = std::chrono::steady_clock::now();
-    wake_.wait_until(lock, next, [this] { return stopping_; });
+    std::unique_lock lock(mutex_);
+    if (wake_.wait_until(lock, next, [this] { return stopping_; })) return;
   }
 }
 

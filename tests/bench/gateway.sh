@@ -46,8 +46,9 @@ wait_http() {  # wait_http URL [NS]: up to 20 s
   done
   return 1
 }
-query() {  # query PROM_URL PROMQL [NS]: the first value
+query() {  # query PROM_URL PROMQL [NS]: the first value, at $eval_time when set
   local cmd=(curl -sf "$1/api/v1/query" --data-urlencode "query=$2")
+  [[ -n ${eval_time:-} ]] && cmd+=(--data-urlencode "time=$eval_time")
   [[ -n ${3:-} ]] && cmd=(ip netns exec "$3" "${cmd[@]}")
   "${cmd[@]}" | python3 -c '
 import json, sys
@@ -128,6 +129,8 @@ YAML
   echo "measuring ${window}s (exposition $body_bytes bytes, $body_gz gzipped) ..."
   sleep "$window"
   cpu1=$(cpu_seconds "$gw_pid")
+  # Every figure from the same instant, so the counts agree with each other.
+  eval_time=$(date +%s)
   for p in direct:9090 via:9091; do
     url="http://$cloud4:${p##*:}"
     name=${p%%:*}
@@ -140,6 +143,7 @@ YAML
       'BEGIN { printf "%-7s targets=%d scrapes=%d in_time=%d share=%.4f duration_median_s=%.3f duration_p99_s=%.3f\n", n, t, all, ok, ok / all, a, b }' |
       tee "$work/res-$name"
   done
+  unset eval_time
   share() { tr ' ' '\n' <"$1" | awk -F= '$1 == "share" { print $2 }'; }
   awk -v g="$(share "$work/res-via")" -v d="$(share "$work/res-direct")" \
     'BEGIN { printf "ratio: share in time through the gateway / direct = %.3f\n", g / d }'
