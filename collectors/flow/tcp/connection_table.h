@@ -78,13 +78,13 @@ class ConnectionTable {
     Resize(capacity);
   }
 
-  // Drops every entry and sets a new capacity (at least 1). Entries are reserved, not touched,
-  // so a node with few connections keeps few resident pages.
+  // Drops every entry and sets a new capacity (at least 1). Entries are allocated as they are
+  // first used, so a node with few connections keeps little memory, and a large bound set in
+  // the config reserves nothing up front.
   void Resize(size_t capacity) {
     capacity_ = capacity == 0 ? 1 : capacity;
     entries_.clear();
     entries_.shrink_to_fit();
-    entries_.reserve(capacity_);
     max_buckets_ = 2;
     while (max_buckets_ < capacity_ * 2) max_buckets_ <<= 1;
     index_.assign(std::min<size_t>(max_buckets_, kMinBuckets), kEmpty);
