@@ -8,7 +8,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,7 +22,6 @@ namespace meshflow::probe {
 namespace {
 
 constexpr uint64_t kTagShift = 56;
-constexpr uint64_t kTagTimer = 1;
 constexpr uint64_t kTagWake = 2;
 constexpr uint64_t kTagSocket = 3;
 constexpr uint64_t kTagTcp = 4;
@@ -231,12 +229,10 @@ Prober::~Prober() { Stop(); }
 
 void Prober::Start(const ProberOptions& options) {
   epoll_ = Fd(epoll_create1(EPOLL_CLOEXEC));
-  timer_ = Fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   wake_ = Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!epoll_.valid() || !timer_.valid() || !wake_.valid())
-    throw std::runtime_error(std::string("probe: cannot create epoll/timerfd/eventfd: ") +
+  if (!epoll_.valid() || !wake_.valid())
+    throw std::runtime_error(std::string("probe: cannot create epoll/eventfd: ") +
                              std::strerror(errno));
-  AddToEpoll(epoll_.get(), timer_.get(), EPOLLIN, Tag(kTagTimer, 0));
   AddToEpoll(epoll_.get(), wake_.get(), EPOLLIN, Tag(kTagWake, 0));
   OpenProbeSockets();
   {
@@ -264,7 +260,7 @@ void Prober::Stop() {
     s.next_key = 0;  // a new socket's timestamp keys count from zero again
   }
   reopen_reflector_ = true;
-  armed_.reset();
+  next_wake_.reset();
 }
 
 void Prober::Reconfigure(const ProberOptions& options) {
@@ -408,7 +404,7 @@ void Prober::Run() {
   prctl(PR_SET_TIMERSLACK, 1000UL);  // wake within a microsecond of the schedule, not 50
   std::array<epoll_event, 64> events;
   while (!stop_) {
-    const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), 1000);
+    const int n = Wait(events);
     if (n < 0 && errno != EINTR) {
       spdlog::error("probe: epoll_wait: {}", std::strerror(errno));
       return;
@@ -429,11 +425,7 @@ void Prober::Run() {
 void Prober::HandleEvent(uint64_t tag, uint32_t events) {
   const uint64_t kind = tag >> kTagShift;
   const uint64_t value = tag & ((uint64_t{1} << kTagShift) - 1);
-  if (kind == kTagTimer) {
-    uint64_t expirations;
-    (void)!read(timer_.get(), &expirations, sizeof(expirations));
-    armed_.reset();  // a fired timerfd is disarmed
-  } else if (kind == kTagWake) {
+  if (kind == kTagWake) {
     uint64_t count;
     (void)!read(wake_.get(), &count, sizeof(count));
   } else if (kind == kTagSocket) {
@@ -700,15 +692,24 @@ void Prober::ArmTimer() {
     const nanoseconds deadline = deadlines_.top().at + slack;
     if (!next || deadline < *next) next = deadline;
   }
-  if (next == armed_) return;
-  armed_ = next;
-  itimerspec spec{};
-  if (next) {
-    const int64_t ns = std::max<int64_t>(next->count(), 1);
-    spec.it_value.tv_sec = ns / 1'000'000'000;
-    spec.it_value.tv_nsec = ns % 1'000'000'000;
+  next_wake_ = next;
+}
+
+int Prober::Wait(std::span<epoll_event> events) {
+  // At least once a second even when idle, so nothing depends on a wake-up never coming.
+  nanoseconds timeout = std::chrono::seconds(1);
+  if (next_wake_) timeout = std::clamp<nanoseconds>(*next_wake_ - Now(), nanoseconds(0), timeout);
+  const int max = static_cast<int>(events.size());
+  if (!no_pwait2_) {
+    // Nanosecond timeouts without a timerfd: no read and re-arm per wake-up.
+    const timespec ts{static_cast<time_t>(timeout.count() / 1'000'000'000),
+                      static_cast<long>(timeout.count() % 1'000'000'000)};
+    const int n = epoll_pwait2(epoll_.get(), events.data(), max, &ts, nullptr);
+    if (n >= 0 || errno != ENOSYS) return n;
+    no_pwait2_ = true;  // kernels before 5.11
   }
-  timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();
+  return epoll_wait(epoll_.get(), events.data(), max, static_cast<int>(ms));
 }
 
 ProberSnapshot Prober::Snapshot() const {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <queue>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -107,7 +110,7 @@ class Resolver {
   bool running_ = false;
 };
 
-// Probes every peer on one thread: an epoll loop woken by a timerfd for the next send or
+// Probes every peer on one thread: an epoll loop whose timeout is the next send or
 // deadline, the UDP reflector on the same loop. Thread-safe: Snapshot() and Reconfigure() may be
 // called from any thread.
 class Prober {
@@ -181,14 +184,14 @@ class Prober {
                     std::span<const uint8_t> bytes, nanoseconds now, uint64_t sequence);
   void SendTcp(SeriesEntry& entry, const IpAddress& to, uint16_t port, nanoseconds now);
   void Expire(nanoseconds now);
-  void ArmTimer();
+  void ArmTimer();  // computes next_wake_
+  int Wait(std::span<epoll_event> events);
   void Received(SeriesEntry& entry, const ReplyInfo& reply);
 
   mutable std::mutex mutex_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   Fd epoll_;
-  Fd timer_;
   Fd wake_;
   std::optional<ProberOptions> pending_;
   ProberOptions options_;
@@ -211,8 +214,9 @@ class Prober {
   std::array<uint64_t, kMethodCount> fallbacks_{};
   uint64_t malformed_replies_ = 0;
   std::vector<uint8_t> buffer_;
-  std::optional<nanoseconds> armed_;  // what the timerfd is set to, to skip needless re-arming
-  bool reopen_reflector_ = false;     // after Stop(), Start() opens the reflector afresh
+  std::optional<nanoseconds> next_wake_;  // the next send or deadline, for the epoll timeout
+  bool no_pwait2_ = false;
+  bool reopen_reflector_ = false;  // after Stop(), Start() opens the reflector afresh
   Resolver resolver_;
 };
 
