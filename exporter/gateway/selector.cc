@@ -1,14 +1,10 @@
 #include "exporter/gateway/selector.h"
 
+#include "exporter/gateway/names.h"
+
 namespace meshflow::gateway {
 namespace {
 
-bool IsNameStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-}
-bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
-bool IsLabelStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool IsLabelChar(char c) { return IsLabelStart(c) || (c >= '0' && c <= '9'); }
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 constexpr size_t kMaxSelectorBytes = 4096;
@@ -22,9 +18,9 @@ class SelectorParser {
     Selector selector;
     if (text_.size() > kMaxSelectorBytes) return Fail(error, "selector longer than 4096 bytes");
     SkipSpace();
-    if (!AtEnd() && IsNameStart(Peek())) {
+    if (!AtEnd() && IsMetricNameStart(Peek())) {
       const size_t begin = pos_;
-      while (!AtEnd() && IsNameChar(Peek())) ++pos_;
+      while (!AtEnd() && IsMetricNameChar(Peek())) ++pos_;
       LabelMatcher m;
       m.name = "__name__";
       m.value = std::string(text_.substr(begin, pos_ - begin));
@@ -71,8 +67,8 @@ class SelectorParser {
       }
       if (selector.matchers.size() >= kMaxMatchers) return Error(error, "more than 32 matchers");
       const size_t begin = pos_;
-      if (!IsLabelStart(Peek())) return Error(error, "invalid label name");
-      while (!AtEnd() && IsLabelChar(Peek())) ++pos_;
+      if (!IsLabelNameStart(Peek())) return Error(error, "invalid label name");
+      while (!AtEnd() && IsLabelNameChar(Peek())) ++pos_;
       LabelMatcher m;
       m.name = std::string(text_.substr(begin, pos_ - begin));
       SkipSpace();

@@ -4,15 +4,11 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "exporter/gateway/names.h"
+
 namespace meshflow::gateway {
 namespace {
 
-bool IsNameStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-}
-bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
-bool IsLabelStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool IsLabelChar(char c) { return IsLabelStart(c) || (c >= '0' && c <= '9'); }
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 
 // Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF.
@@ -123,8 +119,8 @@ class Parser {
   }
   std::string_view MetricName() {
     const size_t begin = pos_;
-    if (AtEnd() || !IsNameStart(Peek())) return {};
-    while (!AtEnd() && IsNameChar(Peek())) ++pos_;
+    if (AtEnd() || !IsMetricNameStart(Peek())) return {};
+    while (!AtEnd() && IsMetricNameChar(Peek())) ++pos_;
     return line_.substr(begin, pos_ - begin);
   }
 
@@ -284,11 +280,11 @@ class Parser {
         return true;
       }
       const size_t begin = pos_;
-      if (!IsLabelStart(Peek())) {
+      if (!IsLabelNameStart(Peek())) {
         Fail("bad_label", "invalid label name");
         return false;
       }
-      while (!AtEnd() && IsLabelChar(Peek())) ++pos_;
+      while (!AtEnd() && IsLabelNameChar(Peek())) ++pos_;
       std::string label_name(line_.substr(begin, pos_ - begin));
       SkipBlanks();
       if (AtEnd() || Peek() != '=') {

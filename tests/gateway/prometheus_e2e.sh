@@ -18,19 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$work"/*.log; do echo "--- $f:" >&2; tail -n 15 "$f" >&2; done
-  exit 1
-}
-pass() { echo "ok: $*"; }
-wait_for() {  # wait_for SECONDS COMMAND...: polls every 100 ms
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -94,15 +82,7 @@ prometheus --config.file "$work/prometheus.yml" --storage.tsdb.path "$work/tsdb"
   --web.listen-address "127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
 pids+=($!)
 
-query() {  # query PROMQL: prints "labels=value" lines, sorted
-  curl -sf "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
-    python3 -c '
-import json, sys
-text = sys.stdin.read()
-for r in (json.loads(text)["data"]["result"] if text else []):
-    labels = ",".join(f"{k}={v}" for k, v in sorted(r["metric"].items()) if k != "__name__")
-    print(labels + "=" + r["value"][1])' | sort
-}
+query() { prom_query "http://127.0.0.1:$prom_port" "$1"; }
 up_of() { query "up{node=\"$1\"}" | sed -n 's/.*=\([0-9]*\)$/\1/p'; }
 all_seen() { [[ $(query 'up{job="meshflow"}' | wc -l) -eq 5 ]]; }
 wait_for 60 all_seen || fail "Prometheus did not discover 5 nodes: $(query up)"

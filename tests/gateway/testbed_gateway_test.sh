@@ -28,19 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$work"/*.log; do echo "--- $f:" >&2; tail -n 10 "$f" >&2; done
-  exit 1
-}
-pass() { echo "ok: $*"; }
-wait_for() {  # wait_for SECONDS COMMAND...: polls every 200 ms
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.2
-  done
-}
+source "$HERE/lib.sh"
 on() { local node=$1; shift; ip netns exec "$(ns_of "$node")" "$@"; }
 ctl() { "$CTL" --socket "$SOCKET" "$@"; }
 
@@ -89,15 +77,7 @@ on ct-serv-jp prometheus --config.file "$work/prometheus.yml" \
   --storage.tsdb.path "$work/tsdb" --web.listen-address "$CT4:9090" \
   >"$work/prometheus.log" 2>&1 &
 
-query() {  # query PROMQL: "labels=value" lines
-  on ct-serv-jp curl -sf "http://$CT4:9090/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
-    python3 -c '
-import json, sys
-text = sys.stdin.read()
-for r in (json.loads(text)["data"]["result"] if text else []):
-    labels = ",".join(k + "=" + v for k, v in sorted(r["metric"].items()) if k != "__name__")
-    print(labels + "=" + r["value"][1])' | sort
-}
+query() { prom_query "http://$CT4:9090" "$1" ip netns exec "$(ns_of ct-serv-jp)"; }
 up_of() { query "up{node=\"$1\"}" | sed -n 's/.*=\([0-9]*\)$/\1/p'; }
 all_up() {
   for n in ct-serv-jp gce-agent-tw acer-agent laptop-agent desktop-agent; do
@@ -123,11 +103,12 @@ on acer-agent curl -s "http://$gw/proxy?target=laptop-agent" | grep -q '^meshflo
   fail "laptop-agent's last good push lost"
 pass "wrong-token and other-node pushes refused"
 
-# TTL 3 pushes (6 s) + one scrape (2 s) + 2 s for Prometheus' query to see the sample.
+# Bound: TTL of 3 pushes (6 s) + one scrape interval (2 s) + that scrape's timeout (2 s)
+# + 2 s for the query to see the new sample on a loaded machine.
 ctl down laptop-agent >/dev/null
 t0=$SECONDS
 laptop_down() { [[ $(up_of laptop-agent) == 0 ]]; }
-wait_for 10 laptop_down || fail "laptop-agent still up $((SECONDS - t0)) s off the overlay"
+wait_for 12 laptop_down || fail "laptop-agent still up $((SECONDS - t0)) s off the overlay"
 took=$((SECONDS - t0))
 ((took >= 3)) || fail "laptop-agent down after ${took}s, before its TTL"
 [[ $(up_of acer-agent) == 1 ]] || fail "other nodes affected"
