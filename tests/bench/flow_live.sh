@@ -145,6 +145,11 @@ header() {
   printf "%-9s %-9s %-9s %10s %10s %8s %10s %8s %14s\n" who tool target sent "sent_pps" \
     "k.drops" counted cpu_s "core@100kpps"
 }
+# Idle cost first: the capture handle open on a quiet interface (block timeout wakeups, stats).
+idle0=$(cpu_ticks "$PID")
+sleep 10
+idle1=$(cpu_ticks "$PID")
+echo "meshflow idle CPU with one captured interface: $(awk -v t=$((idle1 - idle0)) -v clk="$CLK" 'BEGIN { printf "%.2f", t / clk / 10 * 100 }')% of a core (10 s, clock ticks of 1/$CLK s)"
 header
 first=1
 for s in "${STEPS[@]}"; do
