@@ -249,6 +249,14 @@ void FlowPipeline::Collect(std::vector<prometheus::MetricFamily>& out) const {
                           "they expired.",
                           MetricType::Counter);
   series_count.Gauge({}, static_cast<double>(series));
+  FamilyBuilder series_limit("meshflow_flow_series_limit",
+                             "The configured bound on flow series (flows.max_series); alerts "
+                             "compare meshflow_flow_series with it.",
+                             MetricType::Gauge);
+  {
+    std::lock_guard lock(mutex_);
+    series_limit.Gauge({}, static_cast<double>(config_.flows.max_series));
+  }
   overflow.Counter({}, static_cast<double>(table_.overflowed_packets()));
   unmatched.Counter({}, static_cast<double>(unmatched_fragments_.value()));
   evictions.Counter({}, static_cast<double>(fragments_.evictions()));
@@ -258,6 +266,7 @@ void FlowPipeline::Collect(std::vector<prometheus::MetricFamily>& out) const {
                         MetricType::Counter);
   unknown.Counter({}, static_cast<double>(unknown_interface_packets_.value()));
   series_count.AppendTo(out);
+  series_limit.AppendTo(out);
   overflow.AppendTo(out);
   unmatched.AppendTo(out);
   evictions.AppendTo(out);
