@@ -267,10 +267,13 @@ void CaptureLoop::OpenInterface(const LinkState& link) {
   try {
     open.handle = LiveHandle::Open(link.name, HandleOptionsFrom(config_));
   } catch (const CaptureError& e) {
-    spdlog::warn("capture iface={} cannot be opened: {}", link.name, e.what());
     links_.OpenFailed(link.name, clock_.Monotonic());
     std::lock_guard lock(state_mutex_);
     State& s = states_[link.name];
+    // Retried every rescan interval: say it once per distinct reason, the counter says the rest.
+    spdlog::log(s.last_error == e.what() ? spdlog::level::debug : spdlog::level::warn,
+                "capture iface={} cannot be opened: {}", link.name, e.what());
+    s.last_error = e.what();
     s.kind = selector_->KindOf(link.name);
     s.up = false;
     ++s.open_failures;
@@ -290,6 +293,7 @@ void CaptureLoop::OpenInterface(const LinkState& link) {
     State& s = states_[link.name];
     s.kind = selector_->KindOf(link.name);
     s.up = true;
+    s.last_error.clear();
     s.filter_in_kernel = open.handle->facts().filter_in_kernel;
     s.ring_bytes = open.handle->facts().ring_bytes;
     s.packets.Rebase();

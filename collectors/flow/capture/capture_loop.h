@@ -87,6 +87,7 @@ class CaptureLoop {
     WrappingCounter kernel_drops;
     uint64_t interface_drops = 0;
     uint64_t open_failures = 0;
+    std::string last_error;  // of the last failed open, so a repeated failure is logged once
   };
 
   void Run();
