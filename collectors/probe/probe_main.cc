@@ -171,6 +171,7 @@ int main(int argc, char** argv) {
         std::string(MethodName(method)).c_str(), series_count[method], v.size(), Quantile(v, 0),
         Quantile(v, 0.5), Quantile(v, 0.99), Quantile(v, 0.999), Quantile(v, 1));
   }
+  std::printf("prober icmp_socket=%s\n", snap.icmp_socket.c_str());
   if (snap.reflector_running) {
     const auto& r = snap.reflector;
     uint64_t malformed = r.not_request;
