@@ -8,7 +8,10 @@
 # 1. Bytes and packets per role (redis, postgresql) and in total agree exactly with tshark's
 #    capture of the same interface over the same window.
 # 2. The interface is deleted (ip link del) and made again: the exporter shows it down, picks it
-#    up again within seconds, and its counters carry on from where they were.
+#    up again within seconds, and its counters carry on from where they were. The exporter runs
+#    as it is deployed, switched to an unprivileged user (--runas nobody, CAP_NET_RAW kept), so
+#    the re-open proves the capture thread still may open handles.
+# 3. A reload with other interface patterns; a filter the kernel refuses is reported.
 #
 # Needs root; exits 77 (skipped) without it. Every process and namespace it makes is removed on
 # exit, also after a failure. Usage: flow_live_test.sh PATH/TO/meshflow-exporter
@@ -130,7 +133,7 @@ EOF
 }
 write_config "^$VC\$"
 ip netns exec "$NS_CLI" "$EXPORTER" --config.file "$TMP/meshflow.yml" --web.listen-address "127.0.0.1:$PORT" \
-  --no-collector.probe >"$TMP/exporter.log" 2>&1 &
+  --no-collector.probe --runas nobody >"$TMP/exporter.log" 2>&1 &
 EXPORTER_PID=$!
 PIDS+=($EXPORTER_PID)
 ip netns exec "$NS_CLI" tshark -i "$VC" -s 128 -B 64 -w "$TMP/window.pcapng" >"$TMP/tshark.log" 2>&1 &
