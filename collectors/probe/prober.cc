@@ -29,6 +29,10 @@ constexpr size_t kIcmpHeader = 8;
 constexpr size_t kIcmpPayload = 16;  // session, sequence
 constexpr size_t kMaxPendingTx = 1 << 16;
 constexpr size_t kMaxTcpConns = 1 << 14;
+// Datagrams read per readiness event. The sockets are level-triggered, so what is left is
+// reported again at once; reading only one saves the recvmsg that would return EAGAIN, the usual
+// case when replies come one at a time.
+constexpr int kReadsPerWake = 1;
 
 uint64_t Tag(uint64_t kind, uint64_t value) { return (kind << kTagShift) | value; }
 
@@ -467,7 +471,7 @@ void Prober::Received(SeriesEntry& entry, const ReplyInfo& reply) {
 
 void Prober::ReadProbeSocket(SocketSlot slot) {
   ProbeSocket& s = sockets_[slot];
-  for (int i = 0; i < 1024; ++i) {
+  for (int i = 0; i < kReadsPerWake; ++i) {
     auto d = ReceiveDatagram(s.fd.get(), buffer_);
     if (!d) return;
     const nanoseconds rx_monotonic = Now();
@@ -529,7 +533,7 @@ void Prober::ReadProbeSocket(SocketSlot slot) {
 
 void Prober::ReadReflector(SocketSlot slot) {
   const int fd = sockets_[slot].fd.get();
-  for (int i = 0; i < 1024; ++i) {
+  for (int i = 0; i < kReadsPerWake; ++i) {
     auto d = ReceiveDatagram(fd, buffer_);
     if (!d) return;
     std::span<const uint8_t> bytes(buffer_.data(), d->size);

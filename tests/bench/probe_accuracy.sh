@@ -159,19 +159,23 @@ ticks=$(getconf CLK_TCK)
 # measure_cpu PID LABEL: user and system CPU of PID over the middle of its run. On loopback the
 # kernel answers the echo and delivers both packets in the sender's own system time, so the
 # system share holds the kernel's whole round trip; the user share is the prober's own work.
+# Run time in nanoseconds of every thread (schedstat: exact, where the tick-sampled user/system
+# split of /proc/PID/stat is only an estimate).
+run_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
 measure_cpu() {
-  local pid=$1 label=$2 u0 s0 u1 s1 t0 t1 rss
+  local pid=$1 label=$2 u0 s0 u1 s1 t0 t1 r0 r1 rss
   sleep 5  # start-up and the first round out of the way
   read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-  t0=$(date +%s.%N)
+  r0=$(run_ns "$pid") t0=$(date +%s.%N)
   sleep $((SCALE - 10))
   read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-  t1=$(date +%s.%N)
+  r1=$(run_ns "$pid") t1=$(date +%s.%N)
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   awk -v u0="$u0" -v s0="$s0" -v u1="$u1" -v s1="$s1" -v t0="$t0" -v t1="$t1" -v hz="$ticks" \
-    -v rss="$rss" -v l="$label" 'BEGIN { d = (t1 - t0) * hz;
-      printf "%-30s CPU %5.2f%% of one core (user %.2f%%, system %.2f%%) over %.0fs, peak RSS %.1f MB\n",
-        l, 100 * (u1 - u0 + s1 - s0) / d, 100 * (u1 - u0) / d, 100 * (s1 - s0) / d, t1 - t0, rss / 1024 }'
+    -v r0="$r0" -v r1="$r1" -v rss="$rss" -v l="$label" 'BEGIN { d = (t1 - t0) * hz;
+      printf "%-34s CPU %5.2f%% of one core (ticks: user %.2f%%, system %.2f%%) over %.0fs, peak RSS %.1f MB\n",
+        l, 100 * (r1 - r0) / 1e9 / (t1 - t0), 100 * (u1 - u0) / d, 100 * (s1 - s0) / d, t1 - t0,
+        rss / 1024 }'
 }
 run_scale() {
   local methods=$1 out=$2
