@@ -256,6 +256,25 @@ wait_for 10 vd_up || fail "$VD not captured after the reload selected it"
   fail "redis bytes of $VC changed across the reload"
 echo "ok   reload: $VD captured, $VC released, its counters kept"
 
+# --- VLAN-tagged frames (one tag, QinQ) pass the kernel filter and count; tagged ARP does not
+if /usr/bin/python3 "$(dirname "$0")/make_vlan_frames.py" "$TMP/vlan.pcap" 2>/dev/null; then
+  VDF="iface=\"$VD\""
+  ip netns exec "$NS_CLI" tcpreplay -q -i "mfcap-e$ID" "$TMP/vlan.pcap" >/dev/null 2>&1 ||
+    fail "tcpreplay of the tagged frames failed"
+  vlan_counted() {
+    [[ $(metric meshflow_flow_packets_total "$VDF" 'role="redis"') == 5 &&
+      $(metric meshflow_flow_packets_total "$VDF" 'role="postgresql"') == 3 &&
+      $(metric meshflow_flow_packets_total "$VDF" 'role="dns"') == 4 ]]
+  }
+  wait_for 5 vlan_counted || fail "tagged frames not counted: $(scrape | grep "^meshflow_flow_packets_total{$VDF")"
+  sleep 1.1  # the next pcap_stats read
+  [[ $(metric meshflow_capture_packets_total "$VDF") == 12 ]] ||
+    fail "the filter let $(metric meshflow_capture_packets_total "$VDF") of 12 IP frames plus 2 tagged ARP through"
+  echo "ok   802.1Q and QinQ frames counted by role, tagged ARP kept out by the kernel filter"
+else
+  echo "skip VLAN check: python3-scapy is not installed"
+fi
+
 # --- the kernel refuses the filter: libpcap filters in userland, meshflow says so, still counts
 # net.core.optmem_max (the bound on a socket filter's size) is per namespace since Linux 6.9; on
 # older kernels a namespace has no such file and this part is skipped.

@@ -33,9 +33,15 @@ void OnPcapPacket(u_char* user, const pcap_pkthdr* header, const u_char* bytes) 
 std::string IpFilterFor(int link_type) {
   switch (link_type) {
     case DLT_EN10MB:
-      // On Linux libpcap tests the first tag through the kernel's VLAN metadata (the driver has
-      // usually stripped it); a second (QinQ) tag is then read from the packet itself.
-      return "ip or ip6 or (vlan and (ip or ip6)) or (vlan and vlan and (ip or ip6))";
+      // Linux moves the outer VLAN tag into skb metadata before the filter runs, so a tagged IP
+      // frame already shows its inner EtherType at offset 12 and matches "ip". Tags still in the
+      // frame (QinQ's inner tag, or all of them in userland, where libpcap puts the tag back)
+      // are matched by offset. Not the "vlan" keyword: with the kernel's metadata, libpcap 1.10
+      // then reads offset 16 of the untagged frame and lets tagged ARP through.
+      return "ip or ip6 or ((ether[12:2] = 0x8100 or ether[12:2] = 0x88a8 or "
+             "ether[12:2] = 0x9100) and (ether[16:2] = 0x800 or ether[16:2] = 0x86dd or "
+             "((ether[16:2] = 0x8100 or ether[16:2] = 0x88a8) and "
+             "(ether[20:2] = 0x800 or ether[20:2] = 0x86dd))))";
     case DLT_RAW:
     case DLT_LINUX_SLL:
     case DLT_LINUX_SLL2:
