@@ -155,7 +155,8 @@ metric() {
 is_up() { [[ $(metric meshflow_capture_up "iface=\"$VC\"") == "$1" ]]; }
 
 wait_for 20 is_up 1 || fail "exporter never captured $VC"
-wait_for 20 grep -q "Capturing on" "$TMP/tshark.log" || fail "tshark did not start"
+# "Capturing on" is printed before dumpcap opens the interface; "Capture started" once it has.
+wait_for 20 grep -q "Capture started" "$TMP/tshark.log" || fail "tshark did not start"
 
 # --- bounded traffic
 timeout 60 ip netns exec "$NS_CLI" redis-benchmark -h "$SRV_IP" -p 6379 -n 20000 -c 10 -q \
@@ -167,6 +168,12 @@ timeout 60 ip netns exec "$NS_CLI" pgbench -h "$SRV_IP" -U postgres -n -t 200 -c
 sleep 1
 SCRAPE=$(scrape) || fail "scrape failed"
 echo "$SCRAPE" >"$TMP/window.prom"
+if command -v promtool >/dev/null; then
+  # One family per name: the capture families and the pipeline's must not collide.
+  promtool check metrics <"$TMP/window.prom" >"$TMP/promtool.log" 2>&1 ||
+    fail "promtool check metrics: $(cat "$TMP/promtool.log")"
+  echo "ok   promtool check metrics on the live exposition"
+fi
 # SIGTERM, not SIGINT: a background job of a script starts with SIGINT ignored.
 kill -TERM "$TSHARK_PID"
 wait "$TSHARK_PID" || true
