@@ -166,62 +166,81 @@ std::optional<size_t> ParseSize(std::string_view s, int base) {
   size_t v = 0;
   s = Trim(s);
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
-  if (ec != std::errc() || end == s.data()) return std::nullopt;
+  if (ec != std::errc() || end == s.data() || end != s.data() + s.size()) return std::nullopt;
   return v;
 }
 
-// Decodes a chunked body incrementally: Feed() after every read consumes what is complete.
-class Dechunker {
- public:
-  explicit Dechunker(size_t max_body) : max_body_(max_body) {}
-
-  // True once the last chunk and the trailers are in; sets `error` when malformed.
-  bool Feed(std::string_view raw, FetchResult* error) {
-    for (;;) {
-      if (in_trailers_) {
-        const std::string_view rest = raw.substr(pos_);
-        return rest.starts_with("\r\n") || rest.find("\r\n\r\n") != std::string_view::npos;
-      }
-      const size_t eol = raw.find("\r\n", pos_);
-      if (eol == std::string_view::npos) return false;
-      std::string_view size_line = raw.substr(pos_, eol - pos_);
-      size_line = size_line.substr(0, size_line.find(';'));
-      const auto size = ParseSize(size_line, 16);
-      if (!size) {
-        *error = Failure(FetchError::kProtocol, "malformed chunk size");
-        return false;
-      }
-      if (*size > max_body_ || body_.size() + *size > max_body_) {
-        *error = Failure(FetchError::kTooLarge,
-                         "response body larger than " + std::to_string(max_body_) + " bytes");
-        return false;
-      }
-      if (*size == 0) {
-        pos_ = eol + 2;
-        in_trailers_ = true;
-        continue;
-      }
-      if (raw.size() < eol + 2 + *size + 2) return false;
-      if (raw.substr(eol + 2 + *size, 2) != "\r\n") {
-        *error = Failure(FetchError::kProtocol, "chunk not followed by CRLF");
-        return false;
-      }
-      body_.append(raw.substr(eol + 2, *size));
-      pos_ = eol + 2 + *size + 2;
-    }
-  }
-  std::string TakeBody() { return std::move(body_); }
-  // Bytes of `raw` not yet consumed.
-  size_t pending(std::string_view raw) const { return raw.size() - pos_; }
-
- private:
-  size_t max_body_;
-  size_t pos_ = 0;
-  bool in_trailers_ = false;
-  std::string body_;
-};
-
 }  // namespace
+
+namespace detail {
+
+bool Dechunker::Feed(std::string_view raw, FetchResult* error) {
+  for (;;) {
+    if (in_trailers_) {
+      const std::string_view rest = raw.substr(pos_);
+      return rest.starts_with("\r\n") || rest.find("\r\n\r\n") != std::string_view::npos;
+    }
+    const size_t eol = raw.find("\r\n", pos_);
+    if (eol == std::string_view::npos) return false;
+    std::string_view size_line = raw.substr(pos_, eol - pos_);
+    size_line = size_line.substr(0, size_line.find(';'));
+    const auto size = ParseSize(size_line, 16);
+    if (!size) {
+      *error = Failure(FetchError::kProtocol, "malformed chunk size");
+      return false;
+    }
+    if (*size > max_body_ || body_.size() + *size > max_body_) {
+      *error = Failure(FetchError::kTooLarge,
+                       "response body larger than " + std::to_string(max_body_) + " bytes");
+      return false;
+    }
+    if (*size == 0) {
+      pos_ = eol + 2;
+      in_trailers_ = true;
+      continue;
+    }
+    if (raw.size() < eol + 2 + *size + 2) return false;
+    if (raw.substr(eol + 2 + *size, 2) != "\r\n") {
+      *error = Failure(FetchError::kProtocol, "chunk not followed by CRLF");
+      return false;
+    }
+    body_.append(raw.substr(eol + 2, *size));
+    pos_ = eol + 2 + *size + 2;
+  }
+}
+
+bool ParseResponseHead(std::string_view head, ClientResponse* out, std::string* error) {
+  const size_t first_eol = head.find("\r\n");
+  const std::string_view status_line = head.substr(0, first_eol);
+  if (!status_line.starts_with("HTTP/1.") || status_line.size() < 12 || status_line[8] != ' ' ||
+      (status_line.size() > 12 && status_line[12] != ' ')) {
+    *error = "malformed status line";
+    return false;
+  }
+  const auto status = ParseSize(status_line.substr(9, 3), 10);
+  if (!status || *status < 100 || *status > 599) {
+    *error = "malformed status code";
+    return false;
+  }
+  out->status = static_cast<int>(*status);
+  if (first_eol == std::string_view::npos) return true;
+  std::string_view rest = head.substr(first_eol + 2);
+  while (!rest.empty()) {
+    const size_t eol = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 2);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      *error = "malformed response header";
+      return false;
+    }
+    out->headers.emplace_back(Lower(Trim(line.substr(0, colon))),
+                              std::string(Trim(line.substr(colon + 1))));
+  }
+  return true;
+}
+
+}  // namespace detail
 
 std::optional<HttpUrl> HttpUrl::Parse(std::string_view text, std::string* error) {
   auto fail = [&](std::string message) -> std::optional<HttpUrl> {
@@ -356,28 +375,9 @@ FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size
 
   FetchResult result;
   ClientResponse& response = result.response;
-  std::string_view head_view = std::string_view(buf).substr(0, header_end);
-  const size_t first_eol = head_view.find("\r\n");
-  const std::string_view status_line = head_view.substr(0, first_eol);
-  if (!status_line.starts_with("HTTP/1.") || status_line.size() < 12 || status_line[8] != ' ')
-    return Failure(FetchError::kProtocol, "malformed status line");
-  const auto status = ParseSize(status_line.substr(9, 3), 10);
-  if (!status || *status < 100 || *status > 599)
-    return Failure(FetchError::kProtocol, "malformed status code");
-  response.status = static_cast<int>(*status);
-  if (first_eol != std::string_view::npos) {
-    std::string_view rest = head_view.substr(first_eol + 2);
-    while (!rest.empty()) {
-      const size_t eol = rest.find("\r\n");
-      const std::string_view line = rest.substr(0, eol);
-      rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 2);
-      const size_t colon = line.find(':');
-      if (colon == std::string_view::npos || colon == 0)
-        return Failure(FetchError::kProtocol, "malformed response header");
-      response.headers.emplace_back(Lower(Trim(line.substr(0, colon))),
-                                    std::string(Trim(line.substr(colon + 1))));
-    }
-  }
+  std::string why;
+  if (!detail::ParseResponseHead(std::string_view(buf).substr(0, header_end), &response, &why))
+    return Failure(FetchError::kProtocol, why);
 
   buf.erase(0, header_end + 4);
   const bool no_body = request.method == "HEAD" || response.status == 204 ||
@@ -386,7 +386,7 @@ FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size
 
   const std::string te = Lower(response.Header("transfer-encoding"));
   if (te.find("chunked") != std::string::npos) {
-    Dechunker dechunker(max_body_bytes);
+    detail::Dechunker dechunker(max_body_bytes);
     for (;;) {
       FetchResult chunk_error;
       if (dechunker.Feed(buf, &chunk_error)) {

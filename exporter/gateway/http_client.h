@@ -49,6 +49,31 @@ struct FetchResult {
   bool ok() const { return error == FetchError::kNone; }
 };
 
+namespace detail {
+
+// Decodes a chunked body incrementally: Feed() after every read consumes what is complete.
+class Dechunker {
+ public:
+  explicit Dechunker(size_t max_body) : max_body_(max_body) {}
+  // True once the last chunk and the trailers are in `raw` (everything read so far); sets
+  // `error` when the framing is malformed or the body passes the limit.
+  bool Feed(std::string_view raw, FetchResult* error);
+  std::string TakeBody() { return std::move(body_); }
+  // Bytes of `raw` not yet consumed.
+  size_t pending(std::string_view raw) const { return raw.size() - pos_; }
+
+ private:
+  size_t max_body_;
+  size_t pos_ = 0;
+  bool in_trailers_ = false;
+  std::string body_;
+};
+
+// Parses a response's status line and headers (up to, not including, the blank line).
+bool ParseResponseHead(std::string_view head, ClientResponse* out, std::string* error);
+
+}  // namespace detail
+
 // One HTTP/1.1 exchange on a fresh connection that ends at `deadline` whatever the peer does:
 // name resolution, a non-blocking connect on each address in turn, the write and the read all
 // share it. Responses above `max_body_bytes` are abandoned as kTooLarge.
