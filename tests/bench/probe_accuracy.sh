@@ -161,7 +161,7 @@ ticks=$(getconf CLK_TCK)
 # system share holds the kernel's whole round trip; the user share is the prober's own work.
 # Run time in nanoseconds of every thread (schedstat: exact, where the tick-sampled user/system
 # split of /proc/PID/stat is only an estimate).
-run_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+run_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
 measure_cpu() {
   local pid=$1 label=$2 u0 s0 u1 s1 t0 t1 r0 r1 rss
   sleep 5  # start-up and the first round out of the way
@@ -199,9 +199,19 @@ ip netns exec "$(ns_of src)" timeout "$SCALE" prometheus-smokeping-prober --priv
   --config.file "$WORK/smokeping-scale.yml" --web.listen-address 127.0.0.1:19376 \
   >"$WORK/smokeping-scale.log" 2>&1 &
 sp=$!
-sleep 0.5
-# timeout forks the prober: measure the child.
-measure_cpu "$(pgrep -P "$sp" | head -n 1)" "smokeping_prober 1000 hosts icmp"
+# timeout forks the prober: measure the child, once it exists.
+child=""
+for ((i = 0; i < 50; i++)); do
+  child=$(pgrep -P "$sp" | head -n 1 || true)
+  [[ -n $child && $(cat "/proc/$child/comm" 2>/dev/null) == prometheus-smok* ]] && break
+  child=""
+  sleep 0.1
+done
+if [[ -n $child ]]; then
+  measure_cpu "$child" "smokeping_prober 1000 hosts icmp"
+else
+  echo "smokeping_prober did not start: $(tail -n 3 "$WORK/smokeping-scale.log")"
+fi
 wait "$sp" 2>/dev/null || true
 for m in icmp udp; do
   b=$(grep "^overall method=$m " "$WORK/scale-baseline.txt")
