@@ -1,4 +1,5 @@
 #include <linux/capability.h>
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -54,6 +55,10 @@ void LogPrivileges(const meshflow::ProcessPrivileges& started, const std::string
 }  // namespace
 
 int main(int argc, char** argv) {
+  // glibc gives each thread that allocates its own malloc arena; every civetweb worker that
+  // serves a scrape keeps one, and resident memory grew from 16 MB to 45 MB over 60 scrapes.
+  // Two arenas keep the 1 GB node's exporter small at no measurable cost to a 5 s scrape.
+  mallopt(M_ARENA_MAX, 2);
   meshflow::ExporterFlags flags;
   if (auto exit_code = meshflow::ParseExporterFlags(argc, argv, flags)) return *exit_code;
   meshflow::SetUpLogging(flags.log_level, flags.log_format == "json"

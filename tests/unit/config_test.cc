@@ -48,7 +48,10 @@ TEST(Config, BuiltinRolesCoverTheReferenceCluster) {
                                           {"node-exporter", 9100},
                                           {"minio", 9000},
                                           {"meshflow", 9474}};
-  for (const auto& [name, port] : want) {
+  for (const auto& wanted : want) {
+    // A plain name, not a structured binding: clang 14 cannot capture those in a lambda.
+    const std::string& name = wanted.first;
+    const uint16_t port = wanted.second;
     auto it = std::find_if(BuiltinRoles().begin(), BuiltinRoles().end(),
                            [&](const RoleSpec& r) { return r.name == name; });
     ASSERT_NE(it, BuiltinRoles().end()) << name;
