@@ -13,8 +13,6 @@
 #include "exporter/privileges.h"
 #include "exporter/process_metrics.h"
 #include "exporter/version.h"
-#include "exporter/web/tls_context.h"
-#include "exporter/web/tls_runtime.h"
 
 namespace meshflow {
 namespace {
@@ -63,7 +61,6 @@ std::string HtmlEscape(std::string_view s) {
 
 Exporter::Exporter(ExporterOptions options) : options_(std::move(options)) {
   options_.http.listen_addresses = options_.listen_addresses;
-  server_ = std::make_unique<HttpServer>(options_.http);
 }
 
 Exporter::~Exporter() { Stop(); }
@@ -92,13 +89,7 @@ void Exporter::Start() {
   }
   spdlog::info("collectors enabled: [{}]", fmt::join(collectors_.Names(), ", "));
 
-  // Fails the start on a broken web config: serving without the intended TLS or passwords
-  // would be worse than not serving.
-  web_ = std::make_unique<web::WebConfigWatcher>(options_.web_config_file);
-  web::PrepareCivetwebTls();
-  server_->SetTls(web_->Current()->config.tls.has_value(),
-                  [this](void* ssl_ctx) { return ConfigureTls(ssl_ctx); });
-  server_->SetGuard([this](const HttpRequest& r) { return Authenticate(r); });
+  server_ = std::make_unique<SecuredServer>(options_.http, options_.web_config_file);
 
   const std::string path = options_.telemetry_path;
   server_->Route(path, {"GET", "HEAD"}, [this](const HttpRequest& r) { return ServeMetrics(r); });
@@ -113,57 +104,11 @@ void Exporter::Start() {
     if (Reload(&error)) return HttpResponse::Text(200, "config reloaded\n");
     return HttpResponse::Text(500, "failed to reload config: " + error + "\n");
   });
-  {
-    std::lock_guard lock(server_mutex_);
-    server_->Start();
-  }
+  server_->Start();
   ready_ = true;
-  const char* scheme = web_->Current()->config.tls ? "https" : "http";
+  const char* scheme = server_->tls() ? "https" : "http";
   for (const auto& a : server_->BoundAddresses()) {
     spdlog::info("listening on {}, metrics at {}://{}{}", a, scheme, a, path);
-  }
-  web_->StartPolling(std::chrono::seconds(3),
-                     [this](web::WebConfigWatcher::Change change) { OnWebConfigChange(change); });
-}
-
-std::optional<HttpResponse> Exporter::Authenticate(const HttpRequest& request) {
-  const std::string header = request.Header("Authorization");
-  const auto authorization =
-      header.empty() ? std::nullopt : std::optional<std::string_view>(header);
-  if (web_->Authorize(authorization)) return std::nullopt;
-  HttpResponse refused = HttpResponse::Text(401, "Unauthorized\n");
-  refused.headers.emplace_back("WWW-Authenticate", "Basic");
-  return refused;
-}
-
-int Exporter::ConfigureTls(void* ssl_ctx) {
-  const auto state = web_->Current();
-  if (!state->config.tls) return -1;
-  const std::string why = web::ConfigureTlsContext(ssl_ctx, *state->config.tls);
-  if (!why.empty()) {
-    spdlog::error("TLS setup failed: {}", why);
-    return -1;
-  }
-  return 1;
-}
-
-void Exporter::OnWebConfigChange(web::WebConfigWatcher::Change change) {
-  if (change != web::WebConfigWatcher::Change::kTls) return;
-  std::lock_guard lock(server_mutex_);
-  if (!ready_) return;
-  const bool tls = web_->Current()->config.tls.has_value();
-  server_->SetTls(tls, [this](void* ssl_ctx) { return ConfigureTls(ssl_ctx); });
-  // The new settings were checked by the watcher, so a failure here is the port being taken
-  // in the short gap; try a few times rather than stay deaf.
-  for (int attempt = 1; attempt <= 5; ++attempt) {
-    try {
-      server_->Restart();
-      spdlog::info("listener restarted for new TLS settings: tls={}", tls ? "on" : "off");
-      return;
-    } catch (const std::exception& e) {
-      spdlog::error("listener restart failed (attempt {} of 5): {}", attempt, e.what());
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-    }
   }
 }
 
@@ -172,8 +117,6 @@ void Exporter::AddCollector(std::string name, std::unique_ptr<Collector> collect
 }
 
 void Exporter::Stop() {
-  if (web_) web_->StopPolling();
-  std::lock_guard lock(server_mutex_);
   ready_ = false;
   if (server_) server_->Stop();
   collectors_.StopAll();
@@ -216,7 +159,7 @@ void Exporter::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
                 "Timestamp of the last successful configuration reload.", MetricType::Gauge)
       .Gauge({}, last_reload_success_time_)
       .AppendTo(out);
-  if (web_) web_->Collect(out);
+  if (server_) server_->Collect(out);
   try {
     CollectPrivilegeMetrics(ReadOwnPrivileges(), out);
   } catch (const std::exception& e) {

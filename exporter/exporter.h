@@ -11,7 +11,7 @@
 #include "exporter/collector_set.h"
 #include "exporter/config/config.h"
 #include "exporter/http/http_server.h"
-#include "exporter/web/web_config_watcher.h"
+#include "exporter/http/secured_server.h"
 
 namespace meshflow {
 
@@ -52,15 +52,10 @@ class Exporter {
   HttpResponse ServeMetrics(const HttpRequest& request);
   HttpResponse ServeLandingPage() const;
   void CollectSelf(std::vector<prometheus::MetricFamily>& out);
-  std::optional<HttpResponse> Authenticate(const HttpRequest& request);
-  int ConfigureTls(void* ssl_ctx);
-  void OnWebConfigChange(web::WebConfigWatcher::Change change);
 
   ExporterOptions options_;
   Config config_;
-  std::unique_ptr<HttpServer> server_;
-  std::unique_ptr<web::WebConfigWatcher> web_;
-  std::mutex server_mutex_;  // a TLS restart from the web config poller against Stop()
+  std::unique_ptr<SecuredServer> server_;  // made by Start(): the web config may be broken
   CollectorSet collectors_;
   std::shared_mutex collect_mutex_;  // shared by scrapes, exclusive for reload
   std::mutex reload_mutex_;

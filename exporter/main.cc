@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "collectors/flow/replay.h"
+#include "exporter/control_signals.h"
 #include "exporter/core/config_reader.h"
 #include "exporter/core/log.h"
 #include "exporter/exporter.h"
@@ -15,18 +16,6 @@
 #include "exporter/privileges.h"
 
 namespace {
-
-// Signals are taken synchronously by the main thread; every other thread inherits the mask,
-// so SIGHUP never lands in a civetweb or capture thread.
-sigset_t BlockControlSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
-}
 
 // `started`: the privileges before any was dropped.
 void LogPrivileges(const meshflow::ProcessPrivileges& started, const std::string& runas) {
@@ -76,7 +65,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  const sigset_t signals = BlockControlSignals();
+  const sigset_t signals = meshflow::BlockControlSignals();
   if (!flags.runas.empty() && geteuid() != 0) {
     spdlog::warn("--runas {} ignored: not started as root", flags.runas);
   }

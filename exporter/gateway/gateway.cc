@@ -1,6 +1,5 @@
 #include "exporter/gateway/gateway.h"
 
-#include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,11 +8,10 @@
 
 #include "exporter/core/config_reader.h"
 #include "exporter/core/metric_builder.h"
+#include "exporter/exposition.h"
 #include "exporter/gateway/federate.h"
 #include "exporter/process_metrics.h"
 #include "exporter/version.h"
-#include "exporter/web/tls_context.h"
-#include "exporter/web/tls_runtime.h"
 
 namespace meshflow::gateway {
 namespace {
@@ -112,13 +110,10 @@ void Gateway::Start() {
   // Pushes a little over the limit reach the handler and are counted as too_large; far bigger
   // ones are refused by the server before their body is read.
   options_.http.max_body_bytes = static_cast<size_t>(config.push.max_body_bytes) * 2;
-  server_ = std::make_unique<HttpServer>(options_.http);
   // As in the exporter: a broken web config stops the start rather than serving unprotected.
-  web_ = std::make_unique<web::WebConfigWatcher>(options_.web_config_file);
-  web::PrepareCivetwebTls();
-  server_->SetTls(web_->Current()->config.tls.has_value(),
-                  [this](void* ssl_ctx) { return ConfigureTls(ssl_ctx); });
-  server_->SetGuard([this](const HttpRequest& r) { return Authenticate(r); });
+  server_ = std::make_unique<SecuredServer>(options_.http, options_.web_config_file);
+  // Pushes carry their node's bearer token, checked by the push store.
+  server_->ExemptFromBasicAuth("/push");
   server_->Route(options_.telemetry_path, {"GET", "HEAD"},
                  [this](const HttpRequest& r) { return HandleMetrics(r); });
   server_->Route("/targets", {"GET"}, [this](const HttpRequest& r) { return HandleTargets(r); });
@@ -145,13 +140,8 @@ void Gateway::Start() {
         options_.telemetry_path + "\">Gateway metrics</a></li>\n</ul>\n</body></html>\n";
     return r;
   });
-  {
-    std::lock_guard lock(server_mutex_);
-    server_->Start();
-  }
+  server_->Start();
   started_ = true;
-  web_->StartPolling(std::chrono::seconds(3),
-                     [this](web::WebConfigWatcher::Change change) { OnWebConfigChange(change); });
   {
     std::lock_guard lock(refresh_mutex_);
     stopping_ = false;
@@ -161,57 +151,15 @@ void Gateway::Start() {
 }
 
 void Gateway::Stop() {
-  if (web_) web_->StopPolling();
   {
     std::lock_guard lock(refresh_mutex_);
     stopping_ = true;
   }
   refresh_cv_.notify_all();
   if (refresh_thread_.joinable()) refresh_thread_.join();
-  {
-    std::lock_guard lock(server_mutex_);
-    if (server_) server_->Stop();
-  }
+  if (server_) server_->Stop();
   scraper_.reset();
   started_ = false;
-}
-
-std::optional<HttpResponse> Gateway::Authenticate(const HttpRequest& request) {
-  // Pushes carry their node's bearer token, checked by the push store; basic auth would
-  // claim the same Authorization header.
-  if (request.path == "/push") return std::nullopt;
-  const std::string header = request.Header("Authorization");
-  const auto authorization =
-      header.empty() ? std::nullopt : std::optional<std::string_view>(header);
-  if (web_->Authorize(authorization)) return std::nullopt;
-  HttpResponse refused = HttpResponse::Text(401, "Unauthorized\n");
-  refused.headers.emplace_back("WWW-Authenticate", "Basic");
-  return refused;
-}
-
-int Gateway::ConfigureTls(void* ssl_ctx) {
-  const auto state = web_->Current();
-  if (!state->config.tls) return -1;
-  const std::string why = web::ConfigureTlsContext(ssl_ctx, *state->config.tls);
-  if (!why.empty()) {
-    spdlog::error("TLS setup failed: {}", why);
-    return -1;
-  }
-  return 1;
-}
-
-void Gateway::OnWebConfigChange(web::WebConfigWatcher::Change change) {
-  if (change != web::WebConfigWatcher::Change::kTls) return;
-  std::lock_guard lock(server_mutex_);
-  if (!started_) return;
-  server_->SetTls(web_->Current()->config.tls.has_value(),
-                  [this](void* ssl_ctx) { return ConfigureTls(ssl_ctx); });
-  try {
-    server_->Restart();
-    spdlog::info("listener restarted for new TLS settings");
-  } catch (const std::exception& e) {
-    spdlog::error("listener restart for new TLS settings failed: {}", e.what());
-  }
 }
 
 void Gateway::RefreshLoop() {
@@ -537,7 +485,7 @@ void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
                 "Timestamp of the last successful configuration reload.", MetricType::Gauge)
       .Gauge({}, reload_time)
       .AppendTo(out);
-  if (web_) web_->Collect(out);
+  if (server_) server_->Collect(out);
   try {
     CollectProcessMetrics("/proc/self", out);
   } catch (const std::exception& e) {
@@ -550,7 +498,7 @@ HttpResponse Gateway::HandleMetrics(const HttpRequest& request) {
   CollectSelf(families);
   HttpResponse r;
   r.content_type = std::string(kTextContentType);
-  r.body = prometheus::TextSerializer().Serialize(families);
+  r.body = SerializeExposition(families);
   MaybeGzip(request, r);
   return r;
 }

@@ -17,7 +17,7 @@
 #include "exporter/gateway/scraper.h"
 #include "exporter/gateway/targets.h"
 #include "exporter/http/http_server.h"
-#include "exporter/web/web_config_watcher.h"
+#include "exporter/http/secured_server.h"
 
 namespace meshflow::gateway {
 
@@ -70,9 +70,6 @@ class Gateway {
   void Record(const std::string& node, bool up, std::chrono::nanoseconds duration);
   void CollectSelf(std::vector<prometheus::MetricFamily>& out);
   void RefreshLoop();
-  std::optional<HttpResponse> Authenticate(const HttpRequest& request);
-  int ConfigureTls(void* ssl_ctx);
-  void OnWebConfigChange(web::WebConfigWatcher::Change change);
 
   GatewayOptions options_;
   const Clock& clock_;
@@ -80,9 +77,7 @@ class Gateway {
   TargetRegistry registry_;
   PushStore push_store_;
   std::unique_ptr<Scraper> scraper_;
-  std::unique_ptr<HttpServer> server_;
-  std::unique_ptr<web::WebConfigWatcher> web_;
-  std::mutex server_mutex_;  // serializes listener restarts with Start/Stop
+  std::unique_ptr<SecuredServer> server_;
 
   mutable std::mutex config_mutex_;
   GatewayConfig config_;

@@ -6,24 +6,6 @@
 
 namespace meshflow::gateway {
 
-std::string GzipBody(std::string_view data) {
-  z_stream zs{};
-  // 15 window bits + 16 selects the gzip wrapper.
-  if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    throw std::runtime_error("deflateInit2 failed");
-  std::string out(deflateBound(&zs, data.size()) + 32, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
-  const size_t produced = zs.total_out;
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) throw std::runtime_error("gzip compression failed");
-  out.resize(produced);
-  return out;
-}
-
 std::optional<std::string> GunzipBounded(std::string_view data, size_t max_output, bool* too_large,
                                          std::string* error) {
   *too_large = false;

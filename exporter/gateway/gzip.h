@@ -7,8 +7,7 @@
 
 namespace meshflow::gateway {
 
-// gzip framing (RFC 1952), for push bodies.
-std::string GzipBody(std::string_view data);
+// Compressing is meshflow::GzipCompress (exporter/http/http_server.h).
 
 // Inflates a gzip body, giving up as soon as the output would pass `max_output` bytes, so a
 // small compressed body cannot expand into gigabytes. nullopt with `*too_large` set when it

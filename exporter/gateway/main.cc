@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "exporter/control_signals.h"
 #include "exporter/core/config_reader.h"
 #include "exporter/core/log.h"
 #include "exporter/gateway/gateway.h"
@@ -62,17 +63,6 @@ std::optional<int> ParseFlags(int argc, char** argv, GatewayFlags& flags) {
   return std::nullopt;
 }
 
-// Signals are taken synchronously by the main thread; every other thread inherits the mask.
-sigset_t BlockControlSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -86,7 +76,7 @@ int main(int argc, char** argv) {
     std::cerr << e.what() << "\n";
     return 2;
   }
-  const sigset_t signals = BlockControlSignals();
+  const sigset_t signals = meshflow::BlockControlSignals();
   meshflow::gateway::Gateway gateway(flags.gateway);
   try {
     gateway.Start();

@@ -2,6 +2,7 @@
 
 #include "exporter/gateway/gzip.h"
 #include "exporter/gateway/push_store.h"
+#include "exporter/http/http_server.h"
 
 namespace meshflow::gateway {
 namespace {
@@ -120,11 +121,11 @@ TEST_F(PushStoreTest, GzipBodiesAreInflatedWithinTheLimit) {
   r.node = "acer-agent";
   r.authorization = std::string("Bearer ") + kAcerToken;
   r.content_encoding = "gzip";
-  r.body = GzipBody("m 1\n");
+  r.body = GzipCompress("m 1\n");
   ASSERT_TRUE(store_.Push(r).accepted());
   EXPECT_EQ(store_.Get("acer-agent").body->body, "m 1\n");
   // 512 KiB of zeros compresses below the 1 KiB limit but must not inflate past it.
-  r.body = GzipBody(std::string(512 << 10, '0'));
+  r.body = GzipCompress(std::string(512 << 10, '0'), 6);
   ASSERT_LT(r.body.size(), 1024u);
   auto out = store_.Push(r);
   EXPECT_EQ(out.reason, "too_large");
@@ -132,7 +133,7 @@ TEST_F(PushStoreTest, GzipBodiesAreInflatedWithinTheLimit) {
   r.body = "not gzip at all";
   out = store_.Push(r);
   EXPECT_EQ(out.reason, "malformed");
-  r.body = GzipBody("m 2\n").substr(0, 10);
+  r.body = GzipCompress("m 2\n").substr(0, 10);
   EXPECT_EQ(store_.Push(r).reason, "malformed");
   EXPECT_EQ(store_.Get("acer-agent").body->body, "m 1\n");
 }
@@ -141,10 +142,10 @@ TEST(Gzip, RoundTripAndBounds) {
   const std::string text(100000, 'x');
   bool too_large = false;
   std::string why;
-  EXPECT_EQ(GunzipBounded(GzipBody(text), text.size(), &too_large, &why), text);
-  EXPECT_FALSE(GunzipBounded(GzipBody(text), text.size() - 1, &too_large, &why));
+  EXPECT_EQ(GunzipBounded(GzipCompress(text), text.size(), &too_large, &why), text);
+  EXPECT_FALSE(GunzipBounded(GzipCompress(text), text.size() - 1, &too_large, &why));
   EXPECT_TRUE(too_large);
-  EXPECT_FALSE(GunzipBounded(GzipBody("a") + "trailing", 10, &too_large, &why));
+  EXPECT_FALSE(GunzipBounded(GzipCompress("a") + "trailing", 10, &too_large, &why));
   EXPECT_FALSE(too_large);
   EXPECT_NE(why.find("after the end"), std::string::npos);
 }
