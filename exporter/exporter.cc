@@ -144,31 +144,12 @@ bool Exporter::Reload(std::string* error) {
 }
 
 void Exporter::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
-  using prometheus::MetricType;
-  FamilyBuilder("meshflow_build_info",
-                "A metric with a constant '1' value labeled by the version and revision from "
-                "which meshflow was built.",
-                MetricType::Gauge)
-      .Gauge({{"revision", std::string(kRevision)}, {"version", std::string(kVersion)}}, 1)
-      .AppendTo(out);
-  FamilyBuilder("meshflow_config_last_reload_successful",
-                "Whether the last configuration reload attempt was successful.", MetricType::Gauge)
-      .Gauge({}, last_reload_ok_ ? 1 : 0)
-      .AppendTo(out);
-  FamilyBuilder("meshflow_config_last_reload_success_timestamp_seconds",
-                "Timestamp of the last successful configuration reload.", MetricType::Gauge)
-      .Gauge({}, last_reload_success_time_)
-      .AppendTo(out);
+  CollectDaemonSelfMetrics(last_reload_ok_, last_reload_success_time_, out);
   if (server_) server_->Collect(out);
   try {
     CollectPrivilegeMetrics(ReadOwnPrivileges(), out);
   } catch (const std::exception& e) {
     spdlog::debug("privilege metrics unavailable: {}", e.what());
-  }
-  try {
-    CollectProcessMetrics("/proc/self", out);
-  } catch (const std::exception& e) {
-    spdlog::debug("process metrics unavailable: {}", e.what());
   }
 }
 

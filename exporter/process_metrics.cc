@@ -1,6 +1,7 @@
 #include "exporter/process_metrics.h"
 
 #include <dirent.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -8,6 +9,7 @@
 #include <stdexcept>
 
 #include "exporter/core/metric_builder.h"
+#include "exporter/version.h"
 
 namespace meshflow {
 namespace {
@@ -102,6 +104,30 @@ void CollectProcessMetrics(const std::string& proc_root,
                 "Start time of the process since unix epoch in seconds.", MetricType::Gauge)
       .Gauge({}, BootTime(proc_root) + starttime / ticks)
       .AppendTo(out);
+}
+
+void CollectDaemonSelfMetrics(bool last_reload_ok, double last_reload_success_time,
+                              std::vector<prometheus::MetricFamily>& out) {
+  using prometheus::MetricType;
+  FamilyBuilder("meshflow_build_info",
+                "A metric with a constant '1' value labeled by the version and revision from "
+                "which meshflow was built.",
+                MetricType::Gauge)
+      .Gauge({{"revision", std::string(kRevision)}, {"version", std::string(kVersion)}}, 1)
+      .AppendTo(out);
+  FamilyBuilder("meshflow_config_last_reload_successful",
+                "Whether the last configuration reload attempt was successful.", MetricType::Gauge)
+      .Gauge({}, last_reload_ok ? 1 : 0)
+      .AppendTo(out);
+  FamilyBuilder("meshflow_config_last_reload_success_timestamp_seconds",
+                "Timestamp of the last successful configuration reload.", MetricType::Gauge)
+      .Gauge({}, last_reload_success_time)
+      .AppendTo(out);
+  try {
+    CollectProcessMetrics("/proc/self", out);
+  } catch (const std::exception& e) {
+    spdlog::debug("process metrics unavailable: {}", e.what());
+  }
 }
 
 }  // namespace meshflow

@@ -3,19 +3,6 @@
 namespace meshflow::probe {
 namespace {
 
-void PutU64(uint8_t* p, uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    p[i] = static_cast<uint8_t>(v);
-    v >>= 8;
-  }
-}
-
-uint64_t GetU64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return v;
-}
-
 DecodeResult Fail(DecodeError error) { return DecodeResult{std::nullopt, error}; }
 
 }  // namespace

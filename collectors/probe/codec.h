@@ -9,6 +9,20 @@
 
 namespace meshflow::probe {
 
+// Big-endian 64-bit fields, as the probe format and the ICMP echo payload carry them.
+inline void PutU64(uint8_t* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<uint8_t>(v);
+    v >>= 8;
+  }
+}
+
+inline uint64_t GetU64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
 // meshflow's UDP probe datagram. Requests and replies have the same fixed size, so a reflector
 // can never send more bytes than it received (no amplification).
 //

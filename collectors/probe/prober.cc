@@ -15,6 +15,7 @@
 #include <random>
 #include <set>
 
+#include "collectors/probe/codec.h"
 #include "exporter/config/config.h"
 #include "exporter/core/log.h"
 
@@ -37,19 +38,6 @@ constexpr int kReadsPerWake = 1;
 uint64_t Tag(uint64_t kind, uint64_t value) { return (kind << kTagShift) | value; }
 
 nanoseconds Now() { return std::chrono::steady_clock::now().time_since_epoch(); }
-
-void PutU64(uint8_t* p, uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    p[i] = static_cast<uint8_t>(v);
-    v >>= 8;
-  }
-}
-
-uint64_t GetU64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return v;
-}
 
 bool AddToEpoll(int epoll, int fd, uint32_t events, uint64_t tag) {
   epoll_event ev{};

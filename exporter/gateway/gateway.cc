@@ -464,12 +464,6 @@ void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
         .AppendTo(out);
   }
 
-  FamilyBuilder("meshflow_build_info",
-                "A metric with a constant '1' value labeled by the version and revision from "
-                "which meshflow was built.",
-                MetricType::Gauge)
-      .Gauge({{"revision", std::string(kRevision)}, {"version", std::string(kVersion)}}, 1)
-      .AppendTo(out);
   bool reload_ok = true;
   double reload_time = 0;
   {
@@ -477,20 +471,8 @@ void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
     reload_ok = last_reload_ok_;
     reload_time = last_reload_success_time_;
   }
-  FamilyBuilder("meshflow_config_last_reload_successful",
-                "Whether the last configuration reload attempt was successful.", MetricType::Gauge)
-      .Gauge({}, reload_ok ? 1 : 0)
-      .AppendTo(out);
-  FamilyBuilder("meshflow_config_last_reload_success_timestamp_seconds",
-                "Timestamp of the last successful configuration reload.", MetricType::Gauge)
-      .Gauge({}, reload_time)
-      .AppendTo(out);
+  CollectDaemonSelfMetrics(reload_ok, reload_time, out);
   if (server_) server_->Collect(out);
-  try {
-    CollectProcessMetrics("/proc/self", out);
-  } catch (const std::exception& e) {
-    spdlog::debug("process metrics unavailable: {}", e.what());
-  }
 }
 
 HttpResponse Gateway::HandleMetrics(const HttpRequest& request) {
