@@ -40,7 +40,13 @@ void ConfigNode::ExpectMap(std::initializer_list<std::string_view> allowed) cons
   if (IsNull()) return;  // an empty section means "all defaults"
   if (!node_.IsMap()) Fail("a mapping");
   for (const auto& kv : node_) {
-    const std::string key = kv.first.as<std::string>();
+    // A YAML complex key ("? [a, b]: x") is valid YAML but never a config field; without this
+    // check yaml-cpp's conversion would throw its own exception past every caller.
+    if (!kv.first.IsScalar()) {
+      ConfigNode(kv.first, path_.empty() ? "top level" : path_, file_, kv.first.Mark())
+          .Fail("a plain key");
+    }
+    const std::string& key = kv.first.Scalar();
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
     std::string known;
     for (const auto& a : allowed) known += (known.empty() ? "" : ", ") + std::string(a);

@@ -39,6 +39,13 @@ TEST(ConfigNode, UnknownKeyNamesKeyLineAndChoices) {
   EXPECT_THAT(msg, HasSubstr("good, bad"));
 }
 
+TEST(ConfigNode, ComplexKeyIsAConfigErrorNotACrash) {
+  auto root = ConfigNode::Parse("tls:\n  ? [a, b]\n  : 1\n", "c.yaml");
+  const auto msg = ErrorOf([&] { root.Require("tls").ExpectMap({"cert_file"}); });
+  EXPECT_THAT(msg, HasSubstr("c.yaml:2:"));
+  EXPECT_THAT(msg, HasSubstr("expected a plain key, got a list"));
+}
+
 TEST(ConfigNode, WrongTypeNamesNestedPath) {
   auto root = ConfigNode::Parse("list:\n  - {port: 70000}\n", "c.yaml");
   const auto msg =
