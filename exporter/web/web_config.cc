@@ -40,6 +40,14 @@ std::string Resolve(const std::string& path, const std::string& config_file) {
   return config_file.substr(0, slash + 1) + path;
 }
 
+// A file name; an empty one (a tagged empty scalar such as `!x` is not null in YAML) would only
+// fail later, when the file is opened, far from the line that caused it.
+std::string PathOf(const ConfigNode& node) {
+  std::string path = node.AsString();
+  if (path.empty()) node.Fail("a file path");
+  return path;
+}
+
 TlsServerConfig ParseTls(const ConfigNode& node, const std::string& file_name) {
   // The exporter-toolkit's other keys (cipher_suites, curve_preferences, client_allowed_sans,
   // prefer_server_cipher_suites) are refused rather than silently ignored, so nobody believes
@@ -47,10 +55,9 @@ TlsServerConfig ParseTls(const ConfigNode& node, const std::string& file_name) {
   node.ExpectMap({"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version",
                   "max_version"});
   TlsServerConfig tls;
-  const ConfigNode cert = node.Require("cert_file");
-  tls.cert_file = Resolve(cert.AsString(), file_name);
-  tls.key_file = Resolve(node.Require("key_file").AsString(), file_name);
-  if (auto ca = node.Get("client_ca_file")) tls.client_ca_file = Resolve(ca->AsString(), file_name);
+  tls.cert_file = Resolve(PathOf(node.Require("cert_file")), file_name);
+  tls.key_file = Resolve(PathOf(node.Require("key_file")), file_name);
+  if (auto ca = node.Get("client_ca_file")) tls.client_ca_file = Resolve(PathOf(*ca), file_name);
   if (auto auth = node.Get("client_auth_type")) {
     const std::string name =
         auth->AsEnum({"NoClientCert", "RequestClientCert", "RequireAnyClientCert",

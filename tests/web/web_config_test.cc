@@ -66,6 +66,13 @@ TEST(WebConfigTest, MissingKeyFileNamesFileLineAndField) {
   EXPECT_THAT(e, HasSubstr("tls_server_config.key_file"));
 }
 
+TEST(WebConfigTest, EmptyFilePathIsALocatedError) {
+  // A tag alone ("!x") makes an empty scalar, not a null: it must not pass as a file name.
+  const std::string e = ErrorOf("tls_server_config:\n  cert_file: !x\n  key_file: k.key\n");
+  EXPECT_THAT(e, HasSubstr("/etc/meshflow/web.yml:2:"));
+  EXPECT_THAT(e, HasSubstr("tls_server_config.cert_file: expected a file path"));
+}
+
 TEST(WebConfigTest, VerifyingClientCertificatesNeedsACa) {
   const std::string e = ErrorOf(
       "tls_server_config:\n  cert_file: a\n  key_file: b\n"
