@@ -86,6 +86,11 @@ TEST(RingBytesFromMaps, SumsTheSocketsMappings) {
   EXPECT_EQ(RingBytesFromMaps("", 98765), 0);
 }
 
+TEST(RingBytesFromMaps, CorruptRangesSaturateInsteadOfWrapping) {
+  const std::string line = "0-7fffffffffffffff rw-s 00000000 00:08 55 socket:[55]\n";
+  EXPECT_EQ(RingBytesFromMaps(line + line, 55), INT64_MAX);
+}
+
 TEST(HandleOptionsFrom, TakesTheCaptureSection) {
   CaptureConfig c;
   c.snaplen = 200;

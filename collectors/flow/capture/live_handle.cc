@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -78,7 +79,12 @@ int64_t RingBytesFromMaps(const std::string& maps, uint64_t inode) {
     try {
       const uint64_t start = std::stoull(range.substr(0, dash), nullptr, 16);
       const uint64_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
-      if (end > start) total += static_cast<int64_t>(end - start);
+      // Saturating: a real maps file cannot overflow, a corrupt one must not wrap the sum.
+      if (end > start) {
+        total = end - start > static_cast<uint64_t>(INT64_MAX - total)
+                    ? INT64_MAX
+                    : total + static_cast<int64_t>(end - start);
+      }
     } catch (const std::exception&) {
       continue;  // not a maps line after all
     }
