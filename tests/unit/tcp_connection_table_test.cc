@@ -119,5 +119,33 @@ TEST(ConnectionTable, ResizeDropsEverything) {
   EXPECT_EQ(table.Find(Key(1), 1), nullptr);
 }
 
+// A Location is a hint once the table changes: Revalidate finds the key where it is now, or
+// finds it gone even when another key took its old entry.
+TEST(ConnectionTable, RevalidateFollowsInsertsRemovalsAndIndexGrowth) {
+  using Table = ConnectionTable<uint32_t>;
+  Table table(100);
+  bool evicted = false;
+  table.Insert(Key(1), 1, evicted).state = 1;
+  Table::Location gone = table.Locate(Key(1));
+  ASSERT_NE(gone.slot, Table::kNone);
+  const uint64_t generation = table.generation();
+  table.Remove(*table.Find(Key(1), 2));
+  EXPECT_NE(table.generation(), generation);
+  table.Insert(Key(2), 3, evicted).state = 2;  // takes the freed entry
+  table.Revalidate(gone);
+  EXPECT_EQ(table.Use(gone, 4), nullptr);
+
+  Table::Location moved = table.Locate(Key(2));
+  Table::Location absent = table.Locate(Key(3));
+  EXPECT_EQ(absent.slot, Table::kNone);
+  for (uint32_t n = 3; n < 80; ++n) table.Insert(Key(n), 5, evicted).state = n;  // regrows
+  table.Revalidate(moved);
+  table.Revalidate(absent);
+  ASSERT_NE(table.Use(moved, 6), nullptr);
+  EXPECT_EQ(table.Use(moved, 6)->state, 2u);
+  ASSERT_NE(table.Use(absent, 7), nullptr);
+  EXPECT_EQ(table.Use(absent, 7)->state, 3u);
+}
+
 }  // namespace
 }  // namespace meshflow::flow::tcp

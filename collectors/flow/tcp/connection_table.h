@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -47,10 +48,11 @@ inline ConnectionKey MakeKey(const IpAddress& src, uint16_t src_port, const IpAd
 // recently seen one. Nothing allocates after the entries are first used, so a SYN flood costs
 // evictions, not memory.
 //
-// Per-packet cost is what matters, and it is memory latency:
+// Per-packet cost is what matters, memory latency first:
 //   - An entry holds a 128-bit fingerprint of its key, not the 40-byte key, so header and state
 //     fit two cache lines (State should be at most 84 bytes). Two live connections with the
-//     same fingerprint would share an entry; with 2^-128 per pair that is never.
+//     same fingerprint would share an entry; with 2^-128 per pair that is never (nor does a
+//     key's fingerprint equal the zero one of a removed entry).
 //   - The index holds each entry's hash beside its slot, so a probe touches an entry only on a
 //     likely match, and it grows with the number of entries, so a node with a few thousand
 //     connections keeps it in cache.
@@ -58,6 +60,9 @@ inline ConnectionKey MakeKey(const IpAddress& src, uint16_t src_port, const IpAd
 //     (moving touches two neighbours, typically cache misses), so the order is exact to that
 //     granularity: eviction may take a connection seen up to that much later than the least
 //     recent one. Idle expiry stays exact.
+//   - A lookup can be split in steps a few packets apart, each fetching what the next needs:
+//     Fingerprint (hashing) and PrefetchIndex, Probe (the index) and Prefetch (the entry),
+//     then Use or Insert. PrefetchOldest does the same for the next eviction or expiry.
 template <typename State>
 class ConnectionTable {
  public:
@@ -92,11 +97,12 @@ class ConnectionTable {
     free_.clear();
     oldest_ = newest_ = kNone;
     size_ = 0;
+    ++generation_;
   }
 
   // Where a key's entry probably is: the first index cell whose hash matches, found without
   // touching any entry, so the entry can be fetched from memory while the caller does other
-  // work. Valid until the table next changes.
+  // work. Valid while generation() stays the same.
   struct Location {
     uint64_t fingerprint[2];
     size_t bucket;  // of the candidate, or of the empty cell that ended the probe
@@ -105,7 +111,26 @@ class ConnectionTable {
 
   Location Locate(const ConnectionKey& key) const {
     Location at;
-    Fingerprint(key, at.fingerprint);
+    Fingerprint(key, at);
+    Probe(at);
+    return at;
+  }
+
+  // The first step of Locate: hashes the key into `at`, which Probe (or Revalidate) completes.
+  static void Fingerprint(const ConnectionKey& key, Location& at) {
+    FingerprintWords(key, at.fingerprint);
+    at.bucket = 0;
+    at.slot = kNone;
+  }
+
+  // Starts loading the index cells a Probe of `at` reads first.
+  void PrefetchIndex(const Location& at) const {
+    __builtin_prefetch(&index_[static_cast<uint32_t>(at.fingerprint[0] >> 32) & mask_]);
+  }
+
+  // The second step of Locate, again after any change to the table: the bucket and slot of
+  // a fingerprinted Location.
+  void Probe(Location& at) const {
     at.slot = kNone;
     const uint32_t hash = static_cast<uint32_t>(at.fingerprint[0] >> 32);
     for (at.bucket = hash & mask_;; at.bucket = (at.bucket + 1) & mask_) {
@@ -116,7 +141,18 @@ class ConnectionTable {
         break;
       }
     }
-    return at;
+  }
+
+  // Changes whenever an entry is added or removed (or the index rebuilt): a Location found
+  // under another generation must be revalidated.
+  uint64_t generation() const { return generation_; }
+
+  // Brings a Location probed under an older generation() up to date. Its candidate entry
+  // still holding the fingerprint settles it without a probe: a removed entry's fingerprint
+  // is cleared, so an entry with the key's fingerprint is the key's live entry.
+  void Revalidate(Location& at) const {
+    if (at.slot != kNone && SameFingerprint(entries_[at.slot], at.fingerprint)) return;
+    Probe(at);
   }
 
   // Starts loading a Location's candidate entry into the cache.
@@ -182,10 +218,22 @@ class ConnectionTable {
     ++size_;
     if (size_ * 2 > index_.size() && index_.size() < max_buckets_) Rehash(index_.size() * 2);
     IndexInsert(uint64_t{e.hash} << 32 | slot);
+    ++generation_;
     return e;
   }
 
   void Remove(Entry& e) { Erase(static_cast<uint32_t>(&e - entries_.data())); }
+
+  // Starts loading what evicting or expiring the least recently used entry touches: its index
+  // cells and the entry that becomes the oldest then (whose own fetch an earlier call started).
+  void PrefetchOldest() const {
+    if (oldest_ == kNone) return;
+    const Entry& e = entries_[oldest_];
+    __builtin_prefetch(&index_[e.hash & mask_]);
+    if (e.newer != kNone) __builtin_prefetch(&entries_[e.newer]);
+  }
+
+  bool full() const { return size_ == capacity_; }
 
   // Removes entries last seen before `cutoff_ns`, oldest first; returns how many.
   size_t ExpireBefore(int64_t cutoff_ns) {
@@ -215,22 +263,26 @@ class ConnectionTable {
   static bool SameFingerprint(const Entry& e, const uint64_t fp[2]) {
     return ((e.fingerprint[0] ^ fp[0]) | (e.fingerprint[1] ^ fp[1])) == 0;
   }
-  static uint64_t Mix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
-  }
-  // Two independent 64-bit hashes of the key's words.
-  static void Fingerprint(const ConnectionKey& k, uint64_t out[2]) {
-    const uint64_t ports = (uint64_t{k.a_port} << 48) | (uint64_t{k.b_port} << 32) | k.interface_id;
-    out[0] = Mix(k.a[0] * 0x9E3779B97F4A7C15ull + k.a[1] * 0xC2B2AE3D27D4EB4Full +
-                 k.b[0] * 0x165667B19E3779F9ull + k.b[1] * 0x27D4EB2F165667C5ull + ports);
-    out[1] = Mix((k.a[0] ^ 0x85EBCA77C2B2AE63ull) * 0xD6E8FEB86659FD93ull +
-                 (k.a[1] ^ 0xA0761D6478BD642Full) * 0xE7037ED1A0B428DBull +
-                 (k.b[0] ^ 0x8EBC6AF09C88C6E3ull) * 0x589965CC75374CC3ull +
-                 (k.b[1] ^ 0x1D8E4E27C47D124Full) * 0x9E3779B97F4A7C15ull + Mix(ports));
+  // Two independent 64-bit hashes of the key's words, each a sum of products with odd
+  // constants: two keys share a fingerprint only if both sums collide. A product's low bits
+  // depend only on the word's low bits, so the words are turned to put what varies there (an
+  // IPv4 address and the ports sit in the high halves). Every packet computes one, so it is
+  // kept to eleven multiplications. The first also places the key in the index by its top
+  // bits, which one xorshift-multiply round makes depend on every word bit.
+  static void FingerprintWords(const ConnectionKey& k, uint64_t out[2]) {
+    const uint64_t w[5] = {
+        k.a[0], std::rotl(k.a[1], 32), k.b[0], std::rotl(k.b[1], 32),
+        (uint64_t{k.interface_id} << 32) | (uint64_t{k.a_port} << 16) | k.b_port};
+    uint64_t x = w[0] * 0x9E3779B97F4A7C15ull + w[1] * 0xC2B2AE3D27D4EB4Full +
+                 w[2] * 0x165667B19E3779F9ull + w[3] * 0x27D4EB2F165667C5ull +
+                 w[4] * 0xFF51AFD7ED558CCDull;
+    x ^= x >> 32;
+    out[0] = x * 0xC4CEB9FE1A85EC53ull;
+    out[1] = (w[0] ^ 0x85EBCA77C2B2AE63ull) * 0xD6E8FEB86659FD93ull +
+             (w[1] ^ 0xA0761D6478BD642Full) * 0xE7037ED1A0B428DBull +
+             (w[2] ^ 0x8EBC6AF09C88C6E3ull) * 0x589965CC75374CC3ull +
+             (w[3] ^ 0x1D8E4E27C47D124Full) * 0x9E3779B97F4A7C15ull +
+             (w[4] ^ 0xE7037ED1A0B428DBull) * 0x165667B19E3779F9ull;
   }
 
   void Touch(uint32_t slot, int64_t now_ns) {
@@ -266,6 +318,8 @@ class ConnectionTable {
   // in the index say where each cell belongs without touching its entry.
   void Erase(uint32_t slot) {
     Unlink(slot);
+    // A Location still pointing here must not take the freed entry for its key (Revalidate).
+    entries_[slot].fingerprint[0] = entries_[slot].fingerprint[1] = 0;
     size_t b = entries_[slot].hash & mask_;
     while (static_cast<uint32_t>(index_[b]) != slot) b = (b + 1) & mask_;
     for (size_t next = (b + 1) & mask_; index_[next] != kEmpty; next = (next + 1) & mask_) {
@@ -279,6 +333,7 @@ class ConnectionTable {
     index_[b] = kEmpty;
     free_.push_back(slot);
     --size_;
+    ++generation_;
   }
 
   void IndexInsert(uint64_t cell) {
@@ -306,6 +361,7 @@ class ConnectionTable {
   uint32_t oldest_ = kNone;
   uint32_t newest_ = kNone;
   size_t size_ = 0;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace meshflow::flow::tcp
