@@ -19,6 +19,7 @@ class PipelineStage final : public FlowStage {
   void OnPacket(uint32_t interface_id, const CapturedPacket& packet) override {
     pipeline_.OnPacket(interface_id, packet);
   }
+  void Flush() override { pipeline_.Flush(); }
   void Reconfigure(const Config& config) override { pipeline_.Reconfigure(config); }
   void Collect(std::vector<prometheus::MetricFamily>& out) override { pipeline_.Collect(out); }
   void RefreshLocalAddresses() override { pipeline_.RefreshLocalAddresses(); }

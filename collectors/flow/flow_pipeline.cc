@@ -176,9 +176,6 @@ void FlowPipeline::OnPacket(uint32_t interface_id, const CapturedPacket& packet)
     iface.statuses[static_cast<size_t>(status)].Add(1);
     return;
   }
-  const bool track_tcp = info_.has_tcp_header && tcp_enabled_.load(std::memory_order_relaxed);
-  // Fetches the connection's entry while classification and the flow table run.
-  if (track_tcp) tcp_->Prepare(info_, interface_id, packet.timestamp_ns);
   if (info_.encap != Encap::kNone) {
     iface.encap_bytes[static_cast<size_t>(info_.encap)].Add(info_.encap_overhead_bytes);
   }
@@ -204,8 +201,12 @@ void FlowPipeline::OnPacket(uint32_t interface_id, const CapturedPacket& packet)
       (info_.tcp_flags & (tcp_flags::kSyn | tcp_flags::kAck)) == tcp_flags::kSyn) {
     series.connections.Add(1);
   }
-  if (track_tcp) tcp_->OnPacket(info_, {packet.timestamp_ns, interface_id, role, src, dst});
+  if (info_.has_tcp_header && tcp_enabled_.load(std::memory_order_relaxed)) {
+    tcp_->Submit(info_, {packet.timestamp_ns, interface_id, role, src, dst});
+  }
 }
+
+void FlowPipeline::Flush() { tcp_->Flush(); }
 
 void FlowPipeline::Collect(std::vector<prometheus::MetricFamily>& out) const {
   using prometheus::MetricType;

@@ -21,8 +21,8 @@ namespace meshflow::flow {
 // decoder -> classifier -> flow table, fed by a capture source through PacketSink and read
 // by scrapes through Collect().
 //
-// Threading: OnPacket runs on one capture thread at a time and takes no lock. Every counter has
-// that thread as its only writer (a plain load and store, see Counter); Collect reads them with
+// Threading: OnPacket and Flush run on one capture thread at a time and take no lock. Every counter
+// has that thread as its only writer (a plain load and store, see Counter); Collect reads them with
 // atomic loads and sees each series once its labels are published (FlowTable). AddInterface,
 // Reconfigure and Collect take a mutex that OnPacket never touches; a new config reaches the
 // packet path through a flag checked once per packet and is swapped in on the capture thread,
@@ -34,6 +34,9 @@ class FlowPipeline final : public PacketSink {
 
   uint32_t AddInterface(const std::string& name, int link_type) override;
   void OnPacket(uint32_t interface_id, const CapturedPacket& packet) override;
+  // Passive TCP tracks each packet a few TCP packets after OnPacket (TcpTracker::Submit): its
+  // results and table metrics are complete after Flush. Flow counters never wait.
+  void Flush() override;
 
   // Appends the flow, decode-error and encapsulation families. Safe beside OnPacket.
   void Collect(std::vector<prometheus::MetricFamily>& out) const;

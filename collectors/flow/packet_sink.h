@@ -22,6 +22,9 @@ class PacketSink {
   // name returns the same id again, so an interface that comes back keeps its counters.
   virtual uint32_t AddInterface(const std::string& name, int link_type) = 0;
   virtual void OnPacket(uint32_t interface_id, const CapturedPacket& packet) = 0;
+  // The input pauses or ends: finish whatever the sink holds back for speed (packets it has
+  // taken but not fully counted yet), so what it reports covers every packet handed over.
+  virtual void Flush() {}
 };
 
 }  // namespace meshflow::flow

@@ -179,18 +179,22 @@ bool OpenSource(const std::string& file, CaptureReader reader, CaptureSource& so
   return source.pcap != nullptr;
 }
 
-// Runs an open file to its end through the sink.
+// Runs an open file to its end through the sink, then flushes it: every packet read is counted
+// when this returns, even when the file ends in error.
 bool Drain(CaptureSource& source, const std::string& file, PacketSink& sink,
            const std::string& iface, std::string* error) {
   if (source.mapped) {
     const uint32_t id = sink.AddInterface(iface, source.mapped->link_type());
-    return source.mapped->Run(file, sink, id, error);
+    const bool ok = source.mapped->Run(file, sink, id, error);
+    sink.Flush();
+    return ok;
   }
   pcap_t* p = source.pcap.get();
   ReplayTarget target{&sink, sink.AddInterface(iface, pcap_datalink(p))};
   int rc;
   while ((rc = pcap_dispatch(p, -1, &OnRecord, reinterpret_cast<u_char*>(&target))) > 0) {
   }
+  sink.Flush();
   if (rc == PCAP_ERROR) {
     if (error != nullptr) *error = "error reading capture file " + file + ": " + pcap_geterr(p);
     return false;

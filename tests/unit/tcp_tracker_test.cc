@@ -1,11 +1,15 @@
 // The passive TCP state machine with synthetic decoded packets: handshake RTT on each side,
 // timestamp RTT matching and its rate limit, retransmissions across sequence wraparound, SYN
-// retries, flows seen mid-stream, and the connection table's bound and expiry.
+// retries, flows seen mid-stream, and the connection table's bound and expiry; and that
+// Submit, which tracks packets a few packets late, reports what tracking each at once does.
 #include "collectors/flow/tcp/tcp_tracker.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <random>
+#include <tuple>
 #include <vector>
 
 namespace meshflow::flow::tcp {
@@ -445,6 +449,167 @@ TEST_F(TrackerTest, BackwardsCaptureClockGivesNoSample) {
   S(5 * kMs, {.flags = kSyn | kAck, .seq = 1, .ack = 2});
   EXPECT_TRUE(sink_.rtt.empty());
   EXPECT_EQ(tracker_.negative_samples(), 1u);
+}
+
+PacketInfo Info(const Endpoint& from, const Endpoint& to, const Segment& s) {
+  PacketInfo info;
+  info.src = from.address;
+  info.dst = to.address;
+  info.src_port = from.port;
+  info.dst_port = to.port;
+  info.ip_version = 4;
+  info.l4_protocol = 6;
+  info.has_ports = true;
+  info.has_tcp_header = true;
+  info.tcp_flags = s.flags;
+  info.tcp_seq = s.seq;
+  info.tcp_ack = s.ack;
+  info.tcp_payload_bytes = s.payload;
+  info.ip_bytes = 40 + s.payload + (s.timestamps ? 12 : 0);
+  info.has_tcp_timestamp = s.timestamps;
+  info.ts_val = s.ts_val;
+  info.ts_ecr = s.ts_ecr;
+  return info;
+}
+
+// Two trackers on one config: one tracks every packet at once, the other through Submit.
+struct AtOnceAndBatched {
+  explicit AtOnceAndBatched(const TcpConfig& config, NodeId self) {
+    at_once.Rebind(config, self);
+    batched.Rebind(config, self);
+  }
+  void Feed(const PacketInfo& info, const PacketContext& context) {
+    at_once.OnPacket(info, context);
+    batched.Submit(info, context);
+  }
+  // Everything either reported, in order, and the table's counters, after a flush.
+  void ExpectSameResults() {
+    batched.Flush();
+    ASSERT_EQ(batched_sink.rtt.size(), at_once_sink.rtt.size());
+    for (size_t i = 0; i < at_once_sink.rtt.size(); ++i) {
+      const RttSample &a = at_once_sink.rtt[i], &b = batched_sink.rtt[i];
+      EXPECT_EQ(std::tie(a.role, a.client, a.server, a.kind, a.seconds),
+                std::tie(b.role, b.client, b.server, b.kind, b.seconds))
+          << "sample " << i;
+    }
+    ASSERT_EQ(batched_sink.retransmissions.size(), at_once_sink.retransmissions.size());
+    for (size_t i = 0; i < at_once_sink.retransmissions.size(); ++i) {
+      const Retransmission &a = at_once_sink.retransmissions[i],
+                           &b = batched_sink.retransmissions[i];
+      EXPECT_EQ(std::tie(a.interface_id, a.role, a.src, a.dst, a.bytes),
+                std::tie(b.interface_id, b.role, b.src, b.dst, b.bytes))
+          << "retransmission " << i;
+    }
+    EXPECT_EQ(batched.entries(), at_once.entries());
+    EXPECT_EQ(batched.evictions(), at_once.evictions());
+    EXPECT_EQ(batched.expired(), at_once.expired());
+    EXPECT_EQ(batched.negative_samples(), at_once.negative_samples());
+  }
+  Recorder at_once_sink, batched_sink;
+  TcpTracker at_once{TcpConfig{}, at_once_sink};
+  TcpTracker batched{TcpConfig{}, batched_sink};
+};
+
+TEST(TrackerSubmit, HoldsPacketsUntilTheWindowFillsOrAFlush) {
+  AtOnceAndBatched t({}, kClientNode);
+  t.Feed(Info(kClient, kServer, {.flags = kSyn, .seq = 1}),
+         {0, 0, kRole, kClientNode, kServerNode});
+  t.Feed(Info(kServer, kClient, {.flags = kSyn | kAck, .seq = 1, .ack = 2}),
+         {5 * kMs, 0, kRole, kServerNode, kClientNode});
+  EXPECT_EQ(t.at_once_sink.rtt.size(), 1u);
+  EXPECT_TRUE(t.batched_sink.rtt.empty());
+  EXPECT_EQ(t.batched.entries(), 0u);
+  t.ExpectSameResults();
+  EXPECT_EQ(t.batched_sink.rtt.size(), 1u);
+  EXPECT_EQ(t.batched.entries(), 1u);
+}
+
+// A new connection in a full table evicts within the window, so packets behind it that were
+// already looked up must see the table as it is when their turn comes.
+TEST(TrackerSubmit, EvictionsInsideOneWindowAreSeenByThePacketsBehind) {
+  TcpConfig config;
+  config.max_connections = 2;
+  AtOnceAndBatched t(config, kClientNode);
+  auto client = [](uint16_t port) { return Endpoint{kClient.address, port, kClientNode}; };
+  auto to_server = [&](int64_t t_ns, uint16_t port, Segment s) {
+    t.Feed(Info(client(port), kServer, s), {t_ns, 0, kRole, kClientNode, kServerNode});
+  };
+  auto to_client = [&](int64_t t_ns, uint16_t port, Segment s) {
+    t.Feed(Info(kServer, client(port), s), {t_ns, 0, kRole, kServerNode, kClientNode});
+  };
+  static_assert(TcpTracker::kWindow >= 7, "the sequence below should fit one window");
+  to_server(0, 1, {.flags = kSyn, .seq = 10});                            // A
+  to_server(1 * kMs, 2, {.flags = kSyn, .seq = 20});                      // B
+  to_server(2 * kMs, 3, {.flags = kSyn, .seq = 30});                      // C evicts A
+  to_client(3 * kMs, 1, {.flags = kSyn | kAck, .seq = 5, .ack = 11});     // A again evicts B
+  to_client(4 * kMs, 2, {.flags = kSyn | kAck, .seq = 6, .ack = 21});     // B again evicts C
+  to_client(5 * kMs, 3, {.flags = kAck, .seq = 7, .ack = 31});            // C is gone: ignored
+  to_client(6 * kMs, 1, {.flags = kAck | kPsh, .seq = 5, .payload = 1});  // overlaps A's SYN
+  EXPECT_EQ(t.batched.evictions(), 0u);                                   // all still held
+  t.ExpectSameResults();
+  EXPECT_EQ(t.batched.evictions(), 3u);
+  EXPECT_EQ(t.batched.entries(), 2u);
+  EXPECT_EQ(t.batched_sink.retransmissions.size(), 1u);
+}
+
+// Random traffic over more connections than the table holds, with retransmissions, echoed
+// timestamps, handshakes, FINs, RSTs, idle gaps and a clock that sometimes steps back: every
+// eviction, expiry and removal happens with other packets in the window.
+TEST(TrackerSubmit, RandomTrafficGivesTheResultsOfTrackingEachPacketAtOnce) {
+  for (const NodeId self : {kClientNode, kServerNode, kOtherNode}) {
+    TcpConfig config;
+    config.max_connections = 8;
+    config.idle_timeout = std::chrono::seconds(2);
+    config.timestamp_samples_per_second = 50;
+    AtOnceAndBatched t(config, self);
+    std::mt19937 rng(1234 + self);
+    auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+    constexpr int kConnections = 20;
+    struct Half {
+      uint32_t seq = 0;
+      uint32_t ts = 0;
+    };
+    std::vector<std::array<Half, 2>> halves(kConnections);
+    int64_t now = 0;
+    for (int i = 0; i < 100000; ++i) {
+      now += pick(4) == 0 ? pick(400) * kMs : pick(2000) * 1000;
+      if (pick(3000) == 0) now += 3 * kSecond;  // past the idle timeout
+      const uint32_t c = pick(kConnections);
+      const Endpoint client{IpAddress::FromV4(0x64400002 + c % 3), static_cast<uint16_t>(40000 + c),
+                            kClientNode};
+      const bool from_client = pick(2) == 0;
+      Half& h = halves[c][from_client ? 0 : 1];
+      const Half& other = halves[c][from_client ? 1 : 0];
+      static constexpr uint8_t kFlags[] = {kSyn,        kSyn | kAck, kAck,        kAck, kAck | kPsh,
+                                           kAck | kPsh, kAck | kPsh, kFin | kAck, kRst};
+      Segment s;
+      s.flags = kFlags[pick(sizeof kFlags)];
+      if (s.flags == kSyn || s.flags == (kSyn | kAck)) {
+        if (pick(3) == 0) h.seq = static_cast<uint32_t>(rng());  // a new ISN: port reuse
+      }
+      s.payload = (s.flags & kPsh) != 0 ? 1 + pick(1400) : 0;
+      s.seq = pick(10) == 0 ? h.seq - pick(3000) : h.seq;  // sometimes a retransmission
+      s.ack = other.seq;
+      if (pick(10) != 0) {
+        s.timestamps = true;
+        if (pick(3) != 0) h.ts += 1 + pick(5);
+        s.ts_val = h.ts;
+        s.ts_ecr = other.ts - (pick(4) == 0 ? pick(3) : 0);
+      }
+      h.seq = s.seq + s.payload + ((s.flags & (kSyn | kFin)) != 0 ? 1 : 0);
+      const int64_t at = pick(500) == 0 ? now - 50 * kMs : now;  // a step back now and then
+      const Endpoint& from = from_client ? client : kServer;
+      const Endpoint& to = from_client ? kServer : client;
+      t.Feed(Info(from, to, s), {at, c % 2, kRole, from.node, to.node});
+      if (pick(5000) == 0) t.batched.Flush();  // a flush anywhere changes nothing
+    }
+    t.ExpectSameResults();
+    // The traffic did exercise what the window must get right.
+    EXPECT_GT(t.at_once.evictions(), 100u);
+    EXPECT_GT(t.at_once.expired(), 10u);
+    EXPECT_GT(t.at_once_sink.retransmissions.size(), 100u);
+    EXPECT_GT(t.at_once_sink.rtt.size(), 100u);
+  }
 }
 
 TEST(SeqLess, IsWraparoundSafe) {

@@ -10,6 +10,7 @@ PassiveTcp::PassiveTcp(const Config& config, TcpSeries::InterfaceName interface_
 
 void PassiveTcp::Rebind(const TcpConfig& config, const std::string& node_name, size_t max_series,
                         const Classifier& classifier) {
+  tracker_.Flush();  // their results carry the old ids, named by the old classifier
   series_.Rebind(classifier, max_series);
   tracker_.Rebind(config, classifier.FindNode(node_name).value_or(NodeTable::kExternal));
 }

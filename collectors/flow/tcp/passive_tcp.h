@@ -13,21 +13,23 @@
 namespace meshflow::flow::tcp {
 
 // Passive TCP health as the flow pipeline uses it: the tracker feeding its series, plus the
-// connection table's own metrics. OnPacket and Rebind run on the capture thread; Collect on any.
+// connection table's own metrics. Submit, Flush and Rebind run on the capture thread; Collect on
+// any.
 class PassiveTcp {
  public:
   PassiveTcp(const Config& config, TcpSeries::InterfaceName interface_name);
 
-  // After (re)building the classifier: ids, the node's own id, table size and rates.
+  // After (re)building the classifier: ids, the node's own id, table size and rates. Packets
+  // submitted before are tracked first, under the old classifier's ids and names.
   void Rebind(const TcpConfig& config, const std::string& node_name, size_t max_series,
               const Classifier& classifier);
 
-  void Prepare(const PacketInfo& info, uint32_t interface_id, int64_t timestamp_ns) {
-    tracker_.Prepare(info, interface_id, timestamp_ns);
+  // A decoded and classified TCP packet, tracked up to TcpTracker::kWindow packets later
+  // (see TcpTracker::Submit); Flush before reading results.
+  void Submit(const PacketInfo& info, const PacketContext& context) {
+    tracker_.Submit(info, context);
   }
-  void OnPacket(const PacketInfo& info, const PacketContext& context) {
-    tracker_.OnPacket(info, context);
-  }
+  void Flush() { tracker_.Flush(); }
 
   void Collect(std::vector<prometheus::MetricFamily>& out) const;
 

@@ -36,55 +36,81 @@ TcpTracker::TcpTracker(const TcpConfig& config, ResultSink& sink)
       arm_interval_ns_(ArmInterval(config)) {}
 
 void TcpTracker::Rebind(const TcpConfig& config, NodeId self) {
+  Flush();
   self_ = self;
-  prepared_ = false;
   idle_ns_ = config.idle_timeout.count();
   arm_interval_ns_ = ArmInterval(config);
   table_.Resize(static_cast<size_t>(config.max_connections));
   entries_.store(0, std::memory_order_relaxed);
 }
 
-void TcpTracker::Prepare(const PacketInfo& info, uint32_t interface_id, int64_t timestamp_ns) {
-  // Expiry first: it changes the table, which would invalidate the location.
-  if (const size_t expired = table_.ExpireBefore(timestamp_ns - idle_ns_); expired != 0)
-      [[unlikely]] {
-    expired_.fetch_add(expired, std::memory_order_relaxed);
+void TcpTracker::Submit(const PacketInfo& info, const PacketContext& context) {
+  if (!info.has_tcp_header) return;
+  if (submitted_ - processed_ == kWindow) Process(pending_[processed_++ % kWindow]);
+  // Step 1: hash the connection's key and fetch the index cells it starts probing at.
+  Pending& p = pending_[submitted_ % kWindow];
+  Segment& seg = p.segment;
+  seg.context = context;
+  seg.ip_bytes = info.ip_bytes;
+  seg.seq = info.tcp_seq;
+  seg.payload_bytes = info.tcp_payload_bytes;
+  seg.ts_val = info.ts_val;
+  seg.ts_ecr = info.ts_ecr;
+  seg.src_port = info.src_port;
+  seg.dst_port = info.dst_port;
+  seg.flags = info.tcp_flags;
+  seg.has_timestamp = info.has_tcp_timestamp;
+  Table::Fingerprint(
+      MakeKey(info.src, info.src_port, info.dst, info.dst_port, context.interface_id, p.dir), p.at);
+  p.generation = kUnprobed;
+  table_.PrefetchIndex(p.at);
+  ++submitted_;
+  // Step 2, kProbeAhead packets later: probe the index (now in cache) and fetch the entry.
+  if (submitted_ - processed_ > kProbeAhead) {
+    Pending& q = pending_[(submitted_ - 1 - kProbeAhead) % kWindow];
+    table_.Probe(q.at);
+    q.generation = table_.generation();
+    table_.Prefetch(q.at);
+    // And what the eviction a new connection in a full table makes will touch.
+    if (table_.full()) table_.PrefetchOldest();
   }
-  const ConnectionKey key =
-      MakeKey(info.src, info.src_port, info.dst, info.dst_port, interface_id, prepared_dir_);
-  prepared_at_ = table_.Locate(key);
-  table_.Prefetch(prepared_at_);
-  prepared_ = true;
 }
 
-void TcpTracker::OnPacket(const PacketInfo& info, const PacketContext& context) {
-  if (!info.has_tcp_header) return;
-  if (!prepared_) Prepare(info, context.interface_id, context.timestamp_ns);
-  prepared_ = false;
-  const int64_t now = context.timestamp_ns;
-  const Direction dir = prepared_dir_;
-  const uint8_t flags = info.tcp_flags;
-  Table::Entry* entry = table_.Use(prepared_at_, now);
+// Step 3: the state machine, in submission order. Only this step changes the table. Flattened:
+// calls to the steps cost more than the steps on the common path.
+[[gnu::flatten]] void TcpTracker::Process(Pending& p) {
+  const Segment& seg = p.segment;
+  const int64_t now = seg.context.timestamp_ns;
+  // Expiry first, as it would have run before this packet's lookup.
+  if (const size_t expired = table_.ExpireBefore(now - idle_ns_); expired != 0) [[unlikely]] {
+    Add(expired_, expired);
+  }
+  // The probe is a hint: checked again when the table changed since (an insert, an eviction,
+  // an expiry or a removal may have moved the entry, taken its slot or added it).
+  if (p.generation != table_.generation()) table_.Revalidate(p.at);
+  const Direction dir = p.dir;
+  const uint8_t flags = seg.flags;
+  Table::Entry* entry = table_.Use(p.at, now);
   if (entry == nullptr) {
     // Only a SYN or a data segment starts tracking: the final ACK after both FINs, a RST or a
     // stray ACK would otherwise leave an entry behind that lingers until the idle timeout.
-    if ((flags & kRst) != 0 || ((flags & kSyn) == 0 && info.tcp_payload_bytes == 0)) return;
+    if ((flags & kRst) != 0 || ((flags & kSyn) == 0 && seg.payload_bytes == 0)) return;
     bool evicted = false;
-    entry = &table_.Insert(prepared_at_, now, evicted);
-    if (evicted) evictions_.fetch_add(1, std::memory_order_relaxed);
-    StartConnection(entry->state, info, context, dir);
+    entry = &table_.Insert(p.at, now, evicted);
+    if (evicted) Add(evictions_, 1);
+    StartConnection(entry->state, seg, dir);
   } else if ((flags & (kSyn | kAck)) == kSyn) {
     // A SYN on a known tuple is a retry unless its ISN differs: then the port was reused.
     const HalfState& h = entry->state.half[dir];
-    if ((h.flags & HalfState::kHasHigh) != 0 && h.high != info.tcp_seq + 1) {
+    if ((h.flags & HalfState::kHasHigh) != 0 && h.high != seg.seq + 1) {
       entry->state = State{};
-      StartConnection(entry->state, info, context, dir);
+      StartConnection(entry->state, seg, dir);
     }
   }
   State& s = entry->state;
-  Handshake(s, info, now, dir);
-  if (info.has_tcp_timestamp) Timestamps(s, info, now, dir);
-  Sequence(s, info, context, dir);
+  Handshake(s, seg, dir);
+  if (seg.has_timestamp) Timestamps(s, seg, dir);
+  Sequence(s, seg, dir);
   if ((flags & kFin) != 0) s.half[dir].flags |= HalfState::kFin;
   if ((flags & kRst) != 0 || (s.half[0].flags & s.half[1].flags & HalfState::kFin) != 0) {
     table_.Remove(*entry);
@@ -92,12 +118,11 @@ void TcpTracker::OnPacket(const PacketInfo& info, const PacketContext& context) 
   entries_.store(table_.size(), std::memory_order_relaxed);
 }
 
-void TcpTracker::StartConnection(State& s, const PacketInfo& info, const PacketContext& context,
-                                 Direction dir) {
-  s.role = context.role;
-  s.node[dir] = context.src_node;
-  s.node[dir ^ 1] = context.dst_node;
-  const uint8_t syn_ack = info.tcp_flags & (kSyn | kAck);
+void TcpTracker::StartConnection(State& s, const Segment& seg, Direction dir) {
+  s.role = seg.context.role;
+  s.node[dir] = seg.context.src_node;
+  s.node[dir ^ 1] = seg.context.dst_node;
+  const uint8_t syn_ack = seg.flags & (kSyn | kAck);
   if (syn_ack == kSyn) {
     s.client_dir = dir;
   } else if (syn_ack == (kSyn | kAck)) {
@@ -105,12 +130,13 @@ void TcpTracker::StartConnection(State& s, const PacketInfo& info, const PacketC
   } else {
     // Seen mid-stream: the client is the side on the higher (ephemeral) port, the server the
     // side on the service port. Equal ports: the sender of the first segment seen.
-    s.client_dir = info.src_port >= info.dst_port ? dir : dir ^ 1;
+    s.client_dir = seg.src_port >= seg.dst_port ? dir : dir ^ 1;
   }
 }
 
-void TcpTracker::Handshake(State& s, const PacketInfo& info, int64_t now, Direction dir) {
-  const uint8_t syn_ack = info.tcp_flags & (kSyn | kAck);
+void TcpTracker::Handshake(State& s, const Segment& seg, Direction dir) {
+  const int64_t now = seg.context.timestamp_ns;
+  const uint8_t syn_ack = seg.flags & (kSyn | kAck);
   if (syn_ack == kSyn) {
     if (dir != s.client_dir) return;  // simultaneous open: not timed
     s.handshake_ns = now;             // a retry restarts the clock (see the header)
@@ -137,23 +163,24 @@ void TcpTracker::Handshake(State& s, const PacketInfo& info, int64_t now, Direct
   }
   // The client's first ACK after the SYN/ACK completes the handshake.
   constexpr uint8_t kReady = State::kHandshakeOpen | State::kSynAckSeen;
-  if ((s.flags & kReady) != kReady || (info.tcp_flags & kAck) == 0 || dir != s.client_dir) {
+  if ((s.flags & kReady) != kReady || (seg.flags & kAck) == 0 || dir != s.client_dir) {
     return;
   }
   if (!client_self) EmitRtt(s, RttKind::kHandshake, now - s.handshake_ns);
   s.flags = 0;
 }
 
-void TcpTracker::Timestamps(State& s, const PacketInfo& info, int64_t now, Direction dir) {
+void TcpTracker::Timestamps(State& s, const Segment& seg, Direction dir) {
+  const int64_t now = seg.context.timestamp_ns;
   const bool endpoint = IsSelf(s.node[0]) || IsSelf(s.node[1]);
   // TSecr is only meaningful on segments with ACK set (RFC 7323 3.2).
   HalfState& reverse = s.half[dir ^ 1];
-  if ((info.tcp_flags & kAck) != 0 && (reverse.flags & HalfState::kArmed) != 0) {
-    if (info.ts_ecr == reverse.armed_ts_val) {
+  if ((seg.flags & kAck) != 0 && (reverse.flags & HalfState::kArmed) != 0) {
+    if (seg.ts_ecr == reverse.armed_ts_val) {
       const int64_t rtt = now - reverse.armed_ns;
       reverse.flags &= ~HalfState::kArmed;  // only the first echo of a TSval times it
       if (rtt < 0) {
-        negative_samples_.fetch_add(1, std::memory_order_relaxed);
+        Add(negative_samples_, 1);
       } else if (endpoint) {
         EmitRtt(s, RttKind::kTimestamp, rtt);
       } else {
@@ -165,7 +192,7 @@ void TcpTracker::Timestamps(State& s, const PacketInfo& info, int64_t now, Direc
           EmitRtt(s, RttKind::kTimestamp, rtt + int64_t{other.half_rtt_us} * 1000);
         }
       }
-    } else if (static_cast<int32_t>(info.ts_ecr - reverse.armed_ts_val) > 0) {
+    } else if (static_cast<int32_t>(seg.ts_ecr - reverse.armed_ts_val) > 0) {
       // The peer echoes a later TSval: the armed one will never come back (its segment was
       // acknowledged together with later ones). Free the slot for the next.
       reverse.flags &= ~HalfState::kArmed;
@@ -174,51 +201,50 @@ void TcpTracker::Timestamps(State& s, const PacketInfo& info, int64_t now, Direc
 
   HalfState& h = s.half[dir];
   const bool first_in_direction = (h.flags & HalfState::kHasTsVal) == 0;
-  if (!first_in_direction && info.ts_val == h.last_ts_val) return;
-  h.last_ts_val = info.ts_val;
+  if (!first_in_direction && seg.ts_val == h.last_ts_val) return;
+  h.last_ts_val = seg.ts_val;
   h.flags |= HalfState::kHasTsVal;
   // The first TSval of a flow seen mid-stream may have been sent before capture started, so
   // its first-seen time is unknown; a SYN's is not.
-  if (first_in_direction && (info.tcp_flags & kSyn) == 0) return;
+  if (first_in_direction && (seg.flags & kSyn) == 0) return;
   // A node times only what it sends itself: the reverse echo would measure its own ACK delay.
   if (endpoint && !IsSelf(s.node[dir])) return;
   // Only segments the peer must acknowledge are timed: a pure ACK's TSval is echoed whenever
   // the peer next has something to send, which may be seconds later.
-  if (info.tcp_payload_bytes == 0 && (info.tcp_flags & (kSyn | kFin)) == 0) return;
+  if (seg.payload_bytes == 0 && (seg.flags & (kSyn | kFin)) == 0) return;
   if ((h.flags & HalfState::kEverArmed) != 0) {
     if ((h.flags & HalfState::kArmed) != 0 && now - h.armed_ns < kArmedTimeoutNs) return;
     if (now - h.armed_ns < arm_interval_ns_) return;  // the per-connection rate limit
   }
-  h.armed_ts_val = info.ts_val;
+  h.armed_ts_val = seg.ts_val;
   h.armed_ns = now;
   h.flags |= HalfState::kArmed | HalfState::kEverArmed;
 }
 
-void TcpTracker::Sequence(State& s, const PacketInfo& info, const PacketContext& context,
-                          Direction dir) {
+void TcpTracker::Sequence(State& s, const Segment& seg, Direction dir) {
   // SYN and FIN occupy one sequence number each, so their retries count as retransmissions,
   // as they do in the kernel's TcpRetransSegs.
-  const uint32_t length = info.tcp_payload_bytes + ((info.tcp_flags & kSyn) != 0 ? 1 : 0) +
-                          ((info.tcp_flags & kFin) != 0 ? 1 : 0);
+  const uint32_t length =
+      seg.payload_bytes + ((seg.flags & kSyn) != 0 ? 1 : 0) + ((seg.flags & kFin) != 0 ? 1 : 0);
   if (length == 0) return;
   HalfState& h = s.half[dir];
-  const uint32_t end = info.tcp_seq + length;
+  const uint32_t end = seg.seq + length;
   if ((h.flags & HalfState::kHasHigh) == 0) {
     // The first segment seen sets the mark: a flow seen mid-stream starts clean.
     h.high = end;
     h.flags |= HalfState::kHasHigh;
     return;
   }
-  if (SeqLess(info.tcp_seq, h.high)) {
+  if (SeqLess(seg.seq, h.high)) {
     sink_.OnRetransmission(
-        {context.interface_id, s.role, s.node[dir], s.node[dir ^ 1], info.ip_bytes});
+        {seg.context.interface_id, s.role, s.node[dir], s.node[dir ^ 1], seg.ip_bytes});
   }
   if (SeqLess(h.high, end)) h.high = end;
 }
 
 void TcpTracker::EmitRtt(const State& s, RttKind kind, int64_t rtt_ns) {
   if (rtt_ns < 0) {
-    negative_samples_.fetch_add(1, std::memory_order_relaxed);
+    Add(negative_samples_, 1);
     return;
   }
   sink_.OnRtt({s.role, s.node[s.client_dir], s.node[s.client_dir ^ 1], kind,

@@ -66,14 +66,32 @@ class TcpTracker {
 
   // Binds to a classifier's ids (after a reconfiguration): connection state holding old ids is
   // dropped and tracking restarts mid-stream. `self` is this node's id in that classifier.
+  // Packets submitted before are tracked first, under the old binding.
   void Rebind(const TcpConfig& config, NodeId self);
 
-  // Optional, for speed: looks the packet's connection up and starts fetching its entry, so
-  // the caller's work until OnPacket for the same packet hides the memory latency. `info` must
-  // be that packet's.
-  void Prepare(const PacketInfo& info, uint32_t interface_id, int64_t timestamp_ns);
+  // Tracks one packet now: anything submitted before it is tracked first.
+  void OnPacket(const PacketInfo& info, const PacketContext& context) {
+    Submit(info, context);
+    Flush();
+  }
 
-  void OnPacket(const PacketInfo& info, const PacketContext& context);
+  // Tracks one packet a few packets later, for speed: its connection's entry is looked up in
+  // steps while the packets after it are decoded and classified, so the lookup's cache misses
+  // overlap other work instead of stalling it. Results, counters and the order of every table
+  // change are those of OnPacket for each packet in turn, only delayed by up to kWindow TCP
+  // packets: whoever reads them must Flush first (at the end of input, when capture goes
+  // idle, before a Rebind). Only what the tracker needs of the packet is kept.
+  void Submit(const PacketInfo& info, const PacketContext& context);
+  // Tracks every submitted packet.
+  void Flush() {
+    while (processed_ != submitted_) Process(pending_[processed_++ % kWindow]);
+  }
+
+  // How many TCP packets Submit holds back at most, and how far ahead of its tracking a
+  // packet's index cells are read (each step is a fetch from memory started a few packets
+  // before it is needed).
+  static constexpr uint32_t kWindow = 8;
+  static constexpr uint32_t kProbeAhead = 4;
 
   size_t entries() const { return entries_.load(std::memory_order_relaxed); }
   // Connections dropped to make room for a new one (the table was full).
@@ -114,20 +132,49 @@ class TcpTracker {
  private:
   using Table = ConnectionTable<State>;
 
-  void StartConnection(State& s, const PacketInfo& info, const PacketContext& context,
-                       Direction dir);
-  void Handshake(State& s, const PacketInfo& info, int64_t now, Direction dir);
-  void Timestamps(State& s, const PacketInfo& info, int64_t now, Direction dir);
-  void Sequence(State& s, const PacketInfo& info, const PacketContext& context, Direction dir);
+  // What the state machine reads of one TCP packet: copied out of the decoder's PacketInfo
+  // and the pipeline's classification, so it outlives the captured bytes while it waits.
+  struct Segment {
+    PacketContext context;
+    uint32_t ip_bytes = 0;
+    uint32_t seq = 0;
+    uint32_t payload_bytes = 0;
+    uint32_t ts_val = 0;
+    uint32_t ts_ecr = 0;
+    uint16_t src_port = 0;
+    uint16_t dst_port = 0;
+    uint8_t flags = 0;
+    bool has_timestamp = false;
+  };
+  // A submitted packet: its segment, its direction in the connection and where the table had
+  // its entry when it was last probed.
+  struct Pending {
+    Segment segment;
+    Table::Location at;
+    uint64_t generation;  // of the table at the probe; kUnprobed before it
+    Direction dir;
+  };
+  static constexpr uint64_t kUnprobed = ~uint64_t{0};
+  static_assert((kWindow & (kWindow - 1)) == 0 && kProbeAhead < kWindow);
+
+  void Process(Pending& p);
+  void StartConnection(State& s, const Segment& seg, Direction dir);
+  void Handshake(State& s, const Segment& seg, Direction dir);
+  void Timestamps(State& s, const Segment& seg, Direction dir);
+  void Sequence(State& s, const Segment& seg, Direction dir);
   void EmitRtt(const State& s, RttKind kind, int64_t rtt_ns);
   bool IsSelf(NodeId node) const { return node == self_; }
+  // Single writer (the capture thread): a plain load and store, no locked instruction.
+  static void Add(std::atomic<uint64_t>& counter, uint64_t n) {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
 
   ResultSink& sink_;
   Table table_;
-  // Set by Prepare, used by the OnPacket that follows.
-  bool prepared_ = false;
-  Direction prepared_dir_ = 0;
-  Table::Location prepared_at_{};
+  // Submitted packets in a ring: numbers processed_ up to submitted_ are waiting.
+  Pending pending_[kWindow];
+  uint32_t submitted_ = 0;
+  uint32_t processed_ = 0;
   NodeId self_ = NodeTable::kExternal;
   int64_t idle_ns_;
   int64_t arm_interval_ns_;
