@@ -35,12 +35,19 @@ inline ConnectionKey MakeKey(const IpAddress& src, uint16_t src_port, const IpAd
   uint64_t s[2], d[2];
   std::memcpy(s, src.bytes().data(), 16);
   std::memcpy(d, dst.bytes().data(), 16);
-  const bool src_first = s[0] != d[0]   ? s[0] < d[0]
-                         : s[1] != d[1] ? s[1] < d[1]
-                                        : src_port <= dst_port;
-  direction = src_first ? 0 : 1;
-  return src_first ? ConnectionKey{{s[0], s[1]}, {d[0], d[1]}, src_port, dst_port, interface_id}
-                   : ConnectionKey{{d[0], d[1]}, {s[0], s[1]}, dst_port, src_port, interface_id};
+  // Without branches: the direction of consecutive packets is a coin toss to a predictor.
+  const unsigned lt0 = s[0] < d[0], eq0 = s[0] == d[0], lt1 = s[1] < d[1], eq1 = s[1] == d[1];
+  const unsigned ports_in_order = src_port <= dst_port;
+  direction = static_cast<Direction>((lt0 | (eq0 & (lt1 | (eq1 & ports_in_order)))) ^ 1);
+  const uint64_t swap = uint64_t{0} - direction;  // all ones when the endpoints swap
+  const uint64_t x0 = (s[0] ^ d[0]) & swap;
+  const uint64_t x1 = (s[1] ^ d[1]) & swap;
+  const auto xp = static_cast<uint16_t>((src_port ^ dst_port) & swap);
+  return ConnectionKey{{s[0] ^ x0, s[1] ^ x1},
+                       {d[0] ^ x0, d[1] ^ x1},
+                       static_cast<uint16_t>(src_port ^ xp),
+                       static_cast<uint16_t>(dst_port ^ xp),
+                       interface_id};
 }
 
 // A fixed-capacity map from ConnectionKey to State in least-recently-used order: idle entries

@@ -204,21 +204,28 @@ void TcpTracker::Timestamps(State& s, const Segment& seg, Direction dir) {
   if (!first_in_direction && seg.ts_val == h.last_ts_val) return;
   h.last_ts_val = seg.ts_val;
   h.flags |= HalfState::kHasTsVal;
-  // The first TSval of a flow seen mid-stream may have been sent before capture started, so
-  // its first-seen time is unknown; a SYN's is not.
-  if (first_in_direction && (seg.flags & kSyn) == 0) return;
-  // A node times only what it sends itself: the reverse echo would measure its own ACK delay.
-  if (endpoint && !IsSelf(s.node[dir])) return;
-  // Only segments the peer must acknowledge are timed: a pure ACK's TSval is echoed whenever
-  // the peer next has something to send, which may be seconds later.
-  if (seg.payload_bytes == 0 && (seg.flags & (kSyn | kFin)) == 0) return;
-  if ((h.flags & HalfState::kEverArmed) != 0) {
-    if ((h.flags & HalfState::kArmed) != 0 && now - h.armed_ns < kArmedTimeoutNs) return;
-    if (now - h.armed_ns < arm_interval_ns_) return;  // the per-connection rate limit
-  }
-  h.armed_ts_val = seg.ts_val;
-  h.armed_ns = now;
-  h.flags |= HalfState::kArmed | HalfState::kEverArmed;
+  // Whether this TSval may be timed at all, as one branch (the conditions depend on the
+  // packet's direction and kind, which no predictor guesses):
+  //  - The first TSval of a flow seen mid-stream may have been sent before capture started, so
+  //    its first-seen time is unknown; a SYN's is not.
+  //  - A node times only what it sends itself: the reverse echo would measure its own ACK
+  //    delay.
+  //  - Only segments the peer must acknowledge are timed: a pure ACK's TSval is echoed
+  //    whenever the peer next has something to send, which may be seconds later.
+  const auto bit = [](bool b) { return static_cast<unsigned>(b); };
+  const unsigned mid_stream_first = bit(first_in_direction) & bit((seg.flags & kSyn) == 0);
+  const unsigned not_ours = bit(endpoint) & bit(!IsSelf(s.node[dir]));
+  const unsigned no_ack_due = bit(seg.payload_bytes == 0) & bit((seg.flags & (kSyn | kFin)) == 0);
+  // Nor while a TSval is being timed (unless its echo is overdue), nor within the
+  // per-connection rate limit. Then stores by selection, again without a branch.
+  const int64_t since = now - h.armed_ns;
+  const unsigned busy = bit((h.flags & HalfState::kEverArmed) != 0) &
+                        ((bit((h.flags & HalfState::kArmed) != 0) & bit(since < kArmedTimeoutNs)) |
+                         bit(since < arm_interval_ns_));
+  const bool arm = (mid_stream_first | not_ours | no_ack_due | busy) == 0;
+  h.armed_ts_val = arm ? seg.ts_val : h.armed_ts_val;
+  h.armed_ns = arm ? now : h.armed_ns;
+  h.flags |= arm ? HalfState::kArmed | HalfState::kEverArmed : 0;
 }
 
 void TcpTracker::Sequence(State& s, const Segment& seg, Direction dir) {
@@ -226,20 +233,23 @@ void TcpTracker::Sequence(State& s, const Segment& seg, Direction dir) {
   // as they do in the kernel's TcpRetransSegs.
   const uint32_t length =
       seg.payload_bytes + ((seg.flags & kSyn) != 0 ? 1 : 0) + ((seg.flags & kFin) != 0 ? 1 : 0);
-  if (length == 0) return;
   HalfState& h = s.half[dir];
   const uint32_t end = seg.seq + length;
   if ((h.flags & HalfState::kHasHigh) == 0) {
+    if (length == 0) return;
     // The first segment seen sets the mark: a flow seen mid-stream starts clean.
     h.high = end;
     h.flags |= HalfState::kHasHigh;
     return;
   }
-  if (SeqLess(seg.seq, h.high)) {
+  // Pure ACKs (length 0) and data interleave unpredictably: no branch on which this is.
+  const unsigned carries = length != 0;
+  if ((carries & static_cast<unsigned>(SeqLess(seg.seq, h.high))) != 0) {
     sink_.OnRetransmission(
         {seg.context.interface_id, s.role, s.node[dir], s.node[dir ^ 1], seg.ip_bytes});
   }
-  if (SeqLess(h.high, end)) h.high = end;
+  const uint32_t advance = 0u - (carries & static_cast<unsigned>(SeqLess(h.high, end)));
+  h.high = (end & advance) | (h.high & ~advance);
 }
 
 void TcpTracker::EmitRtt(const State& s, RttKind kind, int64_t rtt_ns) {
