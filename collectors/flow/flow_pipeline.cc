@@ -186,6 +186,10 @@ void FlowPipeline::OnPacket(uint32_t interface_id, const CapturedPacket& packet)
   }
   const NodeId src = c.Node(info_.src);
   const NodeId dst = c.Node(info_.dst);
+  // Before the flow table, whose independent work then overlaps the tracker's.
+  if (info_.has_tcp_header && tcp_enabled_.load(std::memory_order_relaxed)) {
+    tcp_->Submit(info_, {packet.timestamp_ns, interface_id, role, src, dst});
+  }
   SeriesCounters& series = table_.Get(
       SeriesKey::Pack(interface_id, role, src, dst),
       [&] {
@@ -200,9 +204,6 @@ void FlowPipeline::OnPacket(uint32_t interface_id, const CapturedPacket& packet)
   if (info_.has_tcp_header &&
       (info_.tcp_flags & (tcp_flags::kSyn | tcp_flags::kAck)) == tcp_flags::kSyn) {
     series.connections.Add(1);
-  }
-  if (info_.has_tcp_header && tcp_enabled_.load(std::memory_order_relaxed)) {
-    tcp_->Submit(info_, {packet.timestamp_ns, interface_id, role, src, dst});
   }
 }
 
