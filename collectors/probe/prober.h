@@ -148,6 +148,14 @@ class Prober {
     uint64_t series_id;
     uint64_t sequence;
   };
+  // A datagram probe encoded and waiting for the batch it goes out with.
+  struct OutgoingProbe {
+    uint64_t series_id;
+    uint64_t sequence;
+    SocketAddress to;
+    std::array<uint8_t, 64> bytes;
+    size_t size;
+  };
   // A probe socket shared by every peer of one family and method.
   struct ProbeSocket {
     Fd fd;
@@ -155,6 +163,7 @@ class Prober {
     bool raw = false;  // ICMP through a raw socket: IP header on receive (IPv4), own id
     uint32_t next_key = 0;
     std::deque<TxPending> pending;
+    std::vector<OutgoingProbe> outbox;  // encoded, sent together by FlushSends
   };
   struct TcpConn {
     Fd fd;
@@ -179,9 +188,12 @@ class Prober {
   void FinishTcp(uint64_t conn_id);
   // Reads transmit timestamps: up to `max`, or until `until` holds.
   void DrainTx(SocketSlot slot, int max);
+  int DrainLimit(SocketSlot slot) const;
   void Send(size_t target_index, nanoseconds now);
   void SendDatagram(SocketSlot slot, SeriesEntry& entry, const IpAddress& to, uint16_t port,
-                    std::span<const uint8_t> bytes, nanoseconds now, uint64_t sequence);
+                    std::span<const uint8_t> bytes, uint64_t sequence);
+  // Sends what waits in a socket's outbox, many datagrams per system call (sendmmsg).
+  void FlushSends(SocketSlot slot);
   void SendTcp(SeriesEntry& entry, const IpAddress& to, uint16_t port, nanoseconds now);
   void Expire(nanoseconds now);
   void ArmTimer();  // computes next_wake_
@@ -213,8 +225,12 @@ class Prober {
   std::unordered_map<uint64_t, TcpConn> tcp_conns_;
   std::array<uint64_t, kMethodCount> fallbacks_{};
   uint64_t malformed_replies_ = 0;
-  std::vector<uint8_t> buffer_;
-  std::optional<nanoseconds> next_wake_;  // the next send or deadline, for the epoll timeout
+  DatagramBatch batch_;  // what the last read of a socket returned
+  std::vector<mmsghdr> send_headers_;
+  std::vector<iovec> send_iovecs_;
+  std::optional<nanoseconds> last_send_wake_;  // when the loop last sent probes
+  nanoseconds send_batch_{0};                  // see Apply
+  std::optional<nanoseconds> next_wake_;       // the next send or deadline, for the epoll timeout
   bool no_pwait2_ = false;
   bool reopen_reflector_ = false;  // after Stop(), Start() opens the reflector afresh
   Resolver resolver_;

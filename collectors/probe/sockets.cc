@@ -5,6 +5,8 @@
 #include <netinet/ip.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -95,24 +97,8 @@ std::optional<int64_t> SoftwareTimestamp(const cmsghdr* c) {
   return int64_t{ts.ts[0].tv_sec} * 1'000'000'000 + ts.ts[0].tv_nsec;
 }
 
-}  // namespace
-
-std::optional<Datagram> ReceiveDatagram(int fd, std::span<uint8_t> buffer) {
-  Datagram d;
-  iovec iov{buffer.data(), buffer.size()};
-  alignas(cmsghdr) uint8_t control[512];
-  msghdr msg{};
-  msg.msg_name = &d.source.storage;
-  msg.msg_namelen = sizeof(d.source.storage);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  const ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
-  if (n < 0) return std::nullopt;
-  d.size = static_cast<size_t>(n);
-  if (msg.msg_flags & MSG_TRUNC) d.size = buffer.size() + 1;  // marks it oversized
-  d.source.length = msg.msg_namelen;
+// The metadata the kernel attached to a received datagram.
+void ReadControl(msghdr& msg, Datagram& d) {
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (auto ts = SoftwareTimestamp(c)) {
       d.rx_kernel_ns = ts;
@@ -128,36 +114,91 @@ std::optional<Datagram> ReceiveDatagram(int fd, std::span<uint8_t> buffer) {
       d.local_ifindex = static_cast<int>(info.ipi6_ifindex);
     }
   }
-  return d;
+}
+
+// A transmit timestamp message from the error queue: its key and kernel time, if it is one.
+void ReadTxTimestamp(msghdr& msg, const std::function<void(uint32_t, int64_t)>& fn) {
+  std::optional<int64_t> ts;
+  std::optional<uint32_t> key;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (auto t = SoftwareTimestamp(c)) {
+      ts = t;
+    } else if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+               (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+      sock_extended_err err;
+      std::memcpy(&err, CMSG_DATA(c), sizeof(err));
+      if (err.ee_errno == ENOMSG && err.ee_origin == SO_EE_ORIGIN_TIMESTAMPING &&
+          err.ee_info == SCM_TSTAMP_SND)
+        key = err.ee_data;
+    }
+  }
+  if (ts && key) fn(*key, *ts);
+}
+
+}  // namespace
+
+DatagramBatch::DatagramBatch(size_t capacity, size_t datagram_size)
+    : datagram_size_(datagram_size),
+      buffers_(capacity * datagram_size),
+      controls_(capacity),
+      iovecs_(capacity),
+      headers_(capacity),
+      datagrams_(capacity) {}
+
+size_t DatagramBatch::Receive(int fd) {
+  for (size_t i = 0; i < headers_.size(); ++i) {
+    datagrams_[i] = Datagram{};
+    iovecs_[i] = iovec{buffers_.data() + i * datagram_size_, datagram_size_};
+    msghdr& msg = headers_[i].msg_hdr;
+    msg = msghdr{};
+    msg.msg_name = &datagrams_[i].source.storage;
+    msg.msg_namelen = sizeof(datagrams_[i].source.storage);
+    msg.msg_iov = &iovecs_[i];
+    msg.msg_iovlen = 1;
+    msg.msg_control = controls_[i].bytes;
+    msg.msg_controllen = sizeof(controls_[i].bytes);
+  }
+  const int n =
+      recvmmsg(fd, headers_.data(), static_cast<unsigned>(headers_.size()), MSG_DONTWAIT, nullptr);
+  if (n <= 0) return 0;
+  for (int i = 0; i < n; ++i) {
+    msghdr& msg = headers_[i].msg_hdr;
+    Datagram& d = datagrams_[i];
+    d.size = headers_[i].msg_len;
+    if (msg.msg_flags & MSG_TRUNC) d.size = datagram_size_ + 1;  // marks it oversized
+    d.source.length = msg.msg_namelen;
+    ReadControl(msg, d);
+  }
+  return static_cast<size_t>(n);
+}
+
+std::span<const uint8_t> DatagramBatch::bytes(size_t i) const {
+  return std::span<const uint8_t>(buffers_.data() + i * datagram_size_,
+                                  std::min(datagrams_[i].size, datagram_size_));
 }
 
 int DrainTxTimestamps(int fd, int max, const std::function<void(uint32_t, int64_t)>& fn) {
+  // With OPT_TSONLY a message carries no data, only its control part.
+  constexpr int kBatch = 32;
+  struct Control {
+    alignas(cmsghdr) uint8_t bytes[256];
+  };
+  std::array<Control, kBatch> controls;
+  std::array<mmsghdr, kBatch> headers;
   int read = 0;
-  for (; read < max; ++read) {
-    alignas(cmsghdr) uint8_t control[512];
-    uint8_t data[256];
-    iovec iov{data, sizeof(data)};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
-    std::optional<int64_t> ts;
-    std::optional<uint32_t> key;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (auto t = SoftwareTimestamp(c)) {
-        ts = t;
-      } else if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
-                 (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
-        sock_extended_err err;
-        std::memcpy(&err, CMSG_DATA(c), sizeof(err));
-        if (err.ee_errno == ENOMSG && err.ee_origin == SO_EE_ORIGIN_TIMESTAMPING &&
-            err.ee_info == SCM_TSTAMP_SND)
-          key = err.ee_data;
-      }
+  while (read < max) {
+    const int want = std::min(kBatch, max - read);
+    for (int i = 0; i < want; ++i) {
+      headers[i] = mmsghdr{};
+      headers[i].msg_hdr.msg_control = controls[i].bytes;
+      headers[i].msg_hdr.msg_controllen = sizeof(controls[i].bytes);
     }
-    if (ts && key) fn(*key, *ts);
+    const int n = recvmmsg(fd, headers.data(), static_cast<unsigned>(want),
+                           MSG_ERRQUEUE | MSG_DONTWAIT, nullptr);
+    if (n <= 0) break;
+    for (int i = 0; i < n; ++i) ReadTxTimestamp(headers[i].msg_hdr, fn);
+    read += n;
+    if (n < want) break;
   }
   return read;
 }

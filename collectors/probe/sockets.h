@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "exporter/core/ip_address.h"
 
@@ -50,7 +51,7 @@ bool EnableTimestamping(int fd);
 // Receive timestamps only (a reflector: transmit timestamps would pile up unread).
 bool EnableRxTimestamping(int fd);
 
-// One datagram read with its kernel receive timestamp (CLOCK_REALTIME) when there is one.
+// One datagram read, with its kernel receive timestamp (CLOCK_REALTIME) when there is one.
 struct Datagram {
   size_t size = 0;
   SocketAddress source;
@@ -58,11 +59,37 @@ struct Datagram {
   std::optional<IpAddress> local;  // destination address, when packet info was asked for
   int local_ifindex = 0;
 };
-// Reads one datagram without blocking; nullopt when none is waiting (or on error).
-std::optional<Datagram> ReceiveDatagram(int fd, std::span<uint8_t> buffer);
+// Reads every waiting datagram, up to a capacity, in one system call (recvmmsg): with many
+// peers, replies arrive in bursts, and one call per burst instead of one per datagram (plus the
+// epoll wake-up before each) is most of what probing costs.
+class DatagramBatch {
+ public:
+  DatagramBatch(size_t capacity, size_t datagram_size);
+  DatagramBatch(const DatagramBatch&) = delete;
+  DatagramBatch& operator=(const DatagramBatch&) = delete;
 
-// Reads up to `max` transmit timestamps waiting on the error queue: fn(key, kernel_ns). Returns
-// how many messages it read (timestamps or not).
+  // Reads without blocking; returns how many datagrams were read (0: none waiting, or an error).
+  size_t Receive(int fd);
+  // The i-th datagram of the last Receive. Its size is datagram_size + 1 if it was truncated.
+  const Datagram& datagram(size_t i) const { return datagrams_[i]; }
+  // Its bytes, at most datagram_size.
+  std::span<const uint8_t> bytes(size_t i) const;
+  size_t capacity() const { return datagrams_.size(); }
+
+ private:
+  struct Control {
+    alignas(cmsghdr) uint8_t bytes[256];
+  };
+  size_t datagram_size_;
+  std::vector<uint8_t> buffers_;
+  std::vector<Control> controls_;
+  std::vector<iovec> iovecs_;
+  std::vector<mmsghdr> headers_;
+  std::vector<Datagram> datagrams_;
+};
+
+// Reads up to `max` transmit timestamps waiting on the error queue: fn(key, kernel_ns), in
+// order, many per system call. Returns how many messages it read (timestamps or not).
 int DrainTxTimestamps(int fd, int max, const std::function<void(uint32_t, int64_t)>& fn);
 
 // Sends with the given source address (packet info), so replies leave from the address the

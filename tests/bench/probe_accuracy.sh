@@ -11,7 +11,7 @@
 # Prints figures and ratios; passes or fails nothing. Needs root (network namespaces).
 #   tests/bench/probe_accuracy.sh [BUILD_DIR]
 # Durations: PROBE_BENCH_SECONDS (accuracy, default 30), PROBE_BENCH_COST_SECONDS (60),
-# PROBE_BENCH_SCALE_SECONDS (35).
+# PROBE_BENCH_SCALE_SECONDS (35). PROBE_BENCH_PARTS picks parts (default "accuracy cost scale").
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$top/build/bench}
@@ -20,6 +20,8 @@ source "$top/tests/testbed/probe_lib.sh"
 ACC=${PROBE_BENCH_SECONDS:-30}
 COST=${PROBE_BENCH_COST_SECONDS:-60}
 SCALE=${PROBE_BENCH_SCALE_SECONDS:-35}
+PARTS=" ${PROBE_BENCH_PARTS:-accuracy cost scale} "
+want() { [[ $PARTS == *" $1 "* ]]; }
 command -v prometheus-smokeping-prober >/dev/null || die "prometheus-smokeping-prober not installed"
 probe_up mfprobe-bench
 for n in p1 p48 p80; do start_peer "$n"; done
@@ -36,6 +38,7 @@ smokeping_config() {
   echo "  size: 56"
 }
 
+if want accuracy; then
 # --- 1. accuracy -----------------------------------------------------------------------------
 echo "== accuracy: ${ACC}s, every 100 ms, on 1/48/80 ms links (same time, same links)"
 count=$((ACC * 10))
@@ -101,6 +104,9 @@ for peer, r50, r99 in ratios:
     print(f"ratio {peer}: smokeping/meshflow-icmp median error x{r50:.1f}, p99 error x{r99:.1f}")
 PY
 
+fi
+
+if want cost; then
 # --- 2. cost ---------------------------------------------------------------------------------
 echo
 echo "== cost: ${COST}s side by side, 3 peers, ICMP every 100 ms each"
@@ -143,6 +149,9 @@ awk -v mu="$mu" -v ms="$ms" -v mr="$mrss" -v su="$su" -v ss="$ss" -v sr="$srss" 
   printf "smokeping_prober   cpu %.2fs (%.3f%% of a core)  peak RSS %.1f MB\n", sc, 100*sc/t, sr/1024;
   printf "ratio smokeping/meshflow: cpu x%.1f, RSS x%.1f\n", (mc > 0 ? sc/mc : 0), (mr > 0 ? sr/mr : 0) }'
 
+fi
+
+if want scale; then
 # --- 3. scale --------------------------------------------------------------------------------
 echo
 echo "== scale: 1,000 peers on 127.0.0.0/8 at 1 Hz, ${SCALE}s (reflector in its own process)"
@@ -231,3 +240,4 @@ grep -h "^summary" "$WORK/scale-both.txt" | awk '{for (i = 1; i <= NF; i++) { sp
   if (kv[1] == "sent") s += kv[2]; if (kv[1] == "received") r += kv[2]; if (kv[1] == "lost") l += kv[2];
   if (kv[1] == "fallbacks") f += kv[2] } }
   END { printf "scale run: %d sent, %d received, %d lost, %d timestamp fallbacks\n", s, r, l, f }'
+fi

@@ -134,6 +134,48 @@ TEST(ProbeLoopback, AllMethodsOnBothFamiliesWithKernelTimestamps) {
   EXPECT_EQ(TimeWaitOn(listener.port()), 0);
 }
 
+// Many peers: sends that fall due close together go out in one batch (sendmmsg), replies and
+// transmit timestamps are read in batches (recvmmsg). A send that fails inside a batch is
+// counted for its own series only, and the datagrams after it still go out.
+TEST(ProbeLoopback, ManyPeersInBatchesAndAFailedSendCountsOnlyItsOwn) {
+  const uint16_t reflector_port = FreePort(SOCK_DGRAM);
+  ProberOptions o = LoopbackOptions(reflector_port, 1);
+  o.interval = milliseconds(100);  // 400 series: one due every 0.25 ms, sent every 5 ms
+  o.reflector_rate = 100000;       // every probe comes from 127.0.0.1
+  o.peers.clear();
+  const std::vector<Method> both{Method::kIcmp, Method::kUdp};
+  for (int i = 1; i <= 200; ++i) {
+    o.peers.push_back(PeerTarget{"p" + std::to_string(i), "127.0.2." + std::to_string(i), both, 1,
+                                 reflector_port});
+    // Broadcast without SO_BROADCAST: refused by the kernel at every send.
+    if (i == 100) o.peers.push_back(PeerTarget{"bad", "255.255.255.255", both, 1, reflector_port});
+  }
+  Prober prober;
+  prober.Start(o);
+  std::this_thread::sleep_for(milliseconds(1500));
+  prober.Stop();
+  const ProberSnapshot snap = prober.Snapshot();
+
+  ASSERT_EQ(snap.series.size(), 402u);
+  for (const SeriesSnapshot& s : snap.series) {
+    SCOPED_TRACE(s.peer + "/" + std::string(MethodName(s.method)));
+    if (s.peer == "bad") {
+      EXPECT_EQ(s.stats.sent, 0u);
+      ASSERT_EQ(s.stats.errors.count("permission_denied"), 1u);
+      EXPECT_GE(s.stats.errors.at("permission_denied"), 10u);
+      continue;
+    }
+    EXPECT_GE(s.stats.sent, 10u);
+    EXPECT_TRUE(s.stats.errors.empty());
+    EXPECT_GE(s.stats.received + 1, s.stats.sent - s.in_flight);
+    EXPECT_EQ(s.stats.duplicates, 0u);
+    EXPECT_LT(s.stats.rtt.sum() / std::max<uint64_t>(1, s.stats.rtt.count()), 0.002);
+  }
+  EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kUdp)], 0u);
+  EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kIcmp)], 0u);
+  EXPECT_EQ(snap.malformed_replies, 0u);
+}
+
 TEST(ProbeLoopback, ReflectorIgnoresMalformedDatagrams) {
   const uint16_t reflector_port = FreePort(SOCK_DGRAM);
   Prober prober;
