@@ -62,7 +62,9 @@ inline ConnectionKey MakeKey(const IpAddress& src, uint16_t src_port, const IpAd
 //     key's fingerprint equal the zero one of a removed entry).
 //   - The index holds each entry's hash beside its slot, so a probe touches an entry only on a
 //     likely match, and it grows with the number of entries, so a node with a few thousand
-//     connections keeps it in cache.
+//     connections keeps it in cache. It is kept at most a quarter full (8 bytes a cell, 32 an
+//     entry): with a full table evicting on most new connections, the probe and the backward
+//     shift of each eviction then stay short, and their loops predictable.
 //   - An entry moves to the recent end of the list at most once per `move_granularity_ns`
 //     (moving touches two neighbours, typically cache misses), so the order is exact to that
 //     granularity: eviction may take a connection seen up to that much later than the least
@@ -98,7 +100,7 @@ class ConnectionTable {
     entries_.clear();
     entries_.shrink_to_fit();
     max_buckets_ = 2;
-    while (max_buckets_ < capacity_ * 2) max_buckets_ <<= 1;
+    while (max_buckets_ < capacity_ * 4) max_buckets_ <<= 1;
     index_.assign(std::min<size_t>(max_buckets_, kMinBuckets), kEmpty);
     mask_ = index_.size() - 1;
     free_.clear();
@@ -223,7 +225,7 @@ class ConnectionTable {
     newest_ = slot;
     if (oldest_ == kNone) oldest_ = slot;
     ++size_;
-    if (size_ * 2 > index_.size() && index_.size() < max_buckets_) Rehash(index_.size() * 2);
+    if (size_ * 4 > index_.size() && index_.size() < max_buckets_) Rehash(index_.size() * 2);
     IndexInsert(uint64_t{e.hash} << 32 | slot);
     ++generation_;
     return e;
