@@ -1,5 +1,6 @@
 #include "exporter/exporter.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -180,6 +181,10 @@ HttpResponse Exporter::ServeMetrics(const HttpRequest& request) {
     response.headers.emplace_back("Content-Encoding", "gzip");
   }
   response.headers.emplace_back("Vary", "Accept-Encoding");
+  // A scrape builds every series as strings and frees them again; glibc keeps the freed pages,
+  // so resident memory would settle at the peak of the largest scrape. Handing them back costs
+  // well under a millisecond once per scrape interval.
+  malloc_trim(0);
   return response;
 }
 

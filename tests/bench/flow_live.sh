@@ -157,11 +157,13 @@ for s in "${STEPS[@]}"; do
   if ((first)); then
     # Every series exists after the first step; only a few scrapes have run so far.
     first_mem_kb=$(rss_kb "$PID")
+peak_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$PID/status")
     first=0
   fi
 done
 
 mem_kb=$(rss_kb "$PID")
+peak_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$PID/status")
 series=$(metric meshflow_flow_series)
 
 # The same 2,000 series and 60 scrapes with glibc limited to two malloc arenas: shows how much of
@@ -178,6 +180,7 @@ send sender 20000 1 >/dev/null
 sleep 1.5
 for _ in $(seq 60); do scrape >/dev/null; done
 arena_mem_kb=$(rss_kb "$PID")
+peak_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$PID/status")
 
 if command -v pmacctd >/dev/null; then
   # The peer gets the interface alone: meshflow stops first so the two do not share the cores.
@@ -212,6 +215,7 @@ awk '$4 > 0 { cpu[$1] += $8; n[$1] += $4; c[$1] += $7 }
        if (p) printf "pmacctd  CPU per 100k packets/s: %.1f%% of a core (counted %.1f%% of the packets sent); pmacctd/meshflow %.1fx\n", p, c["pmacctd"] / n["pmacctd"] * 100, m ? p / m : 0
      }' "$TMP/results"
 echo "meshflow resident memory with $series series: $((first_mem_kb / 1024)) MB after the first step, $((mem_kb / 1024)) MB after all steps and their scrapes (goal under 20 MB)"
+echo "meshflow peak resident memory (VmHWM, during a scrape): $((peak_kb / 1024)) MB"
 echo "meshflow resident memory with $series series after 60 scrapes, MALLOC_ARENA_MAX=2: $((arena_mem_kb / 1024)) MB"
 [[ -n ${peer_mem_kb:-} ]] && echo "pmacctd resident memory (core and memory plugin): $((peer_mem_kb / 1024)) MB ($peer_mem_kb kB)"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
