@@ -262,13 +262,7 @@ TEST(ProbeLoopback, UnreachablePeerIsLostAfterTheDeadline) {
 TEST(ProbeLoopback, DnsNamesAreResolvedAndStopDoesNotWaitForTheResolver) {
   const uint16_t reflector_port = FreePort(SOCK_DGRAM);
   Prober prober;
-  ProberOptions o;
-  o.node_name = "self";
-  o.interval = milliseconds(20);
-  o.timeout = milliseconds(500);
-  o.reflector_address = "::";
-  o.reflector_port = reflector_port;
-  o.reflector_rate = 1000;
+  ProberOptions o = LoopbackOptions(reflector_port, 1);
   o.peers = {
       PeerTarget{"named", "localhost", {Method::kUdp}, 1, reflector_port},
       // Never resolves; with no DNS server getaddrinfo may block for seconds.

@@ -55,6 +55,27 @@ struct Segment {
   uint32_t ts_ecr = 0;
 };
 
+PacketInfo Info(const Endpoint& from, const Endpoint& to, const Segment& s) {
+  PacketInfo info;
+  info.src = from.address;
+  info.dst = to.address;
+  info.src_port = from.port;
+  info.dst_port = to.port;
+  info.ip_version = 4;
+  info.l4_protocol = 6;
+  info.has_ports = true;
+  info.has_tcp_header = true;
+  info.tcp_flags = s.flags;
+  info.tcp_seq = s.seq;
+  info.tcp_ack = s.ack;
+  info.tcp_payload_bytes = s.payload;
+  info.ip_bytes = 40 + s.payload + (s.timestamps ? 12 : 0);
+  info.has_tcp_timestamp = s.timestamps;
+  info.ts_val = s.ts_val;
+  info.ts_ecr = s.ts_ecr;
+  return info;
+}
+
 class TrackerTest : public ::testing::Test {
  protected:
   TrackerTest(NodeId self = kClientNode, TcpConfig config = {}) : config_(config) {
@@ -68,24 +89,7 @@ class TrackerTest : public ::testing::Test {
 
   void Send(int64_t t, const Endpoint& from, const Endpoint& to, Segment s,
             uint32_t interface_id = 0) {
-    PacketInfo info;
-    info.src = from.address;
-    info.dst = to.address;
-    info.src_port = from.port;
-    info.dst_port = to.port;
-    info.ip_version = 4;
-    info.l4_protocol = 6;
-    info.has_ports = true;
-    info.has_tcp_header = true;
-    info.tcp_flags = s.flags;
-    info.tcp_seq = s.seq;
-    info.tcp_ack = s.ack;
-    info.tcp_payload_bytes = s.payload;
-    info.ip_bytes = 40 + s.payload + (s.timestamps ? 12 : 0);
-    info.has_tcp_timestamp = s.timestamps;
-    info.ts_val = s.ts_val;
-    info.ts_ecr = s.ts_ecr;
-    tracker_.OnPacket(info, {t, interface_id, kRole, from.node, to.node});
+    tracker_.OnPacket(Info(from, to, s), {t, interface_id, kRole, from.node, to.node});
   }
   // A segment from the client or the server, shortened for the tests.
   void C(int64_t t, Segment s) { Send(t, kClient, kServer, s); }
@@ -449,27 +453,6 @@ TEST_F(TrackerTest, BackwardsCaptureClockGivesNoSample) {
   S(5 * kMs, {.flags = kSyn | kAck, .seq = 1, .ack = 2});
   EXPECT_TRUE(sink_.rtt.empty());
   EXPECT_EQ(tracker_.negative_samples(), 1u);
-}
-
-PacketInfo Info(const Endpoint& from, const Endpoint& to, const Segment& s) {
-  PacketInfo info;
-  info.src = from.address;
-  info.dst = to.address;
-  info.src_port = from.port;
-  info.dst_port = to.port;
-  info.ip_version = 4;
-  info.l4_protocol = 6;
-  info.has_ports = true;
-  info.has_tcp_header = true;
-  info.tcp_flags = s.flags;
-  info.tcp_seq = s.seq;
-  info.tcp_ack = s.ack;
-  info.tcp_payload_bytes = s.payload;
-  info.ip_bytes = 40 + s.payload + (s.timestamps ? 12 : 0);
-  info.has_tcp_timestamp = s.timestamps;
-  info.ts_val = s.ts_val;
-  info.ts_ecr = s.ts_ecr;
-  return info;
 }
 
 // Two trackers on one config: one tracks every packet at once, the other through Submit.
