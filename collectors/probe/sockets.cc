@@ -3,11 +3,13 @@
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
 #include <netinet/ip.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 
@@ -84,6 +86,44 @@ bool EnableTimestamping(int fd) {
 bool EnableRxTimestamping(int fd) {
   const int flags = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE;
   return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) == 0;
+}
+
+namespace {
+
+std::optional<int64_t> SoftwareTimestamp(const cmsghdr* c);
+
+}  // namespace
+
+bool AwaitReceiveTimestamps(std::chrono::milliseconds budget) {
+  Fd fd(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
+  if (!fd.valid() || !EnableRxTimestamping(fd.get())) return false;
+  sockaddr_in self{};
+  self.sin_family = AF_INET;
+  self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(self);
+  if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&self), length) != 0 ||
+      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&self), &length) != 0)
+    return false;
+  const auto give_up = std::chrono::steady_clock::now() + budget;
+  const uint8_t byte = 0;
+  do {
+    if (sendto(fd.get(), &byte, 1, 0, reinterpret_cast<const sockaddr*>(&self), length) != 1)
+      return false;
+    pollfd p{fd.get(), POLLIN, 0};
+    if (poll(&p, 1, 5) != 1) continue;
+    uint8_t data;
+    iovec iov{&data, 1};
+    alignas(cmsghdr) uint8_t control[256];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    if (recvmsg(fd.get(), &msg, MSG_DONTWAIT) != 1) continue;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
+      if (SoftwareTimestamp(c)) return true;
+  } while (std::chrono::steady_clock::now() < give_up);
+  return false;
 }
 
 namespace {

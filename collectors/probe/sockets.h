@@ -50,6 +50,12 @@ class Fd {
 bool EnableTimestamping(int fd);
 // Receive timestamps only (a reflector: transmit timestamps would pile up unread).
 bool EnableRxTimestamping(int fd);
+// The kernel switches receive timestamping on for the whole host lazily, in deferred work, when
+// the first socket asks for it: a datagram received before that work ran carries no timestamp,
+// and its RTT would silently include our own scheduling delay. Call after enabling timestamps:
+// sends datagrams to itself over loopback until one arrives stamped, at most `budget` long.
+// False if none did (loopback down, or the budget ran out).
+bool AwaitReceiveTimestamps(std::chrono::milliseconds budget);
 
 // One datagram read, with its kernel receive timestamp (CLOCK_REALTIME) when there is one.
 struct Datagram {

@@ -92,6 +92,33 @@ ProberOptions LoopbackOptions(uint16_t reflector_port, uint16_t tcp_port) {
   return o;
 }
 
+// The kernel turns receive timestamping on lazily: once confirmed, every datagram to a socket
+// that asked for it carries one, from the first on.
+TEST(ProbeLoopback, ReceiveTimestampsAreConfirmedBeforeTheFirstProbe) {
+  DatagramBatch batch(4, 64);
+  for (int round = 0; round < 20; ++round) {
+    // Each round starts with no socket of ours asking for timestamps.
+    Fd fd(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+    ASSERT_TRUE(EnableRxTimestamping(fd.get()));
+    sockaddr_in self{};
+    self.sin_family = AF_INET;
+    self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(self);
+    ASSERT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&self), length), 0);
+    ASSERT_EQ(getsockname(fd.get(), reinterpret_cast<sockaddr*>(&self), &length), 0);
+    ASSERT_TRUE(AwaitReceiveTimestamps(milliseconds(1000)));
+    const uint8_t byte = 1;
+    ASSERT_EQ(sendto(fd.get(), &byte, 1, 0, reinterpret_cast<sockaddr*>(&self), length), 1);
+    size_t read = 0;
+    for (int wait = 0; wait < 100 && read == 0; ++wait) {
+      read = batch.Receive(fd.get());
+      if (read == 0) std::this_thread::sleep_for(milliseconds(1));
+    }
+    ASSERT_EQ(read, 1u);
+    EXPECT_TRUE(batch.datagram(0).rx_kernel_ns.has_value()) << "round " << round;
+  }
+}
+
 TEST(ProbeLoopback, AllMethodsOnBothFamiliesWithKernelTimestamps) {
   Listener listener;
   const uint16_t reflector_port = FreePort(SOCK_DGRAM);
