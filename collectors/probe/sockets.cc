@@ -90,44 +90,6 @@ bool EnableRxTimestamping(int fd) {
 
 namespace {
 
-std::optional<int64_t> SoftwareTimestamp(const cmsghdr* c);
-
-}  // namespace
-
-bool AwaitReceiveTimestamps(std::chrono::milliseconds budget) {
-  Fd fd(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
-  if (!fd.valid() || !EnableRxTimestamping(fd.get())) return false;
-  sockaddr_in self{};
-  self.sin_family = AF_INET;
-  self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(self);
-  if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&self), length) != 0 ||
-      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&self), &length) != 0)
-    return false;
-  const auto give_up = std::chrono::steady_clock::now() + budget;
-  const uint8_t byte = 0;
-  do {
-    if (sendto(fd.get(), &byte, 1, 0, reinterpret_cast<const sockaddr*>(&self), length) != 1)
-      return false;
-    pollfd p{fd.get(), POLLIN, 0};
-    if (poll(&p, 1, 5) != 1) continue;
-    uint8_t data;
-    iovec iov{&data, 1};
-    alignas(cmsghdr) uint8_t control[256];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    if (recvmsg(fd.get(), &msg, MSG_DONTWAIT) != 1) continue;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
-      if (SoftwareTimestamp(c)) return true;
-  } while (std::chrono::steady_clock::now() < give_up);
-  return false;
-}
-
-namespace {
-
 std::optional<int64_t> SoftwareTimestamp(const cmsghdr* c) {
   if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_TIMESTAMPING) return std::nullopt;
   scm_timestamping ts;
@@ -215,6 +177,29 @@ size_t DatagramBatch::Receive(int fd) {
 std::span<const uint8_t> DatagramBatch::bytes(size_t i) const {
   return std::span<const uint8_t>(buffers_.data() + i * datagram_size_,
                                   std::min(datagrams_[i].size, datagram_size_));
+}
+
+bool AwaitReceiveTimestamps(std::chrono::milliseconds budget) {
+  Fd fd(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
+  if (!fd.valid() || !EnableRxTimestamping(fd.get())) return false;
+  sockaddr_in self{};
+  self.sin_family = AF_INET;
+  self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(self);
+  if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&self), length) != 0 ||
+      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&self), &length) != 0)
+    return false;
+  DatagramBatch batch(1, 1);
+  const auto give_up = std::chrono::steady_clock::now() + budget;
+  const uint8_t byte = 0;
+  do {
+    if (sendto(fd.get(), &byte, 1, 0, reinterpret_cast<const sockaddr*>(&self), length) != 1)
+      return false;
+    pollfd p{fd.get(), POLLIN, 0};
+    if (poll(&p, 1, 5) == 1 && batch.Receive(fd.get()) == 1 && batch.datagram(0).rx_kernel_ns)
+      return true;
+  } while (std::chrono::steady_clock::now() < give_up);
+  return false;
 }
 
 int DrainTxTimestamps(int fd, int max, const std::function<void(uint32_t, int64_t)>& fn) {
