@@ -122,6 +122,8 @@ void TcpTracker::StartConnection(State& s, const Segment& seg, Direction dir) {
   s.role = seg.context.role;
   s.node[dir] = seg.context.src_node;
   s.node[dir ^ 1] = seg.context.dst_node;
+  s.half[dir].from_self = seg.context.src_node == self_;
+  s.half[dir ^ 1].from_self = seg.context.dst_node == self_;
   const uint8_t syn_ack = seg.flags & (kSyn | kAck);
   if (syn_ack == kSyn) {
     s.client_dir = dir;
@@ -143,16 +145,16 @@ void TcpTracker::Handshake(State& s, const Segment& seg, Direction dir) {
     s.flags = State::kHandshakeOpen;
     return;
   }
-  const bool client_self = IsSelf(s.node[s.client_dir]);
-  const bool server_self = IsSelf(s.node[s.client_dir ^ 1]);
+  // Read only on the two branches that use it: most segments take neither.
+  const HalfState& client = s.half[s.client_dir];
   if (syn_ack == (kSyn | kAck)) {
     if (dir == s.client_dir) return;
-    if (client_self) {
+    if (client.from_self) {
       if ((s.flags & State::kHandshakeOpen) != 0) {
         EmitRtt(s, RttKind::kHandshake, now - s.handshake_ns);
       }
       s.flags = 0;
-    } else if (server_self) {
+    } else if (s.half[s.client_dir ^ 1].from_self) {
       // The server times from the latest SYN/ACK, even without having seen the SYN.
       s.handshake_ns = now;
       s.flags = State::kHandshakeOpen | State::kSynAckSeen;
@@ -166,13 +168,13 @@ void TcpTracker::Handshake(State& s, const Segment& seg, Direction dir) {
   if ((s.flags & kReady) != kReady || (seg.flags & kAck) == 0 || dir != s.client_dir) {
     return;
   }
-  if (!client_self) EmitRtt(s, RttKind::kHandshake, now - s.handshake_ns);
+  if (!client.from_self) EmitRtt(s, RttKind::kHandshake, now - s.handshake_ns);
   s.flags = 0;
 }
 
 void TcpTracker::Timestamps(State& s, const Segment& seg, Direction dir) {
   const int64_t now = seg.context.timestamp_ns;
-  const bool endpoint = IsSelf(s.node[0]) || IsSelf(s.node[1]);
+  const bool endpoint = s.half[0].from_self | s.half[1].from_self;
   // TSecr is only meaningful on segments with ACK set (RFC 7323 3.2).
   HalfState& reverse = s.half[dir ^ 1];
   if ((seg.flags & kAck) != 0 && (reverse.flags & HalfState::kArmed) != 0) {
@@ -214,7 +216,7 @@ void TcpTracker::Timestamps(State& s, const Segment& seg, Direction dir) {
   //    whenever the peer next has something to send, which may be seconds later.
   const auto bit = [](bool b) { return static_cast<unsigned>(b); };
   const unsigned mid_stream_first = bit(first_in_direction) & bit((seg.flags & kSyn) == 0);
-  const unsigned not_ours = bit(endpoint) & bit(!IsSelf(s.node[dir]));
+  const unsigned not_ours = bit(endpoint) & bit(!s.half[dir].from_self);
   const unsigned no_ack_due = bit(seg.payload_bytes == 0) & bit((seg.flags & (kSyn | kFin)) == 0);
   // Nor while a TSval is being timed (unless its echo is overdue), nor within the
   // per-connection rate limit. Then stores by selection, again without a branch.
@@ -222,10 +224,14 @@ void TcpTracker::Timestamps(State& s, const Segment& seg, Direction dir) {
   const unsigned busy = bit((h.flags & HalfState::kEverArmed) != 0) &
                         ((bit((h.flags & HalfState::kArmed) != 0) & bit(since < kArmedTimeoutNs)) |
                          bit(since < arm_interval_ns_));
-  const bool arm = (mid_stream_first | not_ours | no_ack_due | busy) == 0;
-  h.armed_ts_val = arm ? seg.ts_val : h.armed_ts_val;
-  h.armed_ns = arm ? now : h.armed_ns;
-  h.flags |= arm ? HalfState::kArmed | HalfState::kEverArmed : 0;
+  const unsigned arm = (mid_stream_first | not_ours | no_ack_due | busy) ^ 1;
+  // As masks: a conditional store compiles to a branch, and whether to arm is a coin toss.
+  const uint32_t keep32 = arm - 1;  // all ones when not arming
+  const uint64_t keep64 = uint64_t{arm} - 1;
+  h.armed_ts_val = (h.armed_ts_val & keep32) | (seg.ts_val & ~keep32);
+  h.armed_ns = static_cast<int64_t>((static_cast<uint64_t>(h.armed_ns) & keep64) |
+                                    (static_cast<uint64_t>(now) & ~keep64));
+  h.flags |= static_cast<uint8_t>((HalfState::kArmed | HalfState::kEverArmed) & ~keep32);
 }
 
 void TcpTracker::Sequence(State& s, const Segment& seg, Direction dir) {

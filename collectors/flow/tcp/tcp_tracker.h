@@ -116,6 +116,9 @@ class TcpTracker {
     uint32_t half_rtt_us = 0;  // latest echo delay in this direction (passing traffic)
     int64_t armed_ns = 0;      // when the latest timed TSval was first seen; the rate limit
     uint8_t flags = 0;
+    // Whether this node sends in this direction: fixed for the connection's life (a Rebind
+    // drops every connection), so packets read it instead of comparing node ids.
+    bool from_self = false;
   };
   struct State {
     static constexpr uint8_t kHandshakeOpen = 1;  // `handshake_ns` is valid and not yet timed
@@ -163,7 +166,6 @@ class TcpTracker {
   void Timestamps(State& s, const Segment& seg, Direction dir);
   void Sequence(State& s, const Segment& seg, Direction dir);
   void EmitRtt(const State& s, RttKind kind, int64_t rtt_ns);
-  bool IsSelf(NodeId node) const { return node == self_; }
   // Single writer (the capture thread): a plain load and store, no locked instruction.
   static void Add(std::atomic<uint64_t>& counter, uint64_t n) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
