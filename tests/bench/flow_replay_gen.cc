@@ -1,11 +1,13 @@
 // Writes a header-only (snaplen 128) Ethernet pcap in the reference cluster's traffic mix, for
 // the offline throughput benchmark (tests/bench/flow_replay.sh):
-//   flow_replay_gen OUT.pcap PACKETS
-// Deterministic (fixed-seed generator). The mix follows shared/reference-cluster.yaml: K3s API
-// from every worker to the control plane, public HTTP(S) through the ingress, Redis and
-// PostgreSQL from the analytics API, Prometheus scrapes, the CLI relay, DNS, ICMP, Tailscale
-// and WireGuard underlay packets, flannel VXLAN pod traffic, some IPv6; about 1 % connection
-// attempts. Also writes the matching node table as a meshflow config next to the capture.
+//   flow_replay_gen OUT.pcap PACKETS [--churn]
+// Deterministic (fixed-seed generator). The mix follows the reference cluster: K3s API from
+// every worker to the control plane, public HTTP(S) through the ingress, Redis and PostgreSQL
+// from the analytics API, Prometheus scrapes, the CLI relay, DNS, ICMP, Tailscale and WireGuard
+// underlay packets, flannel VXLAN pod traffic, some IPv6. TCP comes in connections (handshake,
+// data both ways, close; about 1 % connection attempts; see Connection). --churn instead sends
+// every TCP segment from a random tuple, the worst case for a connection table. Also writes the
+// matching node table as a meshflow config next to the capture.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -74,6 +76,14 @@ constexpr Kind kKinds[] = {
     {"kubelet", 4, 6, 10250, kCt, -1, Addr::kPod, true, 0, 300, 1300},
 };
 
+struct TcpFields {
+  uint8_t flags = 0;
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  uint32_t ts_val = 0;
+  uint32_t ts_ecr = 0;
+};
+
 void Put16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);
@@ -117,20 +127,20 @@ size_t Ipv6(uint8_t* p, uint8_t src_last, uint8_t dst_last, uint8_t next, uint32
   return 40;
 }
 
-size_t L4(uint8_t* p, uint8_t protocol, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq,
+size_t L4(uint8_t* p, uint8_t protocol, uint16_t sport, uint16_t dport, const TcpFields& tcp,
           uint32_t payload) {
   if (protocol == 6) {
     std::memset(p, 0, 32);
     Put16(p, sport);
     Put16(p + 2, dport);
-    Put32(p + 4, seq);
-    Put32(p + 8, seq ^ 0x5a5a5a5a);
+    Put32(p + 4, tcp.seq);
+    Put32(p + 8, tcp.ack);
     p[12] = 8 << 4;  // 32 bytes: timestamps, as Linux sends
-    p[13] = flags;
+    p[13] = tcp.flags;
     Put16(p + 14, 502);
     p[20] = 1, p[21] = 1, p[22] = 8, p[23] = 10;
-    Put32(p + 24, seq * 3);
-    Put32(p + 28, seq * 5);
+    Put32(p + 24, tcp.ts_val);
+    Put32(p + 28, tcp.ts_ecr);
     return 32;
   }
   if (protocol == 17) {
@@ -145,11 +155,134 @@ size_t L4(uint8_t* p, uint8_t protocol, uint16_t sport, uint16_t dport, uint8_t 
   return 8;
 }
 
+// A node's address for one kind of traffic: an external browser, a pod or the node's overlay.
+void Address(const Kind& kind, int node, Rng& rng, uint8_t* a) {
+  if (node == -2) {
+    const uint32_t x = 0xcb007100u + rng.Below(200);  // 203.0.113.0/24 browsers
+    a[0] = static_cast<uint8_t>(x >> 24), a[1] = static_cast<uint8_t>(x >> 16);
+    a[2] = static_cast<uint8_t>(x >> 8), a[3] = static_cast<uint8_t>(x);
+  } else if (kind.addressing == Addr::kPod) {
+    std::memcpy(a, kNodes[node].pods, 3);
+    a[3] = static_cast<uint8_t>(2 + rng.Below(30));
+  } else {
+    std::memcpy(a, kNodes[node].overlay, 4);
+  }
+}
+
+int PickClient(const Kind& kind, Rng& rng) {
+  return kind.client == -1 ? kGce + static_cast<int>(rng.Below(4)) : kind.client;
+}
+int PickServer(const Kind& kind, Rng& rng) {
+  return kind.server == -1 ? static_cast<int>(rng.Below(kNodeCount)) : kind.server;
+}
+
+uint32_t PickPayload(const Kind& kind, Rng& rng) {
+  const uint32_t size_pick = rng.Below(10);
+  return size_pick < 4 ? kind.small : size_pick < 7 ? kind.medium : kind.large;
+}
+
+constexpr uint8_t kFin = 0x01, kSyn = 0x02, kPsh = 0x08, kAck = 0x10;
+
+// One TCP connection from its SYN to the ACK of the second FIN, numbered as a kernel would:
+// sequence numbers from random ISNs, acknowledgements, and TSval/TSecr that echo each other.
+// Connections are what passive TCP tracking pays for, so the mix has real ones: each lives
+// about 100 segments (hence about 1 % SYNs), and 0.5 % of data segments are sent again.
+struct Connection {
+  enum Stage { kSyn, kSynAck, kHandshakeAck, kData, kClientFin, kServerFin, kLastAck };
+  bool live = false;
+  Stage stage = kSyn;
+  int client = 0;  // node index; -2: an external browser
+  int server = 0;
+  uint8_t address[2][4] = {};  // [0] client, [1] server
+  uint16_t client_port = 0;
+  uint16_t vxlan_port = 0;  // flannel's outer source port for this flow
+  int data_left = 0;        // data and ACK segments before the close
+  uint32_t next_seq[2] = {};
+  uint32_t last_seq[2] = {};  // of the latest data segment, for a retransmission
+  uint32_t last_length[2] = {};
+  uint32_t ts_offset[2] = {};  // each side's TSval clock starts anywhere
+  uint32_t ts_val[2] = {};     // the latest TSval each side sent
+};
+
+void Open(Connection& c, const Kind& kind, Rng& rng, uint16_t client_ports) {
+  c = Connection{};
+  c.live = true;
+  c.client = kind.client == -2 ? -2 : PickClient(kind, rng);
+  c.server = PickServer(kind, rng);
+  Address(kind, c.client, rng, c.address[0]);
+  Address(kind, c.server, rng, c.address[1]);
+  c.client_port = static_cast<uint16_t>(32768 + rng.Below(client_ports));
+  c.vxlan_port = static_cast<uint16_t>(40000 + rng.Below(1000));
+  c.data_left = 1 + static_cast<int>(rng.Below(200));
+  for (int side = 0; side < 2; ++side) {
+    c.next_seq[side] = rng.Next() ^ (rng.Next() << 21);
+    c.ts_offset[side] = rng.Next();
+  }
+}
+
+// The connection's next segment; `side` 0 is the client sending, 1 the server.
+TcpFields NextSegment(Connection& c, const Kind& kind, Rng& rng, uint64_t ts_us, int& side,
+                      uint32_t& payload) {
+  TcpFields tcp;
+  payload = 0;
+  bool retransmission = false;
+  switch (c.stage) {
+    case Connection::kSyn:
+      side = 0, tcp.flags = kSyn;
+      break;
+    case Connection::kSynAck:
+      side = 1, tcp.flags = kSyn | kAck;
+      break;
+    case Connection::kHandshakeAck:
+      side = 0, tcp.flags = kAck;
+      break;
+    case Connection::kData:
+      // About 40 % of segments go client -> server; replies carry the bigger payloads.
+      side = rng.Below(10) < 4 ? 0 : 1;
+      payload = PickPayload(kind, rng);
+      retransmission = c.last_length[side] > 0 && rng.Below(200) == 0;
+      if (retransmission) payload = c.last_length[side];
+      tcp.flags = payload > 0 ? kAck | kPsh : kAck;
+      break;
+    case Connection::kClientFin:
+      side = 0, tcp.flags = kFin | kAck;
+      break;
+    case Connection::kServerFin:
+      side = 1, tcp.flags = kFin | kAck;
+      break;
+    case Connection::kLastAck:
+      side = 0, tcp.flags = kAck;
+      break;
+  }
+  tcp.seq = retransmission ? c.last_seq[side] : c.next_seq[side];
+  if (!retransmission) {
+    if (payload > 0) c.last_seq[side] = tcp.seq, c.last_length[side] = payload;
+    c.next_seq[side] += payload + ((tcp.flags & (kSyn | kFin)) != 0 ? 1 : 0);
+  }
+  const bool acks = (tcp.flags & kAck) != 0;
+  tcp.ack = acks ? c.next_seq[side ^ 1] : 0;
+  c.ts_val[side] = static_cast<uint32_t>(ts_us / 1000) + c.ts_offset[side];
+  tcp.ts_val = c.ts_val[side];
+  tcp.ts_ecr = acks ? c.ts_val[side ^ 1] : 0;
+  switch (c.stage) {
+    case Connection::kData:
+      if (--c.data_left <= 0) c.stage = Connection::kClientFin;
+      break;
+    case Connection::kLastAck:
+      c.live = false;
+      break;
+    default:
+      c.stage = static_cast<Connection::Stage>(c.stage + 1);
+  }
+  return tcp;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s OUT.pcap PACKETS\n", argv[0]);
+  const bool churn = argc == 4 && std::strcmp(argv[3], "--churn") == 0;
+  if (argc != 3 && !churn) {
+    std::fprintf(stderr, "usage: %s OUT.pcap PACKETS [--churn]\n", argv[0]);
     return 2;
   }
   const std::string out_path = argv[1];
@@ -166,46 +299,63 @@ int main(int argc, char** argv) {
 
   int total_weight = 0;
   for (const auto& k : kKinds) total_weight += k.weight;
+  // The live connections of each TCP kind, in proportion to its share of packets: about 3,500
+  // at a time, as on a busy control-plane node, each picked at random for the next segment.
+  constexpr int kConnectionsPerWeight = 40;
+  std::vector<std::vector<Connection>> live(std::size(kKinds));
+  for (size_t k = 0; k < std::size(kKinds); ++k) {
+    if (kKinds[k].protocol == 6) {
+      live[k].resize(static_cast<size_t>(kKinds[k].weight) * kConnectionsPerWeight);
+    }
+  }
   Rng rng;
   uint8_t frame[512];
   uint64_t ts_us = 1'700'000'000ull * 1'000'000;
   for (long long n = 0; n < packets; ++n) {
+    ts_us += 1 + rng.Below(3);
     int pick = static_cast<int>(rng.Below(static_cast<uint32_t>(total_weight)));
     const Kind* kind = kKinds;
     while (pick >= kind->weight) pick -= (kind++)->weight;
-    const int client = kind->client == -1   ? kGce + static_cast<int>(rng.Below(4))
-                       : kind->client == -2 ? -2
-                                            : kind->client;
-    const int server = kind->server == -1 ? static_cast<int>(rng.Below(kNodeCount)) : kind->server;
-    // About 40 % of packets go client -> server; replies carry the bigger payloads.
-    const bool to_server = rng.Below(10) < 4;
-    const uint16_t client_port = static_cast<uint16_t>(32768 + rng.Below(64));
-    const uint32_t size_pick = rng.Below(10);
-    uint32_t payload = size_pick < 4 ? kind->small : size_pick < 7 ? kind->medium : kind->large;
-    uint8_t flags = 0x10;  // ACK
-    if (kind->protocol == 6 && rng.Below(100) == 0) {
-      flags = to_server ? 0x02 : 0x12;  // connection attempt or its answer
-      payload = 0;
-    } else if (kind->protocol == 6 && payload > 0) {
-      flags = 0x18;
-    }
-    const uint32_t seq = static_cast<uint32_t>(n * 1448);
 
-    uint8_t src[4], dst[4];
-    auto address = [&](int node, uint8_t* a) {
-      if (node == -2) {
-        const uint32_t x = 0xcb007100u + rng.Below(200);  // 203.0.113.0/24 browsers
-        a[0] = static_cast<uint8_t>(x >> 24), a[1] = static_cast<uint8_t>(x >> 16);
-        a[2] = static_cast<uint8_t>(x >> 8), a[3] = static_cast<uint8_t>(x);
-      } else if (kind->addressing == Addr::kPod) {
-        std::memcpy(a, kNodes[node].pods, 3);
-        a[3] = static_cast<uint8_t>(2 + rng.Below(30));
-      } else {
-        std::memcpy(a, kNodes[node].overlay, 4);
+    int client = 0, server = 0;
+    bool to_server = false;
+    uint8_t client_address[4], server_address[4];
+    uint16_t client_port = 0, vxlan_port = 0;
+    uint32_t payload = 0;
+    TcpFields tcp;
+    if (kind->protocol == 6) {
+      // --churn: every segment from a connection of its own among about 170,000 tuples, 1 % of
+      // them SYN or SYN/ACK: a connection table under a scan or a SYN flood, the worst case.
+      Connection one_off;
+      std::vector<Connection>& pool = live[static_cast<size_t>(kind - kKinds)];
+      Connection& c = churn ? one_off : pool[rng.Below(static_cast<uint32_t>(pool.size()))];
+      if (churn) {
+        Open(c, *kind, rng, 64);
+        c.stage = rng.Below(100) != 0 ? Connection::kData
+                  : rng.Below(10) < 4 ? Connection::kSyn
+                                      : Connection::kSynAck;
+      } else if (!c.live) {
+        Open(c, *kind, rng, 28232);
       }
-    };
-    address(to_server ? client : server, src);
-    address(to_server ? server : client, dst);
+      int side = 0;
+      tcp = NextSegment(c, *kind, rng, ts_us, side, payload);
+      to_server = side == 0;
+      client = c.client, server = c.server;
+      std::memcpy(client_address, c.address[0], 4);
+      std::memcpy(server_address, c.address[1], 4);
+      client_port = c.client_port, vxlan_port = c.vxlan_port;
+    } else {
+      client = kind->client == -2 ? -2 : PickClient(*kind, rng);
+      server = PickServer(*kind, rng);
+      to_server = rng.Below(10) < 4;
+      client_port = static_cast<uint16_t>(32768 + rng.Below(64));
+      vxlan_port = static_cast<uint16_t>(40000 + rng.Below(1000));
+      payload = PickPayload(*kind, rng);
+      Address(*kind, client, rng, client_address);
+      Address(*kind, server, rng, server_address);
+    }
+    const uint8_t* src = to_server ? client_address : server_address;
+    const uint8_t* dst = to_server ? server_address : client_address;
     const uint16_t sport = to_server ? client_port : kind->server_port;
     const uint16_t dport = to_server ? kind->server_port : client_port;
 
@@ -225,8 +375,7 @@ int main(int argc, char** argv) {
       len += Ipv4(frame + len, kNodes[to_server ? client : server].lan,
                   kNodes[to_server ? server : client].lan, 17, 8 + 8 + 14 + inner,
                   static_cast<uint16_t>(n));
-      len += L4(frame + len, 17, static_cast<uint16_t>(40000 + rng.Below(1000)), 8472, 0, 0,
-                8 + 14 + inner);
+      len += L4(frame + len, 17, vxlan_port, 8472, TcpFields{}, 8 + 14 + inner);
       frame[len] = 0x08, frame[len + 1] = 0, frame[len + 2] = 0, frame[len + 3] = 0;
       frame[len + 4] = 0, frame[len + 5] = 0, frame[len + 6] = 1, frame[len + 7] = 0;
       len += 8;
@@ -240,10 +389,9 @@ int main(int argc, char** argv) {
                   static_cast<uint16_t>(n));
       wire = static_cast<uint32_t>(len) + l4_header + payload;
     }
-    len += L4(frame + len, kind->protocol, sport, dport, flags, seq, payload);
+    len += L4(frame + len, kind->protocol, sport, dport, tcp, payload);
     if (len < kSnaplen) std::memset(frame + len, 0, kSnaplen - len);
     const uint32_t caplen = wire < kSnaplen ? wire : kSnaplen;
-    ts_us += 1 + rng.Below(3);
     const uint32_t record[4] = {static_cast<uint32_t>(ts_us / 1'000'000),
                                 static_cast<uint32_t>(ts_us % 1'000'000), caplen, wire};
     std::fwrite(record, sizeof record, 1, out);

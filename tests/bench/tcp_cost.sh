@@ -3,9 +3,9 @@
 # 2,000 long-lived connections of the reference cluster's roles with real sequence numbers,
 # echoed TCP timestamps, 0.5 % retransmissions and steady churn (tcp_cost_gen.py). meshflow's
 # replay with flows.tcp off and on, alternating, ten pairs (TCP_BENCH_PAIRS), the fastest run of
-# each and the median cost over the pairs, in packets per cpu-second. The
-# random-tuple reference mix (about 170,000 connections in 3 million packets) is measured by
-# flow_replay.sh beside pmacctd and tshark. Goal: under 25 % fewer packets per second.
+# each and the median cost over the pairs, in packets per cpu-second. flow_replay.sh measures
+# it on the reference mix (about 3,500 live connections among other traffic) and, as a worst
+# case, on random TCP tuples. Goal: under 25 % fewer packets per second.
 #   tcp_cost.sh BUILD_DIR      TCP_BENCH_PACKETS=N (default 2000000), TCP_BENCH_CONNECTIONS=N,
 #                              TCP_BENCH_PAIRS=N (default 10)
 set -euo pipefail
