@@ -226,33 +226,21 @@ TcpFields NextSegment(Connection& c, const Kind& kind, Rng& rng, uint64_t ts_us,
   TcpFields tcp;
   payload = 0;
   bool retransmission = false;
-  switch (c.stage) {
-    case Connection::kSyn:
-      side = 0, tcp.flags = kSyn;
-      break;
-    case Connection::kSynAck:
-      side = 1, tcp.flags = kSyn | kAck;
-      break;
-    case Connection::kHandshakeAck:
-      side = 0, tcp.flags = kAck;
-      break;
-    case Connection::kData:
-      // About 40 % of segments go client -> server; replies carry the bigger payloads.
-      side = rng.Below(10) < 4 ? 0 : 1;
-      payload = PickPayload(kind, rng);
-      retransmission = c.last_length[side] > 0 && rng.Below(200) == 0;
-      if (retransmission) payload = c.last_length[side];
-      tcp.flags = payload > 0 ? kAck | kPsh : kAck;
-      break;
-    case Connection::kClientFin:
-      side = 0, tcp.flags = kFin | kAck;
-      break;
-    case Connection::kServerFin:
-      side = 1, tcp.flags = kFin | kAck;
-      break;
-    case Connection::kLastAck:
-      side = 0, tcp.flags = kAck;
-      break;
+  // Who sends each stage's segment and with which flags; data segments are drawn below.
+  constexpr struct {
+    int side;
+    uint8_t flags;
+  } kStages[] = {{0, kSyn},        {1, kSyn | kAck}, {0, kAck}, {0, 0},
+                 {0, kFin | kAck}, {1, kFin | kAck}, {0, kAck}};
+  side = kStages[c.stage].side;
+  tcp.flags = kStages[c.stage].flags;
+  if (c.stage == Connection::kData) {
+    // About 40 % of segments go client -> server; replies carry the bigger payloads.
+    side = rng.Below(10) < 4 ? 0 : 1;
+    payload = PickPayload(kind, rng);
+    retransmission = c.last_length[side] > 0 && rng.Below(200) == 0;
+    if (retransmission) payload = c.last_length[side];
+    tcp.flags = payload > 0 ? kAck | kPsh : kAck;
   }
   tcp.seq = retransmission ? c.last_seq[side] : c.next_seq[side];
   if (!retransmission) {
