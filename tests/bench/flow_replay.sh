@@ -23,18 +23,18 @@ timed() {
 }
 rate() { awk -v n="$packets" -v s="$1" 'BEGIN { printf "%.0f", n / s }'; }
 
+# shellcheck source-path=SCRIPTDIR source=lib/on_off.sh
+. "$(dirname "$0")/lib/on_off.sh"
 pcap=$work/reference-mix.pcap
 "$gen" "$pcap" "$packets"
 echo "== capture: $packets packets, $(du -m "$pcap" | cut -f1) MB, snaplen 128, Ethernet"
-cat "$pcap" >/dev/null  # every tool reads it from the page cache
+cache_capture "$pcap" # every tool reads it from the page cache
 
 # meshflow, with passive TCP (flows.tcp, the default) off and on, alternating, seven pairs
 # (FLOW_BENCH_PAIRS): the fastest run of each, and the median cost over the pairs (the peers get
 # single runs: they take minutes).
 printf 'flows:\n  tcp:\n    enabled: false\n' | cat "$pcap.yaml" - >"$work/tcp-off.yaml"
 printf 'flows:\n  tcp:\n    enabled: true\n' | cat "$pcap.yaml" - >"$work/tcp-on.yaml"
-# shellcheck source-path=SCRIPTDIR source=lib/on_off.sh
-. "$(dirname "$0")/lib/on_off.sh"
 on_off_runs "${FLOW_BENCH_PAIRS:-7}" "$work/meshflow.prom" \
   "$replay" --config.file "$work/tcp-off.yaml" "$pcap" -- \
   "$replay" --config.file "$work/tcp-on.yaml" "$pcap"
@@ -100,7 +100,7 @@ echo "passive TCP cost, median of the pairs: $pair_cost %"
 # flood. Most segments then miss or evict, and which one does is a coin toss to the CPU.
 rm -f "$pcap"
 "$gen" "$pcap" "$packets" --churn
-cat "$pcap" >/dev/null
+cache_capture "$pcap"
 on_off_runs "${FLOW_BENCH_PAIRS:-7}" "$work/churn.prom" \
   "$replay" --config.file "$work/tcp-off.yaml" "$pcap" -- \
   "$replay" --config.file "$work/tcp-on.yaml" "$pcap"

@@ -17,17 +17,17 @@ replay=$build/collectors/flow/meshflow-flow-replay
 work=$(mktemp -d "${TMPDIR:-/tmp}/meshflow-tcp-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
+# shellcheck source-path=SCRIPTDIR source=lib/on_off.sh
+. "$here/lib/on_off.sh"
 pcap=$work/tcp-mix.pcap
 /usr/bin/python3 "$here/tcp_cost_gen.py" "$pcap" "$packets" "$connections"
 echo "== capture: $packets packets over $connections connections, $(du -m "$pcap" | cut -f1) MB"
-cat "$pcap" >/dev/null # from the page cache for every run
+cache_capture "$pcap" # from the page cache for every run
 for state in on off; do
   { cat "$pcap.yaml"; printf 'flows:\n  tcp:\n    enabled: %s\n' \
     "$([[ $state == on ]] && echo true || echo false)"; } >"$work/tcp-$state.yaml"
 done
 
-# shellcheck source-path=SCRIPTDIR source=lib/on_off.sh
-. "$here/lib/on_off.sh"
 on_off_runs "${TCP_BENCH_PAIRS:-10}" "$work/out.prom" \
   "$replay" --config.file "$work/tcp-off.yaml" "$pcap" -- \
   "$replay" --config.file "$work/tcp-on.yaml" "$pcap"
