@@ -3,7 +3,8 @@
 # by host pair, ports and protocol, print plugin) and `tshark -q -z conv,ip`, all on the same
 # generated capture in the reference cluster's traffic mix (tests/bench/flow_replay_gen.cc).
 # Goals: meshflow >= 8 million packets/s on one core and >= 20x pmacctd; passive TCP (issue 6)
-# costs under 25 %. Its worst case, a capture of random TCP tuples, is priced last. Figures are per cpu-second of the process (user + sys) and per wall second.
+# costs under 25 %, and its worst case, random TCP tuples, is priced last. Figures are per
+# cpu-second of the process (user + sys) and per wall second.
 #   flow_replay.sh BUILD_DIR          FLOW_BENCH_PACKETS=N (default 5000000) to change the size
 set -euo pipefail
 build=$1
