@@ -169,6 +169,7 @@ void Address(const Kind& kind, int node, Rng& rng, uint8_t* a) {
   }
 }
 
+// -1: any worker; anything else (a node, or -2 for an external browser) as it stands.
 int PickClient(const Kind& kind, Rng& rng) {
   return kind.client == -1 ? kGce + static_cast<int>(rng.Below(4)) : kind.client;
 }
@@ -207,7 +208,7 @@ struct Connection {
 void Open(Connection& c, const Kind& kind, Rng& rng, uint16_t client_ports) {
   c = Connection{};
   c.live = true;
-  c.client = kind.client == -2 ? -2 : PickClient(kind, rng);
+  c.client = PickClient(kind, rng);
   c.server = PickServer(kind, rng);
   Address(kind, c.client, rng, c.address[0]);
   Address(kind, c.server, rng, c.address[1]);
@@ -333,7 +334,7 @@ int main(int argc, char** argv) {
       std::memcpy(server_address, c.address[1], 4);
       client_port = c.client_port, vxlan_port = c.vxlan_port;
     } else {
-      client = kind->client == -2 ? -2 : PickClient(*kind, rng);
+      client = PickClient(*kind, rng);
       server = PickServer(*kind, rng);
       to_server = rng.Below(10) < 4;
       client_port = static_cast<uint16_t>(32768 + rng.Below(64));
