@@ -1,7 +1,6 @@
 #pragma once
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -10,44 +9,43 @@
 
 namespace meshflow::flow::tcp {
 
-// One TCP connection as seen on one interface, as 32-bit-aligned words so comparing and hashing
-// need no memcmp. The endpoints are ordered so both directions find the same entry.
-struct ConnectionKey {
-  uint64_t a[2] = {0, 0};  // one endpoint's address bytes
-  uint64_t b[2] = {0, 0};  // the other's
-  uint16_t a_port = 0;
-  uint16_t b_port = 0;
-  uint32_t interface_id = 0;
-
-  bool operator==(const ConnectionKey& o) const {
-    return ((a[0] ^ o.a[0]) | (a[1] ^ o.a[1]) | (b[0] ^ o.b[0]) | (b[1] ^ o.b[1])) == 0 &&
-           a_port == o.a_port && b_port == o.b_port && interface_id == o.interface_id;
-  }
-};
-
 // 0: the packet goes from endpoint a to endpoint b; 1: from b to a.
 using Direction = uint8_t;
 
-// The key of a packet's connection and the direction the packet travels in. Any total order
-// of the endpoints serves, so the address words are compared as they lie in memory.
+// One endpoint of a connection on one interface (address, port, interface) in 64 bits. For IPv4
+// this loses nothing: an IPv4 address is stored v4-mapped, so its high word is zero and its low
+// word has zeros where the port goes and ones where the interface id goes (below 2^16), and
+// multiplying by an odd constant is a bijection. Two IPv6 endpoints share a value by a 2^-64
+// coincidence, or by an address chosen for it, which only merges its sender's own connection
+// with another's tracking state.
+inline uint64_t EndpointHash(const IpAddress& address, uint16_t port, uint32_t interface_id) {
+  uint64_t high, low;
+  std::memcpy(&high, address.bytes().data(), 8);
+  std::memcpy(&low, address.bytes().data() + 8, 8);
+  return (low ^ (high * 0x9E3779B97F4A7C15ull) ^ (uint64_t{interface_id} << 16) ^ port) *
+         0xBF58476D1CE4E5B9ull;
+}
+
+// A TCP connection on one interface: its endpoints' hashes, the smaller first, so both directions
+// of the connection have the same key and the order of the two says which way a packet goes.
+// Nothing else is kept: with only IPv4 on an interface, two connections never share a key.
+struct ConnectionKey {
+  uint64_t a = 0;  // the endpoint with the smaller hash
+  uint64_t b = 0;
+
+  bool operator==(const ConnectionKey&) const = default;
+};
+
+// The key of a packet's connection and the direction the packet travels in.
 inline ConnectionKey MakeKey(const IpAddress& src, uint16_t src_port, const IpAddress& dst,
                              uint16_t dst_port, uint32_t interface_id, Direction& direction) {
-  uint64_t s[2], d[2];
-  std::memcpy(s, src.bytes().data(), 16);
-  std::memcpy(d, dst.bytes().data(), 16);
-  // Without branches: the direction of consecutive packets is a coin toss to a predictor.
-  const unsigned lt0 = s[0] < d[0], eq0 = s[0] == d[0], lt1 = s[1] < d[1], eq1 = s[1] == d[1];
-  const unsigned ports_in_order = src_port <= dst_port;
-  direction = static_cast<Direction>((lt0 | (eq0 & (lt1 | (eq1 & ports_in_order)))) ^ 1);
-  const uint64_t swap = uint64_t{0} - direction;  // all ones when the endpoints swap
-  const uint64_t x0 = (s[0] ^ d[0]) & swap;
-  const uint64_t x1 = (s[1] ^ d[1]) & swap;
-  const auto xp = static_cast<uint16_t>((src_port ^ dst_port) & swap);
-  return ConnectionKey{{s[0] ^ x0, s[1] ^ x1},
-                       {d[0] ^ x0, d[1] ^ x1},
-                       static_cast<uint16_t>(src_port ^ xp),
-                       static_cast<uint16_t>(dst_port ^ xp),
-                       interface_id};
+  const uint64_t s = EndpointHash(src, src_port, interface_id);
+  const uint64_t d = EndpointHash(dst, dst_port, interface_id);
+  // Without a branch (std::min and std::max compile to one): the direction of consecutive
+  // packets is a coin toss to a predictor.
+  direction = static_cast<Direction>(s > d);
+  const uint64_t swap = (s ^ d) & (uint64_t{0} - direction);
+  return ConnectionKey{s ^ swap, d ^ swap};
 }
 
 // A fixed-capacity map from ConnectionKey to State in least-recently-used order: idle entries
@@ -56,10 +54,8 @@ inline ConnectionKey MakeKey(const IpAddress& src, uint16_t src_port, const IpAd
 // evictions, not memory.
 //
 // Per-packet cost is what matters, memory latency first:
-//   - An entry holds a 128-bit fingerprint of its key, not the 40-byte key, so header and state
-//     fit two cache lines (State should be at most 84 bytes). Two live connections with the
-//     same fingerprint would share an entry; with 2^-128 per pair that is never (nor does a
-//     key's fingerprint equal the zero one of a removed entry).
+//   - An entry holds the 16-byte key, not the addresses and ports, so header and state fit two
+//     cache lines (State should be at most 84 bytes), and a key costs a few instructions.
 //   - The index holds each entry's hash beside its slot, so a probe touches an entry only on a
 //     likely match, and it grows with the number of entries, so a node with a few thousand
 //     connections keeps it in cache. It is kept at most a quarter full (8 bytes a cell, 32 an
@@ -70,15 +66,17 @@ inline ConnectionKey MakeKey(const IpAddress& src, uint16_t src_port, const IpAd
 //     granularity: eviction may take a connection seen up to that much later than the least
 //     recent one. Idle expiry stays exact.
 //   - A lookup can be split in steps a few packets apart, each fetching what the next needs:
-//     Fingerprint (hashing) and PrefetchIndex, Probe (the index) and Prefetch (the entry),
+//     At (hashing) and PrefetchIndex, Probe (the index) and Prefetch (the entry),
 //     then Use or Insert. PrefetchOldest does the same for the next eviction or expiry.
+//     What Probe found is a hint that stays safe to use whatever changes in between, so the
+//     steps need no bookkeeping of changes.
 template <typename State>
 class ConnectionTable {
  public:
   static constexpr uint32_t kNone = 0xffffffff;
 
   struct alignas(64) Entry {
-    uint64_t fingerprint[2] = {0, 0};
+    ConnectionKey key;
     int64_t last_seen_ns = 0;
     int64_t moved_ns = 0;  // when it last moved to the recent end
     uint32_t hash = 0;
@@ -94,7 +92,7 @@ class ConnectionTable {
 
   // Drops every entry and sets a new capacity (at least 1). Entries are allocated as they are
   // first used, so a node with few connections keeps little memory, and a large bound set in
-  // the config reserves nothing up front.
+  // the config reserves nothing up front. Locations probed before must not be used after.
   void Resize(size_t capacity) {
     capacity_ = capacity == 0 ? 1 : capacity;
     entries_.clear();
@@ -106,62 +104,47 @@ class ConnectionTable {
     free_.clear();
     oldest_ = newest_ = kNone;
     size_ = 0;
-    ++generation_;
   }
 
   // Where a key's entry probably is: the first index cell whose hash matches, found without
   // touching any entry, so the entry can be fetched from memory while the caller does other
-  // work. Valid while generation() stays the same.
+  // work.
   struct Location {
-    uint64_t fingerprint[2];
-    size_t bucket;  // of the candidate, or of the empty cell that ended the probe
+    ConnectionKey key;
+    uint32_t hash;  // where the key's probe starts in the index
     uint32_t slot;  // the candidate entry; kNone when no hash matched
   };
 
   Location Locate(const ConnectionKey& key) const {
-    Location at;
-    Fingerprint(key, at);
+    Location at = At(key);
     Probe(at);
     return at;
   }
 
-  // The first step of Locate: hashes the key into `at`, which Probe (or Revalidate) completes.
-  static void Fingerprint(const ConnectionKey& key, Location& at) {
-    FingerprintWords(key, at.fingerprint);
-    at.bucket = 0;
-    at.slot = kNone;
+  // The first step of Locate: an unprobed Location of the key, which Probe completes. A product's
+  // high bits depend on all of the multiplicand, its low bits only on the multiplicand's low bits:
+  // endpoints differing in a high bit (the last octet of an IPv4 address) have hashes differing
+  // only there. One xorshift-multiply round brings every bit into the index hash.
+  static Location At(const ConnectionKey& key) {
+    uint64_t x = key.a + key.b;
+    x ^= x >> 32;
+    return Location{key, static_cast<uint32_t>((x * 0xC4CEB9FE1A85EC53ull) >> 32), kNone};
   }
 
   // Starts loading the index cells a Probe of `at` reads first.
-  void PrefetchIndex(const Location& at) const {
-    __builtin_prefetch(&index_[static_cast<uint32_t>(at.fingerprint[0] >> 32) & mask_]);
-  }
+  void PrefetchIndex(const Location& at) const { __builtin_prefetch(&index_[at.hash & mask_]); }
 
-  // The second step of Locate, again after any change to the table: the bucket and slot of
-  // a fingerprinted Location.
+  // The second step of Locate: the candidate slot of a Location from At.
   void Probe(Location& at) const {
     at.slot = kNone;
-    const uint32_t hash = static_cast<uint32_t>(at.fingerprint[0] >> 32);
-    for (at.bucket = hash & mask_;; at.bucket = (at.bucket + 1) & mask_) {
-      const uint64_t cell = index_[at.bucket];
+    for (size_t b = at.hash & mask_;; b = (b + 1) & mask_) {
+      const uint64_t cell = index_[b];
       if (cell == kEmpty) break;
-      if (static_cast<uint32_t>(cell >> 32) == hash) {
+      if (static_cast<uint32_t>(cell >> 32) == at.hash) {
         at.slot = static_cast<uint32_t>(cell);
         break;
       }
     }
-  }
-
-  // Changes whenever an entry is added or removed (or the index rebuilt): a Location found
-  // under another generation must be revalidated.
-  uint64_t generation() const { return generation_; }
-
-  // Brings a Location probed under an older generation() up to date. Its candidate entry
-  // still holding the fingerprint settles it without a probe: a removed entry's fingerprint
-  // is cleared, so an entry with the key's fingerprint is the key's live entry.
-  void Revalidate(Location& at) const {
-    if (at.slot != kNone && SameFingerprint(entries_[at.slot], at.fingerprint)) return;
-    Probe(at);
   }
 
   // Starts loading a Location's candidate entry into the cache.
@@ -173,18 +156,15 @@ class ConnectionTable {
     }
   }
 
-  // The entry at a Location, marked as used at `now_ns`; nullptr if absent.
+  // The entry of a Location's key, marked as used at `now_ns`; nullptr if absent. The
+  // Location may have been probed before any number of changes to the table: a candidate entry
+  // holding the key is the key's live entry (a removed entry's key is set to one no connection
+  // has), and anything else (no candidate, another key, an unprobed Location) probes again.
   Entry* Use(const Location& at, int64_t now_ns) {
-    if (at.slot == kNone) return nullptr;
-    const uint32_t hash = static_cast<uint32_t>(at.fingerprint[0] >> 32);
     uint32_t slot = at.slot;
-    // A matching hash with another fingerprint is rare: probe on from the candidate.
-    for (size_t b = at.bucket; !SameFingerprint(entries_[slot], at.fingerprint);) {
-      do {
-        b = (b + 1) & mask_;
-        if (index_[b] == kEmpty) return nullptr;
-      } while (static_cast<uint32_t>(index_[b] >> 32) != hash);
-      slot = static_cast<uint32_t>(index_[b]);
+    if (slot == kNone || !(entries_[slot].key == at.key)) [[unlikely]] {
+      slot = SlotOf(at.key, at.hash);
+      if (slot == kNone) return nullptr;
     }
     Touch(slot, now_ns);
     return &entries_[slot];
@@ -214,10 +194,9 @@ class ConnectionTable {
     const uint32_t slot = free_.back();
     free_.pop_back();
     Entry& e = entries_[slot];
-    e.fingerprint[0] = at.fingerprint[0];
-    e.fingerprint[1] = at.fingerprint[1];
+    e.key = at.key;
     e.state = State{};
-    e.hash = static_cast<uint32_t>(e.fingerprint[0] >> 32);
+    e.hash = at.hash;
     e.last_seen_ns = e.moved_ns = now_ns;
     e.older = newest_;
     e.newer = kNone;
@@ -227,7 +206,6 @@ class ConnectionTable {
     ++size_;
     if (size_ * 4 > index_.size() && index_.size() < max_buckets_) Rehash(index_.size() * 2);
     IndexInsert(uint64_t{e.hash} << 32 | slot);
-    ++generation_;
     return e;
   }
 
@@ -269,29 +247,17 @@ class ConnectionTable {
 
   static constexpr size_t kMinBuckets = 64;
 
-  static bool SameFingerprint(const Entry& e, const uint64_t fp[2]) {
-    return ((e.fingerprint[0] ^ fp[0]) | (e.fingerprint[1] ^ fp[1])) == 0;
-  }
-  // Two independent 64-bit hashes of the key's words, each a sum of products with odd
-  // constants: two keys share a fingerprint only if both sums collide. A product's low bits
-  // depend only on the word's low bits, so the words are turned to put what varies there (an
-  // IPv4 address and the ports sit in the high halves). Every packet computes one, so it is
-  // kept to eleven multiplications. The first also places the key in the index by its top
-  // bits, which one xorshift-multiply round makes depend on every word bit.
-  static void FingerprintWords(const ConnectionKey& k, uint64_t out[2]) {
-    const uint64_t w[5] = {
-        k.a[0], std::rotl(k.a[1], 32), k.b[0], std::rotl(k.b[1], 32),
-        (uint64_t{k.interface_id} << 32) | (uint64_t{k.a_port} << 16) | k.b_port};
-    uint64_t x = w[0] * 0x9E3779B97F4A7C15ull + w[1] * 0xC2B2AE3D27D4EB4Full +
-                 w[2] * 0x165667B19E3779F9ull + w[3] * 0x27D4EB2F165667C5ull +
-                 w[4] * 0xFF51AFD7ED558CCDull;
-    x ^= x >> 32;
-    out[0] = x * 0xC4CEB9FE1A85EC53ull;
-    out[1] = (w[0] ^ 0x85EBCA77C2B2AE63ull) * 0xD6E8FEB86659FD93ull +
-             (w[1] ^ 0xA0761D6478BD642Full) * 0xE7037ED1A0B428DBull +
-             (w[2] ^ 0x8EBC6AF09C88C6E3ull) * 0x589965CC75374CC3ull +
-             (w[3] ^ 0x1D8E4E27C47D124Full) * 0x9E3779B97F4A7C15ull +
-             (w[4] ^ 0xE7037ED1A0B428DBull) * 0x165667B19E3779F9ull;
+  // What a removed entry's key becomes: no connection's key has a > b.
+  static constexpr ConnectionKey kRemoved{1, 0};
+
+  // The slot of `key`'s entry, found through the index alone; kNone if absent.
+  uint32_t SlotOf(const ConnectionKey& key, uint32_t hash) const {
+    for (size_t b = hash & mask_;; b = (b + 1) & mask_) {
+      const uint64_t cell = index_[b];
+      if (cell == kEmpty) return kNone;
+      const auto slot = static_cast<uint32_t>(cell);
+      if (static_cast<uint32_t>(cell >> 32) == hash && entries_[slot].key == key) return slot;
+    }
   }
 
   void Touch(uint32_t slot, int64_t now_ns) {
@@ -327,8 +293,8 @@ class ConnectionTable {
   // in the index say where each cell belongs without touching its entry.
   void Erase(uint32_t slot) {
     Unlink(slot);
-    // A Location still pointing here must not take the freed entry for its key (Revalidate).
-    entries_[slot].fingerprint[0] = entries_[slot].fingerprint[1] = 0;
+    // A Location still pointing here must not take the freed entry for its key (Use).
+    entries_[slot].key = kRemoved;
     size_t b = entries_[slot].hash & mask_;
     while (static_cast<uint32_t>(index_[b]) != slot) b = (b + 1) & mask_;
     for (size_t next = (b + 1) & mask_; index_[next] != kEmpty; next = (next + 1) & mask_) {
@@ -342,7 +308,6 @@ class ConnectionTable {
     index_[b] = kEmpty;
     free_.push_back(slot);
     --size_;
-    ++generation_;
   }
 
   void IndexInsert(uint64_t cell) {
@@ -370,7 +335,6 @@ class ConnectionTable {
   uint32_t oldest_ = kNone;
   uint32_t newest_ = kNone;
   size_t size_ = 0;
-  uint64_t generation_ = 0;
 };
 
 }  // namespace meshflow::flow::tcp

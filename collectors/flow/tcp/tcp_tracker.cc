@@ -60,16 +60,14 @@ void TcpTracker::Submit(const PacketInfo& info, const PacketContext& context) {
   seg.dst_port = info.dst_port;
   seg.flags = info.tcp_flags;
   seg.has_timestamp = info.has_tcp_timestamp;
-  Table::Fingerprint(
-      MakeKey(info.src, info.src_port, info.dst, info.dst_port, context.interface_id, p.dir), p.at);
-  p.generation = kUnprobed;
+  p.at = Table::At(
+      MakeKey(info.src, info.src_port, info.dst, info.dst_port, context.interface_id, p.dir));
   table_.PrefetchIndex(p.at);
   ++submitted_;
   // Step 2, kProbeAhead packets later: probe the index (now in cache) and fetch the entry.
   if (submitted_ - processed_ > kProbeAhead) {
     Pending& q = pending_[(submitted_ - 1 - kProbeAhead) % kWindow];
     table_.Probe(q.at);
-    q.generation = table_.generation();
     table_.Prefetch(q.at);
     // And what the eviction a new connection in a full table makes will touch.
     if (table_.full()) table_.PrefetchOldest();
@@ -85,9 +83,8 @@ void TcpTracker::Submit(const PacketInfo& info, const PacketContext& context) {
   if (const size_t expired = table_.ExpireBefore(now - idle_ns_); expired != 0) [[unlikely]] {
     Add(expired_, expired);
   }
-  // The probe is a hint: checked again when the table changed since (an insert, an eviction,
-  // an expiry or a removal may have moved the entry, taken its slot or added it).
-  if (p.generation != table_.generation()) table_.Revalidate(p.at);
+  // The probe is a hint, checked by Use: an insert, an eviction, an expiry or a removal since
+  // may have moved the entry, taken its slot or added it.
   const Direction dir = p.dir;
   const uint8_t flags = seg.flags;
   Table::Entry* entry = table_.Use(p.at, now);
@@ -124,6 +121,11 @@ void TcpTracker::StartConnection(State& s, const Segment& seg, Direction dir) {
   s.node[dir ^ 1] = seg.context.dst_node;
   s.half[dir].from_self = seg.context.src_node == self_;
   s.half[dir ^ 1].from_self = seg.context.dst_node == self_;
+  // An endpoint times the TSvals it sends; a node the connection passes through times both.
+  const bool endpoint = s.half[0].from_self | s.half[1].from_self;
+  for (HalfState& h : s.half) {
+    if (!endpoint || h.from_self) h.flags |= HalfState::kMayArm;
+  }
   const uint8_t syn_ack = seg.flags & (kSyn | kAck);
   if (syn_ack == kSyn) {
     s.client_dir = dir;
@@ -174,30 +176,31 @@ void TcpTracker::Handshake(State& s, const Segment& seg, Direction dir) {
 
 void TcpTracker::Timestamps(State& s, const Segment& seg, Direction dir) {
   const int64_t now = seg.context.timestamp_ns;
-  const bool endpoint = s.half[0].from_self | s.half[1].from_self;
-  // TSecr is only meaningful on segments with ACK set (RFC 7323 3.2).
+  const auto bit = [](bool b) { return static_cast<unsigned>(b); };
+  // Timing the other direction's TSval ends when this segment echoes it, or a later one (the
+  // timed segment was acknowledged together with later ones: its own echo never comes).
+  // Without a branch: whether the other direction is being timed is a coin toss to a
+  // predictor; that an echo arrives is not (a few per second per connection). TSecr is only
+  // meaningful on segments with ACK set (RFC 7323 3.2).
   HalfState& reverse = s.half[dir ^ 1];
-  if ((seg.flags & kAck) != 0 && (reverse.flags & HalfState::kArmed) != 0) {
-    if (seg.ts_ecr == reverse.armed_ts_val) {
-      const int64_t rtt = now - reverse.armed_ns;
-      reverse.flags &= ~HalfState::kArmed;  // only the first echo of a TSval times it
-      if (rtt < 0) {
-        Add(negative_samples_, 1);
-      } else if (endpoint) {
-        EmitRtt(s, RttKind::kTimestamp, rtt);
-      } else {
-        // Passing traffic: each direction's echo delay is the half-trip on that side of us.
-        reverse.half_rtt_us = static_cast<uint32_t>(std::min<int64_t>(rtt / 1000, UINT32_MAX));
-        reverse.flags |= HalfState::kHasHalfRtt;
-        const HalfState& other = s.half[dir];
-        if ((dir ^ 1) == s.client_dir && (other.flags & HalfState::kHasHalfRtt) != 0) {
-          EmitRtt(s, RttKind::kTimestamp, rtt + int64_t{other.half_rtt_us} * 1000);
-        }
+  const unsigned timing =
+      bit((seg.flags & kAck) != 0) & bit((reverse.flags & HalfState::kArmed) != 0);
+  const auto ahead = static_cast<int32_t>(seg.ts_ecr - reverse.armed_ts_val);
+  reverse.flags &= static_cast<uint8_t>(~(HalfState::kArmed * (timing & bit(ahead >= 0))));
+  if ((timing & bit(ahead == 0)) != 0) [[unlikely]] {
+    const int64_t rtt = now - reverse.armed_ns;
+    if (rtt < 0) {
+      Add(negative_samples_, 1);
+    } else if (s.half[0].from_self | s.half[1].from_self) {
+      EmitRtt(s, RttKind::kTimestamp, rtt);
+    } else {
+      // Passing traffic: each direction's echo delay is the half-trip on that side of us.
+      reverse.half_rtt_us = static_cast<uint32_t>(std::min<int64_t>(rtt / 1000, UINT32_MAX));
+      reverse.flags |= HalfState::kHasHalfRtt;
+      const HalfState& other = s.half[dir];
+      if ((dir ^ 1) == s.client_dir && (other.flags & HalfState::kHasHalfRtt) != 0) {
+        EmitRtt(s, RttKind::kTimestamp, rtt + int64_t{other.half_rtt_us} * 1000);
       }
-    } else if (static_cast<int32_t>(seg.ts_ecr - reverse.armed_ts_val) > 0) {
-      // The peer echoes a later TSval: the armed one will never come back (its segment was
-      // acknowledged together with later ones). Free the slot for the next.
-      reverse.flags &= ~HalfState::kArmed;
     }
   }
 
@@ -206,26 +209,25 @@ void TcpTracker::Timestamps(State& s, const Segment& seg, Direction dir) {
   if (!first_in_direction && seg.ts_val == h.last_ts_val) return;
   h.last_ts_val = seg.ts_val;
   h.flags |= HalfState::kHasTsVal;
-  // Whether this TSval may be timed at all, as one branch (the conditions depend on the
-  // packet's direction and kind, which no predictor guesses):
+  // Whether to time this TSval. The reasons not to depend on the packet's direction and kind,
+  // and whether a connection arms is a coin toss too, so they are combined without branches:
+  //  - A node times only what it sends itself (kMayArm): the reverse echo would measure its
+  //    own ACK delay.
+  //  - Not while a TSval is being timed (unless its echo is overdue), nor within the
+  //    per-connection rate limit.
   //  - The first TSval of a flow seen mid-stream may have been sent before capture started, so
   //    its first-seen time is unknown; a SYN's is not.
-  //  - A node times only what it sends itself: the reverse echo would measure its own ACK
-  //    delay.
   //  - Only segments the peer must acknowledge are timed: a pure ACK's TSval is echoed
   //    whenever the peer next has something to send, which may be seconds later.
-  const auto bit = [](bool b) { return static_cast<unsigned>(b); };
-  const unsigned mid_stream_first = bit(first_in_direction) & bit((seg.flags & kSyn) == 0);
-  const unsigned not_ours = bit(endpoint) & bit(!s.half[dir].from_self);
-  const unsigned no_ack_due = bit(seg.payload_bytes == 0) & bit((seg.flags & (kSyn | kFin)) == 0);
-  // Nor while a TSval is being timed (unless its echo is overdue), nor within the
-  // per-connection rate limit. Then stores by selection, again without a branch.
   const int64_t since = now - h.armed_ns;
   const unsigned busy = bit((h.flags & HalfState::kEverArmed) != 0) &
                         ((bit((h.flags & HalfState::kArmed) != 0) & bit(since < kArmedTimeoutNs)) |
                          bit(since < arm_interval_ns_));
-  const unsigned arm = (mid_stream_first | not_ours | no_ack_due | busy) ^ 1;
-  // As masks: a conditional store compiles to a branch, and whether to arm is a coin toss.
+  const unsigned mid_stream_first = bit(first_in_direction) & bit((seg.flags & kSyn) == 0);
+  const unsigned no_ack_due = bit(seg.payload_bytes == 0) & bit((seg.flags & (kSyn | kFin)) == 0);
+  const unsigned arm =
+      bit((h.flags & HalfState::kMayArm) != 0) & ((busy | mid_stream_first | no_ack_due) ^ 1);
+  // The stores as masks: a conditional store compiles to a branch.
   const uint32_t keep32 = arm - 1;  // all ones when not arming
   const uint64_t keep64 = uint64_t{arm} - 1;
   h.armed_ts_val = (h.armed_ts_val & keep32) | (seg.ts_val & ~keep32);

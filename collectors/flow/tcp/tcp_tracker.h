@@ -110,8 +110,9 @@ class TcpTracker {
     static constexpr uint8_t kArmed = 8;       // `armed_ts_val` is being timed
     static constexpr uint8_t kEverArmed = 16;  // `armed_ns` is valid
     static constexpr uint8_t kHasHalfRtt = 32;
-    uint32_t high = 0;         // one past the highest sequence number sent
-    uint32_t last_ts_val = 0;  // latest TSval seen in this direction
+    static constexpr uint8_t kMayArm = 64;  // this node times TSvals sent this way (see Timestamps)
+    uint32_t high = 0;                      // one past the highest sequence number sent
+    uint32_t last_ts_val = 0;               // latest TSval seen in this direction
     uint32_t armed_ts_val = 0;
     uint32_t half_rtt_us = 0;  // latest echo delay in this direction (passing traffic)
     int64_t armed_ns = 0;      // when the latest timed TSval was first seen; the rate limit
@@ -154,10 +155,8 @@ class TcpTracker {
   struct Pending {
     Segment segment;
     Table::Location at;
-    uint64_t generation;  // of the table at the probe; kUnprobed before it
     Direction dir;
   };
-  static constexpr uint64_t kUnprobed = ~uint64_t{0};
   static_assert((kWindow & (kWindow - 1)) == 0 && kProbeAhead < kWindow);
 
   void Process(Pending& p);
