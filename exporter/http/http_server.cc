@@ -12,6 +12,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -24,6 +25,48 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
+}
+
+// Civetweb 1.15 leaks connections that arrive while mg_stop() runs: a worker that takes one from
+// the accept queue after the stop flag is set returns without closing it. The client then waits
+// for a TLS handshake or a response that never comes, and every listener restart could leave
+// such a descriptor behind. Once mg_stop() has returned no civetweb thread is left, so any
+// connected stream socket still bound to one of our listening ports is such an orphan.
+int CloseOrphanedConnections(const std::vector<int>& listening_ports) {
+  if (listening_ports.empty()) return 0;
+  std::vector<int> orphans;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
+    int fd = -1;
+    const std::string name = entry.path().filename().string();
+    if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
+    int type = 0;
+    int listening = 0;
+    socklen_t length = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0 || type != SOCK_STREAM) continue;
+    length = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 || listening != 0) {
+      continue;
+    }
+    sockaddr_storage local{};
+    socklen_t local_length = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) != 0) continue;
+    int port = -1;
+    if (local.ss_family == AF_INET) {
+      port = ntohs(reinterpret_cast<const sockaddr_in&>(local).sin_port);
+    } else if (local.ss_family == AF_INET6) {
+      port = ntohs(reinterpret_cast<const sockaddr_in6&>(local).sin6_port);
+    }
+    if (std::find(listening_ports.begin(), listening_ports.end(), port) != listening_ports.end()) {
+      orphans.push_back(fd);
+    }
+  }
+  // Closed after the walk, so that the directory being read does not change under it.
+  for (const int fd : orphans) {
+    shutdown(fd, SHUT_RDWR);
+    close(fd);
+  }
+  return static_cast<int>(orphans.size());
 }
 
 std::string UrlDecode(std::string_view s) {
@@ -167,11 +210,17 @@ void HttpServer::Start() {
   callbacks.begin_request = &HttpServer::OnRequest;
   if (options_.tls && init_ssl_) callbacks.init_ssl = &HttpServer::OnInitSsl;
   // Civetweb reports bind failures and TLS setup errors through log_message; keep the last one
-  // so Start() can say why.
-  static thread_local std::string last_error;
-  last_error.clear();
+  // made on this thread so Start() can say why. Worker threads report per-connection trouble
+  // (a failed handshake) through the same callback: that goes to the debug log.
+  static thread_local std::string* start_error = nullptr;
+  std::string last_error;
+  start_error = &last_error;
   callbacks.log_message = [](const mg_connection*, const char* message) {
-    last_error = message;
+    if (start_error != nullptr) {
+      *start_error = message;
+    } else {
+      spdlog::debug("http server: {}", message);
+    }
     return 1;
   };
   mg_init_data init{};
@@ -183,6 +232,7 @@ void HttpServer::Start() {
   error.text = error_text;
   error.text_buffer_size = sizeof error_text;
   context_ = mg_start2(&init, &error);
+  start_error = nullptr;
   if (context_ == nullptr) {
     std::string why = error_text[0] != '\0' ? error_text : last_error;
     throw std::runtime_error("cannot serve HTTP on " + ports + ": " +
@@ -225,6 +275,9 @@ void HttpServer::Stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   stopper.join();
+  if (const int closed = CloseOrphanedConnections(ports); closed > 0) {
+    spdlog::debug("closed {} connection(s) the HTTP server left open while stopping", closed);
+  }
 }
 
 std::vector<int> HttpServer::BoundPorts() const {

@@ -178,7 +178,7 @@ grep 'web config not reloaded' "$work/exporter.log" | grep -q 'web.yml:2:' ||
 expect "last good config after a broken reload" 200 "${good[@]}" -u grafana-agent:n3w "$url"
 
 # A renewed server certificate (same file names) restarts the listener with it.
-old_serial=$(openssl s_client -connect "127.0.0.1:$port" -cert "$pki/client.crt" \
+old_serial=$(timeout 10 openssl s_client -connect "127.0.0.1:$port" -cert "$pki/client.crt" \
   -key "$pki/client.key" </dev/null 2>/dev/null | openssl x509 -noout -serial)
 sed "s#^  prometheus: .*#  grafana-agent: '$hash'#" "$src/deploy/web-config.example.yml" \
   >"$work/etc/web.yml.new"
@@ -193,7 +193,7 @@ mv "$work/etc/tls/meshflow.key.new" "$work/etc/tls/meshflow.key"
 mv "$work/etc/tls/meshflow.crt.new" "$work/etc/tls/meshflow.crt"
 new_serial=
 for _ in $(seq 1 40); do
-  new_serial=$(openssl s_client -connect "127.0.0.1:$port" -cert "$pki/client.crt" \
+  new_serial=$(timeout 10 openssl s_client -connect "127.0.0.1:$port" -cert "$pki/client.crt" \
     -key "$pki/client.key" </dev/null 2>/dev/null | openssl x509 -noout -serial 2>/dev/null || true)
   [[ -n $new_serial && $new_serial != "$old_serial" ]] && break
   sleep 0.25
