@@ -45,7 +45,8 @@ std::optional<int> ParseExporterFlags(int argc, const char* const* argv, Exporte
       ->type_name("USER");
   app.add_option("--push.url", flags.push.url,
                  "Push the exposition to a meshflow-gateway at this URL (its /push endpoint), "
-                 "for nodes Prometheus cannot reach. Off when empty.")
+                 "for nodes Prometheus cannot reach; an https:// URL is verified against the "
+                 "system's trust store. Off when empty.")
       ->type_name("URL");
   app.add_option("--push.token-file", flags.push.token_file,
                  "File holding this node's bearer token for --push.url.")

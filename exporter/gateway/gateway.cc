@@ -273,6 +273,12 @@ HttpResponse Gateway::HandleProxy(const HttpRequest& request) {
     job.headers.emplace_back("Accept-Encoding", enc);
   job.headers.emplace_back(std::string(kTimeoutHeader), std::to_string(Seconds(timeout)));
   job.headers.emplace_back("User-Agent", std::string("meshflow-gateway/") + std::string(kVersion));
+  {
+    std::lock_guard lock(config_mutex_);
+    job.tls = config_.scrape.tls;
+    if (!config_.scrape.authorization.empty())
+      job.headers.emplace_back("Authorization", config_.scrape.authorization);
+  }
   const ScrapeOutcome outcome = scraper_->Scrape(std::move(job));
 
   if (!outcome.refused.empty()) {
@@ -333,10 +339,14 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
 
   std::chrono::nanoseconds timeout;
   size_t max_body = 0;
+  std::shared_ptr<const TlsClient> tls;
+  std::string authorization;
   {
     std::lock_guard lock(config_mutex_);
     timeout = config_.federate.timeout;
     max_body = static_cast<size_t>(config_.scrape.max_body_bytes);
+    tls = config_.scrape.tls;
+    authorization = config_.scrape.authorization;
   }
   if (!request.Header(kTimeoutHeader).empty()) timeout = std::min(timeout, ScrapeTimeout(request));
   const auto deadline =
@@ -361,6 +371,8 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
     job.headers = {{"Accept", "text/plain;version=0.0.4"},
                    {"Accept-Encoding", "identity"},
                    {std::string(kTimeoutHeader), std::to_string(Seconds(timeout))}};
+    if (!authorization.empty()) job.headers.emplace_back("Authorization", authorization);
+    job.tls = tls;
     jobs.push_back(std::move(job));
     job_index.push_back(i);
   }

@@ -23,7 +23,7 @@ std::string ReadNodeName(const ConfigNode& node) {
 std::string ReadUrl(const ConfigNode& node) {
   const std::string url = node.AsString();
   std::string why;
-  if (!HttpUrl::Parse(url, &why)) node.Fail("an http:// URL (" + why + ")");
+  if (!HttpUrl::Parse(url, &why)) node.Fail("an http:// or https:// URL (" + why + ")");
   return url;
 }
 
@@ -48,6 +48,83 @@ std::string ReadToken(const ConfigNode& node, const std::string& config_file) {
     if (c <= ' ' || c == 0x7f) node.Fail("a token without spaces or control characters");
   }
   return token;
+}
+
+std::string ResolvePath(const ConfigNode& node, const std::string& config_file) {
+  std::string path = node.AsString();
+  if (path.empty()) node.Fail("a file path");
+  if (path[0] != '/') path = Dirname(config_file) + "/" + path;
+  return path;
+}
+
+std::string Base64(std::string_view in) {
+  static constexpr char kDigits[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < in.size(); i += 3) {
+    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<uint8_t>(in[i + 1]) << 8;
+    if (i + 2 < in.size()) v |= static_cast<uint8_t>(in[i + 2]);
+    out.push_back(kDigits[(v >> 18) & 63]);
+    out.push_back(kDigits[(v >> 12) & 63]);
+    out.push_back(i + 1 < in.size() ? kDigits[(v >> 6) & 63] : '=');
+    out.push_back(i + 2 < in.size() ? kDigits[v & 63] : '=');
+  }
+  return out;
+}
+
+// tls_config, as in a Prometheus scrape config; the files are read now, so a bad one is an
+// error at its line, not a failed scrape later.
+std::shared_ptr<const TlsClient> ReadTlsConfig(const ConfigNode& node,
+                                               const std::string& config_file) {
+  node.ExpectMap({"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"});
+  TlsClientConfig tls;
+  if (auto n = node.Get("ca_file")) tls.ca_file = ResolvePath(*n, config_file);
+  if (auto n = node.Get("cert_file")) tls.cert_file = ResolvePath(*n, config_file);
+  if (auto n = node.Get("key_file")) tls.key_file = ResolvePath(*n, config_file);
+  if (auto n = node.Get("server_name")) tls.server_name = n->AsString();
+  if (auto n = node.Get("insecure_skip_verify")) tls.insecure_skip_verify = n->AsBool();
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    node.Require(tls.cert_file.empty() ? "key_file" : "cert_file")
+        .Fail("cert_file and key_file together, or neither");
+  }
+  std::string why;
+  auto client = TlsClient::Create(tls, &why);
+  if (client == nullptr) {
+    // Point at the file that failed: Create's message starts with what it was doing.
+    for (const char* field : {"ca_file", "cert_file", "key_file"}) {
+      const std::string loading = std::string("loading ") + field;
+      const std::string mismatch = std::string(field) + " ";
+      if ((why.starts_with(loading) || why.starts_with(mismatch)) && node.Get(field)) {
+        node.Require(field).Fail("a usable file (" + why + ")");
+      }
+    }
+    node.Fail("a usable TLS client setup (" + why + ")");
+  }
+  return client;
+}
+
+// basic_auth: the username and a file holding the password, as Prometheus takes them.
+std::string ReadBasicAuth(const ConfigNode& node, const std::string& config_file) {
+  node.ExpectMap({"username", "password_file"});
+  const auto user_node = node.Require("username");
+  const std::string user = user_node.AsString();
+  if (user.empty() || user.find(':') != std::string::npos) {
+    user_node.Fail("a user name without ':'");
+  }
+  const auto file_node = node.Require("password_file");
+  const std::string path = ResolvePath(file_node, config_file);
+  std::ifstream in(path);
+  if (!in) file_node.Fail("a readable password file (cannot open " + path + ")");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string password = ss.str();
+  while (!password.empty() && (password.back() == '\n' || password.back() == '\r'))
+    password.pop_back();
+  if (password.find_first_of("\r\n") != std::string::npos) {
+    file_node.Fail("a password file holding one line");
+  }
+  return "Basic " + Base64(user + ":" + password);
 }
 
 nanoseconds ReadPositiveDuration(const ConfigNode& node) {
@@ -93,9 +170,14 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
     }
     if (auto list = targets->Get("dns")) {
       for (const auto& item : list->Items()) {
-        item.ExpectMap({"name", "port", "path", "refresh_interval"});
+        item.ExpectMap({"name", "scheme", "port", "path", "refresh_interval"});
         DnsTargets d;
         d.name = item.Require("name").AsString();
+        if (auto p = item.Get("scheme")) {
+          const std::string scheme = p->AsString();
+          if (scheme != "http" && scheme != "https") p->Fail("http or https");
+          d.https = scheme == "https";
+        }
         static const RE2 kDnsName(
             R"([A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?)");
         if (d.name.size() > 253 || !RE2::FullMatch(d.name, kDnsName))
@@ -130,7 +212,7 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
   }
   if (auto s = root.Get("scrape")) {
     s->ExpectMap({"default_timeout", "max_timeout", "timeout_offset", "max_body_bytes",
-                  "concurrency", "max_queue", "max_inflight_per_node"});
+                  "concurrency", "max_queue", "max_inflight_per_node", "tls_config", "basic_auth"});
     auto& c = config.scrape;
     if (auto n = s->Get("default_timeout")) c.default_timeout = ReadPositiveDuration(*n);
     if (auto n = s->Get("max_timeout")) c.max_timeout = ReadPositiveDuration(*n);
@@ -139,6 +221,8 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
     if (auto n = s->Get("concurrency")) c.concurrency = n->AsInt(1, 1024);
     if (auto n = s->Get("max_queue")) c.max_queue = n->AsInt(1, 100000);
     if (auto n = s->Get("max_inflight_per_node")) c.max_inflight_per_node = n->AsInt(1, 64);
+    if (auto n = s->Get("tls_config")) c.tls = ReadTlsConfig(*n, file_name);
+    if (auto n = s->Get("basic_auth")) c.authorization = ReadBasicAuth(*n, file_name);
     if (c.default_timeout > c.max_timeout)
       s->Require("default_timeout").Fail("a duration not above scrape.max_timeout");
   }

@@ -2,8 +2,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "exporter/gateway/tls_client.h"
 
 namespace meshflow::gateway {
 
@@ -12,7 +15,7 @@ using std::chrono::nanoseconds;
 // A node whose exporter the gateway scrapes at a fixed URL.
 struct StaticTarget {
   std::string node;
-  std::string url;  // http://host:port/path
+  std::string url;  // http:// or https://host:port/path
 };
 
 // Nodes found as the A/AAAA records of one name (a headless Service), re-resolved periodically.
@@ -21,6 +24,7 @@ struct DnsTargets {
   uint16_t port = 9474;
   std::string path = "/metrics";
   nanoseconds refresh_interval = std::chrono::seconds(30);
+  bool https = false;  // scheme: https
 };
 
 // A node that pushes its exposition, with the bearer token it must present.
@@ -47,6 +51,10 @@ struct GatewayConfig {
     int64_t concurrency = 32;           // upstream scrapes at once, over all nodes
     int64_t max_queue = 1024;           // scrapes waiting for a worker; more are refused
     int64_t max_inflight_per_node = 2;  // so a dead node cannot hold every worker
+    // For https:// targets (tls_config); null: the system's trust store, no client certificate.
+    std::shared_ptr<const TlsClient> tls;
+    // The Authorization header sent upstream (basic_auth), or empty.
+    std::string authorization;
   } scrape;
   struct Push {
     // How long a push is served. 0: three times the interval the pusher announces, or three

@@ -5,6 +5,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +16,10 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <memory>
+#include <utility>
+
+#include "exporter/gateway/tls_client.h"
 
 namespace meshflow::gateway {
 namespace {
@@ -24,6 +31,7 @@ constexpr size_t kMaxHeaderBytes = 64 << 10;
 class Fd {
  public:
   explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
   ~Fd() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -128,39 +136,154 @@ FetchResult Connect(const HttpUrl& url, Clock::time_point deadline, Fd& out) {
   return Failure(last_kind, last_error);
 }
 
-FetchResult SendAll(int fd, std::string_view data, Clock::time_point deadline) {
-  while (!data.empty()) {
-    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-      return Failure(FetchError::kIo, std::string("send: ") + std::strerror(errno));
-    if (!WaitFor(fd, POLLOUT, deadline)) return Failure(FetchError::kTimeout, "send: timed out");
+// The connection a fetch writes and reads: plain TCP, or TLS over it.
+class Stream {
+ public:
+  explicit Stream(Fd fd) : fd_(std::move(fd)) {}
+  ~Stream() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
   }
-  return {};
-}
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
 
-// Reads more bytes into `buf`; 0 at end of stream.
-ssize_t ReadSome(int fd, std::string& buf, Clock::time_point deadline, FetchResult* error) {
-  char chunk[16384];
-  for (;;) {
-    const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
-    if (n >= 0) {
-      buf.append(chunk, static_cast<size_t>(n));
-      return n;
+  // The handshake, verifying the peer as `tls` says: its certificate must name `host` (the
+  // URL's) unless the config gives another server_name.
+  FetchResult StartTls(const TlsClient& tls, const std::string& host, Clock::time_point deadline) {
+    ssl_ = SSL_new(static_cast<SSL_CTX*>(tls.context()));
+    if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_.get()) != 1) {
+      return TlsFailure("setting up TLS");
     }
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      *error = Failure(FetchError::kIo, std::string("recv: ") + std::strerror(errno));
-      return -1;
+    const std::string& name = tls.config().server_name.empty() ? host : tls.config().server_name;
+    in6_addr probe6;
+    in_addr probe4;
+    const bool literal = ::inet_pton(AF_INET6, name.c_str(), &probe6) == 1 ||
+                         ::inet_pton(AF_INET, name.c_str(), &probe4) == 1;
+    if (!literal) {
+      // SSL_set_tlsext_host_name, without the macro's C cast; OpenSSL copies the name.
+      SSL_ctrl(ssl_, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+               const_cast<char*>(name.c_str()));
     }
-    if (!WaitFor(fd, POLLIN, deadline)) {
-      *error = Failure(FetchError::kTimeout, "reading the response: timed out");
-      return -1;
+    if (!tls.config().insecure_skip_verify) {
+      const int set = literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str())
+                              : SSL_set1_host(ssl_, name.c_str());
+      if (set != 1) return TlsFailure("setting the name to verify (" + name + ")");
+    }
+    for (;;) {
+      // SSL_get_error reads this thread's error queue, which must be empty before each call.
+      ERR_clear_error();
+      const int r = SSL_connect(ssl_);
+      if (r == 1) return {};
+      const int why = SSL_get_error(ssl_, r);
+      if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) {
+        if (!WaitFor(fd_.get(), why == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+          return Failure(FetchError::kTimeout, "TLS handshake: timed out");
+        }
+        continue;
+      }
+      const long verify = SSL_get_verify_result(ssl_);
+      if (verify != X509_V_OK) {
+        ERR_clear_error();
+        return Failure(FetchError::kTls,
+                       std::string("TLS handshake: certificate of ") + name +
+                           " not accepted: " + X509_verify_cert_error_string(verify));
+      }
+      return TlsFailure("TLS handshake");
     }
   }
-}
+
+  FetchResult SendAll(std::string_view data, Clock::time_point deadline) {
+    while (!data.empty()) {
+      if (ssl_ != nullptr) {
+        size_t written = 0;
+        ERR_clear_error();
+        const int r = SSL_write_ex(ssl_, data.data(), data.size(), &written);
+        if (r == 1) {
+          data.remove_prefix(written);
+          continue;
+        }
+        if (FetchResult wait = WaitForTls(r, deadline, "send"); !wait.ok()) return wait;
+        continue;
+      }
+      const ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        data.remove_prefix(static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        return Failure(FetchError::kIo, std::string("send: ") + std::strerror(errno));
+      if (!WaitFor(fd_.get(), POLLOUT, deadline))
+        return Failure(FetchError::kTimeout, "send: timed out");
+    }
+    return {};
+  }
+
+  // Reads more bytes into `buf`; 0 at end of stream.
+  ssize_t ReadSome(std::string& buf, Clock::time_point deadline, FetchResult* error) {
+    char chunk[16384];
+    for (;;) {
+      if (ssl_ != nullptr) {
+        size_t got = 0;
+        ERR_clear_error();
+        const int r = SSL_read_ex(ssl_, chunk, sizeof chunk, &got);
+        if (r == 1) {
+          buf.append(chunk, got);
+          return static_cast<ssize_t>(got);
+        }
+        if (SSL_get_error(ssl_, r) == SSL_ERROR_ZERO_RETURN) return 0;
+        if (FetchResult wait = WaitForTls(r, deadline, "reading the response"); !wait.ok()) {
+          *error = std::move(wait);
+          return -1;
+        }
+        continue;
+      }
+      const ssize_t n = ::recv(fd_.get(), chunk, sizeof(chunk), 0);
+      if (n >= 0) {
+        buf.append(chunk, static_cast<size_t>(n));
+        return n;
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        *error = Failure(FetchError::kIo, std::string("recv: ") + std::strerror(errno));
+        return -1;
+      }
+      if (!WaitFor(fd_.get(), POLLIN, deadline)) {
+        *error = Failure(FetchError::kTimeout, "reading the response: timed out");
+        return -1;
+      }
+    }
+  }
+
+ private:
+  static FetchResult TlsFailure(const std::string& what) {
+    const unsigned long code = ERR_get_error();
+    ERR_clear_error();
+    if (code == 0) return Failure(FetchError::kTls, what + " failed");
+    char text[256];
+    ERR_error_string_n(code, text, sizeof text);
+    return Failure(FetchError::kTls, what + ": " + text);
+  }
+
+  // After an SSL call returned `result`: waits for what it wants, or says why it failed.
+  FetchResult WaitForTls(int result, Clock::time_point deadline, const std::string& what) {
+    const int why = SSL_get_error(ssl_, result);
+    if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) {
+      if (!WaitFor(fd_.get(), why == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+        return Failure(FetchError::kTimeout, what + ": timed out");
+      }
+      return {};
+    }
+    if (why == SSL_ERROR_SYSCALL && errno != 0) {
+      // In TLS 1.3 a server checks the client's certificate after the client has finished its
+      // handshake: a refusal shows up only as the connection closing under the first write.
+      return Failure(FetchError::kIo, what + ": " + std::strerror(errno) +
+                                          " (the exporter closed the TLS connection: does it "
+                                          "accept this client certificate?)");
+    }
+    return TlsFailure(what);
+  }
+
+  Fd fd_;
+  SSL* ssl_ = nullptr;
+};
 
 std::optional<size_t> ParseSize(std::string_view s, int base) {
   size_t v = 0;
@@ -247,10 +370,16 @@ std::optional<HttpUrl> HttpUrl::Parse(std::string_view text, std::string* error)
     if (error) *error = std::move(message);
     return std::nullopt;
   };
-  constexpr std::string_view kScheme = "http://";
-  if (!text.starts_with(kScheme)) return fail("only http:// URLs are supported");
-  text.remove_prefix(kScheme.size());
   HttpUrl url;
+  if (text.starts_with("https://")) {
+    url.https = true;
+    url.port = 443;
+    text.remove_prefix(8);
+  } else if (text.starts_with("http://")) {
+    text.remove_prefix(7);
+  } else {
+    return fail("only http:// and https:// URLs are supported");
+  }
   const size_t slash = text.find_first_of("/?");
   std::string_view authority = text.substr(0, slash);
   if (slash != std::string_view::npos) {
@@ -300,7 +429,7 @@ std::string HttpUrl::HostHeader() const {
   if (v6) h.push_back('[');
   h.append(host);
   if (v6) h.push_back(']');
-  if (port != 80) {
+  if (port != (https ? 443 : 80)) {
     h.push_back(':');
     h.append(std::to_string(port));
   }
@@ -308,7 +437,7 @@ std::string HttpUrl::HostHeader() const {
 }
 
 std::string HttpUrl::ToString() const {
-  std::string out = "http://";
+  std::string out = https ? "https://" : "http://";
   out.append(HostHeader());
   out.append(target);
   return out;
@@ -338,13 +467,27 @@ std::string_view FetchErrorName(FetchError error) {
       return "protocol";
     case FetchError::kIo:
       return "io";
+    case FetchError::kTls:
+      return "tls";
   }
   return "unknown";
 }
 
-FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size_t max_body_bytes) {
+FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size_t max_body_bytes,
+                  const TlsClient* tls) {
+  std::shared_ptr<const TlsClient> system;
+  if (request.url.https && tls == nullptr) {
+    system = TlsClient::SystemDefault();
+    if (system == nullptr)
+      return Failure(FetchError::kTls, "the system's trust store did not load");
+    tls = system.get();
+  }
   Fd fd;
   if (FetchResult r = Connect(request.url, deadline, fd); !r.ok()) return r;
+  Stream stream(std::move(fd));
+  if (request.url.https) {
+    if (FetchResult r = stream.StartTls(*tls, request.url.host, deadline); !r.ok()) return r;
+  }
 
   std::string head = request.method + " " + request.url.target +
                      " HTTP/1.1\r\nHost: " + request.url.HostHeader() + "\r\nConnection: close\r\n";
@@ -357,14 +500,14 @@ FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size
   if (!request.body.empty() || request.method == "POST" || request.method == "PUT")
     head += "Content-Length: " + std::to_string(request.body.size()) + "\r\n";
   head += "\r\n";
-  if (FetchResult r = SendAll(fd.get(), head, deadline); !r.ok()) return r;
-  if (FetchResult r = SendAll(fd.get(), request.body, deadline); !r.ok()) return r;
+  if (FetchResult r = stream.SendAll(head, deadline); !r.ok()) return r;
+  if (FetchResult r = stream.SendAll(request.body, deadline); !r.ok()) return r;
 
   std::string buf;
   size_t header_end = std::string::npos;
   FetchResult error;
   while (header_end == std::string::npos) {
-    const ssize_t n = ReadSome(fd.get(), buf, deadline, &error);
+    const ssize_t n = stream.ReadSome(buf, deadline, &error);
     if (n < 0) return error;
     header_end = buf.find("\r\n\r\n");
     if (header_end == std::string::npos && buf.size() > kMaxHeaderBytes)
@@ -398,7 +541,7 @@ FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size
       if (dechunker.pending(buf) > max_body_bytes + 65536)
         return Failure(FetchError::kTooLarge,
                        "response body larger than " + std::to_string(max_body_bytes) + " bytes");
-      const ssize_t n = ReadSome(fd.get(), buf, deadline, &error);
+      const ssize_t n = stream.ReadSome(buf, deadline, &error);
       if (n < 0) return error;
       if (n == 0) return Failure(FetchError::kProtocol, "connection closed inside a chunked body");
     }
@@ -422,7 +565,7 @@ FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size
     if (buf.size() > max_body_bytes)
       return Failure(FetchError::kTooLarge,
                      "response body larger than " + std::to_string(max_body_bytes) + " bytes");
-    const ssize_t n = ReadSome(fd.get(), buf, deadline, &error);
+    const ssize_t n = stream.ReadSome(buf, deadline, &error);
     if (n < 0) return error;
     if (n == 0) {
       if (length) return Failure(FetchError::kProtocol, "connection closed inside the body");

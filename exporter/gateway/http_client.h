@@ -10,8 +10,12 @@
 
 namespace meshflow::gateway {
 
-// An http:// URL split for a request. Hosts may be names, IPv4 or bracketed IPv6 literals.
+class TlsClient;
+
+// An http:// or https:// URL split for a request. Hosts may be names, IPv4 or bracketed IPv6
+// literals.
 struct HttpUrl {
+  bool https = false;
   std::string host;  // without brackets
   uint16_t port = 80;
   std::string target = "/";  // path and query, sent as the request target
@@ -38,7 +42,17 @@ struct ClientResponse {
   std::string_view Header(std::string_view lower_name) const;
 };
 
-enum class FetchError { kNone, kBadUrl, kResolve, kConnect, kTimeout, kTooLarge, kProtocol, kIo };
+enum class FetchError {
+  kNone,
+  kBadUrl,
+  kResolve,
+  kConnect,
+  kTimeout,
+  kTooLarge,
+  kProtocol,
+  kIo,
+  kTls,  // the handshake failed: certificate not trusted, wrong name, no client certificate
+};
 
 std::string_view FetchErrorName(FetchError error);
 
@@ -75,9 +89,10 @@ bool ParseResponseHead(std::string_view head, ClientResponse* out, std::string* 
 }  // namespace detail
 
 // One HTTP/1.1 exchange on a fresh connection that ends at `deadline` whatever the peer does:
-// name resolution, a non-blocking connect on each address in turn, the write and the read all
-// share it. Responses above `max_body_bytes` are abandoned as kTooLarge.
+// name resolution, a non-blocking connect on each address in turn, the TLS handshake, the write
+// and the read all share it. Responses above `max_body_bytes` are abandoned as kTooLarge.
+// https:// URLs use `tls`, or the system's trust store when it is null.
 FetchResult Fetch(const ClientRequest& request, std::chrono::steady_clock::time_point deadline,
-                  size_t max_body_bytes);
+                  size_t max_body_bytes, const TlsClient* tls = nullptr);
 
 }  // namespace meshflow::gateway

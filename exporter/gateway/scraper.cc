@@ -55,7 +55,8 @@ std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job) {
       } else {
         request.url = std::move(*url);
         request.headers = pending->job.headers;
-        outcome.fetch = Fetch(request, pending->job.deadline, settings_.max_body_bytes);
+        outcome.fetch =
+            Fetch(request, pending->job.deadline, settings_.max_body_bytes, pending->job.tls.get());
       }
       outcome.duration = SteadyClock::now() - start;
     }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "exporter/gateway/http_client.h"
+#include "exporter/gateway/tls_client.h"
 #include "exporter/gateway/worker_pool.h"
 
 namespace meshflow::gateway {
@@ -17,8 +18,9 @@ namespace meshflow::gateway {
 struct ScrapeJob {
   std::string node;
   std::string url;
-  ClientHeaders headers;  // Accept, Accept-Encoding, the timeout header
+  ClientHeaders headers;  // Accept, Accept-Encoding, the timeout header, Authorization
   std::chrono::steady_clock::time_point deadline;
+  std::shared_ptr<const TlsClient> tls;  // for https:// URLs; null: the system's trust store
 };
 
 struct ScrapeOutcome {

@@ -97,7 +97,8 @@ void TargetRegistry::Configure(const GatewayConfig& config) {
     state.spec = spec;
     // Keep what an identical entry already found, so a reload does not blank the targets.
     for (const auto& old : dns_) {
-      if (old.spec.name == spec.name && old.spec.port == spec.port && old.spec.path == spec.path)
+      if (old.spec.name == spec.name && old.spec.https == spec.https &&
+          old.spec.port == spec.port && old.spec.path == spec.path)
         state.found = old.found;
     }
     dns.push_back(std::move(state));
@@ -128,6 +129,7 @@ void TargetRegistry::Refresh() {
         names.insert(node);
       }
       HttpUrl url;
+      url.https = spec.https;
       url.host = a.ToString();
       url.port = spec.port;
       url.target = spec.path;

@@ -147,7 +147,7 @@ TEST(HttpUrl, ParsesHostsPortsAndTargets) {
   ASSERT_TRUE(u);
   EXPECT_EQ(u->port, 80);
   EXPECT_EQ(u->target, "/");
-  for (const char* bad : {"https://x/", "http://", "http://x:0/", "http://x:99999/", "http://u@x/",
+  for (const char* bad : {"https://", "http://", "http://x:0/", "http://x:99999/", "http://u@x/",
                           "http://[::1/", "http://x/a b", "ftp://x"}) {
     std::string why;
     EXPECT_FALSE(HttpUrl::Parse(bad, &why)) << bad;

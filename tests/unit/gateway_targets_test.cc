@@ -6,11 +6,13 @@
 #include <map>
 
 #include "exporter/core/config_reader.h"
+#include "exporter/gateway/http_client.h"
 #include "exporter/gateway/targets.h"
 
 namespace meshflow::gateway {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 class FakeResolver final : public Resolver {
@@ -151,10 +153,10 @@ TEST(GatewayConfig, ParsesEverySection) {
 
 TEST(GatewayConfig, ErrorsNameFileLineAndField) {
   EXPECT_THAT(ErrorOf("targets:\n  statik: []\n"), HasSubstr("gw.yaml:2:3: field targets.statik"));
-  EXPECT_THAT(ErrorOf("targets:\n  static:\n    - {node: a, url: 'https://x'}\n"),
+  EXPECT_THAT(ErrorOf("targets:\n  static:\n    - {node: a, url: 'ftp://x'}\n"),
               HasSubstr("gw.yaml:3:"));
-  EXPECT_THAT(ErrorOf("targets:\n  static:\n    - {node: a, url: 'https://x'}\n"),
-              HasSubstr("only http://"));
+  EXPECT_THAT(ErrorOf("targets:\n  static:\n    - {node: a, url: 'ftp://x'}\n"),
+              HasSubstr("only http:// and https://"));
   EXPECT_THAT(ErrorOf("targets:\n  static:\n    - {node: 'bad name', url: 'http://x'}\n"),
               HasSubstr("field targets.static[0].node"));
   EXPECT_THAT(ErrorOf("targets:\n  static:\n    - {node: a, url: 'http://x'}\n"
@@ -168,6 +170,68 @@ TEST(GatewayConfig, ErrorsNameFileLineAndField) {
   EXPECT_THAT(ErrorOf("advertise_address: nope\n"), HasSubstr("host:port"));
   EXPECT_THAT(ErrorOf("targets:\n  dns:\n    - {name: 'a..b'}\n"), HasSubstr("DNS name"));
   EXPECT_THAT(ErrorOf("surprise: 1\n"), HasSubstr("field surprise"));
+}
+
+TEST(GatewayConfig, UpstreamTlsBasicAuthAndScheme) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("mfgw-upstream-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "password") << "s3cret\n";
+  const auto c = ParseGatewayConfig(
+      "targets:\n"
+      "  static:\n"
+      "    - {node: a, url: 'https://a.example/metrics'}\n"
+      "  dns:\n"
+      "    - {name: meshflow.svc, scheme: https}\n"
+      "scrape:\n"
+      "  tls_config: {insecure_skip_verify: true, server_name: meshflow.svc}\n"
+      "  basic_auth: {username: prometheus, password_file: password}\n",
+      (dir / "gw.yaml").string());
+  EXPECT_TRUE(c.dns_targets.at(0).https);
+  ASSERT_NE(c.scrape.tls, nullptr);
+  EXPECT_TRUE(c.scrape.tls->config().insecure_skip_verify);
+  EXPECT_EQ(c.scrape.tls->config().server_name, "meshflow.svc");
+  EXPECT_EQ(c.scrape.authorization, "Basic cHJvbWV0aGV1czpzM2NyZXQ=");  // prometheus:s3cret
+
+  const std::string gw = (dir / "gw.yaml").string();
+  auto error = [&](const std::string& text) { return ErrorOf(text, gw); };
+  EXPECT_THAT(error("scrape:\n  tls_config: {cert_file: c.crt}\n"),
+              HasSubstr("gw.yaml:2:27: field scrape.tls_config.cert_file"));
+  EXPECT_THAT(
+      error("scrape:\n  tls_config:\n    ca_file: missing.crt\n"),
+      AllOf(HasSubstr("gw.yaml:3:14: field scrape.tls_config.ca_file"), HasSubstr("missing.crt")));
+  EXPECT_THAT(error("scrape:\n  basic_auth: {username: prometheus}\n"), HasSubstr("password_file"));
+  EXPECT_THAT(error("scrape:\n  basic_auth: {username: p, password_file: nope}\n"),
+              HasSubstr("readable password file"));
+  EXPECT_THAT(error("targets:\n  dns:\n    - {name: a.svc, scheme: ftp}\n"),
+              HasSubstr("http or https"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HttpUrl, HttpsDefaultsToPort443AndRoundTrips) {
+  const auto url = HttpUrl::Parse("https://node.example/metrics?x=1", nullptr);
+  ASSERT_TRUE(url);
+  EXPECT_TRUE(url->https);
+  EXPECT_EQ(url->port, 443);
+  EXPECT_EQ(url->HostHeader(), "node.example");
+  EXPECT_EQ(url->ToString(), "https://node.example/metrics?x=1");
+  const auto other = HttpUrl::Parse("https://[fd7a::1]:9474/metrics", nullptr);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->ToString(), "https://[fd7a::1]:9474/metrics");
+  EXPECT_EQ(HttpUrl::Parse("http://node.example:443/", nullptr)->HostHeader(), "node.example:443");
+}
+
+TEST(TargetRegistry, DiscoveredTargetsUseTheirScheme) {
+  FakeResolver resolver;
+  resolver.records["meshflow.svc"] = {Ip("100.64.0.3")};
+  FakeClock clock;
+  TargetRegistry registry(resolver, clock);
+  GatewayConfig c;
+  c.dns_targets = {{"meshflow.svc", 9474, "/metrics", std::chrono::seconds(30), true}};
+  registry.Configure(c);
+  registry.Refresh();
+  ASSERT_EQ(registry.Snapshot().size(), 1u);
+  EXPECT_EQ(registry.Snapshot()[0].url, "https://100.64.0.3:9474/metrics");
 }
 
 TEST(GatewayConfig, ShortTokensAreRefused) {

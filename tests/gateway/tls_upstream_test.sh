@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The gateway scraping an exporter secured as deploy/web-config.example.yml secures it (TLS,
+# client certificates, basic auth), through /proxy and /federate, by name and by address. Then
+# each way it can go wrong, by reloading the gateway's config: a CA that does not sign the
+# exporter's certificate, a name the certificate does not carry, no client certificate, a wrong
+# password, and a ca_file that does not exist (refused with file, line and field). Loopback only.
+#   tls_upstream_test.sh EXPORTER GATEWAY SOURCE_DIR
+set -euo pipefail
+exporter=$1
+gateway=$2
+src=$3
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+bound_port() { grep -o "listening on $2:[0-9]*" "$1" | head -1 | cut -d: -f2; }
+
+"$src/tests/web/make_test_pki.sh" "$work/pki" >/dev/null
+pki=$work/pki
+mkdir -p "$work/etc/tls"
+cp "$src/deploy/web-config.example.yml" "$work/etc/web.yml"
+cp "$pki/server.crt" "$work/etc/tls/meshflow.crt"
+cp "$pki/server.key" "$work/etc/tls/meshflow.key"
+cp "$pki/client-ca.crt" "$work/etc/tls/scraper-ca.crt"
+echo scraper-pass >"$work/password" # the password whose hash the example carries
+echo wrong >"$work/wrong-password"
+
+printf 'node_name: secured\n' >"$work/exporter.yml"
+"$exporter" --web.listen-address 127.0.0.1:0 --config.file "$work/exporter.yml" \
+  --web.config.file "$work/etc/web.yml" --no-collector.flow --no-collector.probe \
+  >"$work/exporter.log" 2>&1 &
+pids+=($!)
+wait_for 10 bound_port "$work/exporter.log" 127.0.0.1 >/dev/null || fail "exporter did not start"
+port=$(bound_port "$work/exporter.log" 127.0.0.1)
+
+# gateway_config SCRAPE_SETTINGS: both targets, and the given scrape: section.
+gateway_config() {
+  cat >"$work/gateway.yml.new" <<YAML
+targets:
+  static:
+    - {node: by-name, url: 'https://localhost:$port/metrics'}
+    - {node: by-address, url: 'https://127.0.0.1:$port/metrics'}
+scrape:
+$1
+YAML
+  mv "$work/gateway.yml.new" "$work/gateway.yml"
+}
+good_tls="  tls_config: {ca_file: pki/server-ca.crt, cert_file: pki/client.crt, key_file: pki/client.key}"
+good_auth="  basic_auth: {username: prometheus, password_file: password}"
+gateway_config "$good_tls
+$good_auth"
+"$gateway" --web.listen-address 127.0.0.1:0 --config.file "$work/gateway.yml" \
+  >"$work/gateway.log" 2>&1 &
+pids+=($!)
+wait_for 10 bound_port "$work/gateway.log" 127.0.0.1 >/dev/null || fail "gateway did not start"
+gw="http://127.0.0.1:$(bound_port "$work/gateway.log" 127.0.0.1)"
+
+# proxy NODE: "CODE first-line-of-body".
+proxy() {
+  curl -s --max-time 10 -o "$work/body" -w '%{http_code}' "$gw/proxy?target=$1"
+  printf ' %s\n' "$(head -c 300 "$work/body" | head -1)"
+}
+for node in by-name by-address; do
+  got=$(proxy "$node")
+  [[ $got == 200* ]] || fail "proxy to $node over mutual TLS: $got"
+  grep -q '^meshflow_build_info{' "$work/body" || fail "proxy to $node: no exporter metrics"
+  pass "proxy to $node over mutual TLS with basic auth -> 200 with the exporter's metrics"
+done
+curl -s --max-time 10 "$gw/federate" --data-urlencode 'match[]=meshflow_build_info' -G \
+  >"$work/federate" || fail "federate failed"
+[[ $(grep -c '^meshflow_build_info{' "$work/federate") == 2 ]] ||
+  fail "federate: expected both nodes' build info, got: $(head -c 500 "$work/federate")"
+pass "federate over mutual TLS: both targets"
+
+reload() { curl -s --max-time 10 -X POST -o "$work/reload" -w '%{http_code}' "$gw/-/reload"; }
+# expect_failure WHAT SCRAPE_SETTINGS PATTERN: after a reload, both targets fail with PATTERN.
+expect_failure() {
+  local what=$1 settings=$2 pattern=$3 node got
+  gateway_config "$settings"
+  [[ $(reload) == 200 ]] || fail "$what: reload refused: $(cat "$work/reload")"
+  for node in by-name by-address; do
+    got=$(proxy "$node")
+    [[ $got =~ $pattern ]] || fail "$what ($node): expected /$pattern/, got: $got"
+  done
+  pass "$what -> ${got:0:160}"
+}
+expect_failure "a CA that did not sign the exporter's certificate" \
+  "  tls_config: {ca_file: pki/client-ca.crt, cert_file: pki/client.crt, key_file: pki/client.key}
+$good_auth" '^502 .*\(tls\).*not accepted'
+expect_failure "a server_name the certificate does not carry" \
+  "  tls_config: {ca_file: pki/server-ca.crt, cert_file: pki/client.crt, key_file: pki/client.key, server_name: other.example}
+$good_auth" '^502 .*\(tls\).*not accepted'
+expect_failure "no client certificate" \
+  "  tls_config: {ca_file: pki/server-ca.crt}
+$good_auth" '^502 .*\((tls|io)\)'
+expect_failure "a wrong password" \
+  "$good_tls
+  basic_auth: {username: prometheus, password_file: wrong-password}" '^502 .*HTTP 401'
+
+gateway_config "  tls_config: {ca_file: pki/missing-ca.crt}"
+[[ $(reload) == 500 ]] || fail "a missing ca_file was accepted"
+grep -q 'gateway.yml:6:.*ca_file' "$work/reload" ||
+  fail "the missing ca_file was not reported with its file, line and field: $(cat "$work/reload")"
+got=$(proxy by-name)
+[[ $got =~ ^502.*HTTP\ 401 ]] || fail "the last good config is not in force after a bad reload: $got"
+pass "a missing ca_file is refused at its line; the last good config stays"
+echo "tls_upstream_test: all checks passed"
