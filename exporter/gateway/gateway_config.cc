@@ -32,29 +32,36 @@ std::string Dirname(const std::string& path) {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-std::string ReadToken(const ConfigNode& node, const std::string& config_file) {
+// A file named by `node`, relative to the config file's folder unless absolute.
+std::string ResolvePath(const ConfigNode& node, const std::string& config_file) {
   std::string path = node.AsString();
-  if (!path.empty() && path[0] != '/') path = Dirname(config_file) + "/" + path;
+  if (path.empty()) node.Fail("a file path");
+  if (path[0] != '/') path = Dirname(config_file) + "/" + path;
+  return path;
+}
+
+// The text of a secret's file (a token, a password) without its trailing line break.
+std::string ReadSecretFile(const ConfigNode& node, const std::string& config_file,
+                           const std::string& what) {
+  const std::string path = ResolvePath(node, config_file);
   std::ifstream in(path);
-  if (!in) node.Fail("a readable token file (cannot open " + path + ")");
+  if (!in) node.Fail("a readable " + what + " file (cannot open " + path + ")");
   std::stringstream ss;
   ss << in.rdbuf();
-  std::string token = ss.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' '))
-    token.pop_back();
+  std::string text = ss.str();
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+std::string ReadToken(const ConfigNode& node, const std::string& config_file) {
+  std::string token = ReadSecretFile(node, config_file, "token");
+  while (!token.empty() && token.back() == ' ') token.pop_back();
   if (token.size() < 16) node.Fail("a token file holding a token of at least 16 characters");
   if (token.size() > 4096) node.Fail("a token file holding a token of at most 4096 characters");
   for (char c : token) {
     if (c <= ' ' || c == 0x7f) node.Fail("a token without spaces or control characters");
   }
   return token;
-}
-
-std::string ResolvePath(const ConfigNode& node, const std::string& config_file) {
-  std::string path = node.AsString();
-  if (path.empty()) node.Fail("a file path");
-  if (path[0] != '/') path = Dirname(config_file) + "/" + path;
-  return path;
 }
 
 std::string Base64(std::string_view in) {
@@ -113,14 +120,7 @@ std::string ReadBasicAuth(const ConfigNode& node, const std::string& config_file
     user_node.Fail("a user name without ':'");
   }
   const auto file_node = node.Require("password_file");
-  const std::string path = ResolvePath(file_node, config_file);
-  std::ifstream in(path);
-  if (!in) file_node.Fail("a readable password file (cannot open " + path + ")");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string password = ss.str();
-  while (!password.empty() && (password.back() == '\n' || password.back() == '\r'))
-    password.pop_back();
+  const std::string password = ReadSecretFile(file_node, config_file, "password");
   if (password.find_first_of("\r\n") != std::string::npos) {
     file_node.Fail("a password file holding one line");
   }

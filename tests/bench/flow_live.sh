@@ -36,14 +36,9 @@ cleanup() {
   true
 }
 trap cleanup EXIT INT TERM
-in_ns() { ip netns exec "$NS" "$@"; }
-
-ip netns add "$NS"
-ip -n "$NS" link add "$TX" type veth peer name "$RX"
-in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip -n "$NS" link set lo up
-ip -n "$NS" link set "$TX" up
-ip -n "$NS" link set "$RX" up
+# shellcheck source-path=SCRIPTDIR source=lib/veth_ns.sh
+source "$here/lib/veth_ns.sh"
+veth_ns_up
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (figures are only as quiet as the machine)"
 python3 "$here/flow_live_gen.py" "$TMP/bench.pcap" "$TMP/meshflow.yml" "$RX" 2000 4
@@ -57,13 +52,6 @@ ip netns exec "$NS" "$exporter" --config.file "$TMP/meshflow.yml" --web.listen-a
   "${collector_flags[@]}" >"$TMP/exporter.log" 2>&1 &
 PID=$!
 
-scrape() { in_ns curl -sf --max-time 5 "http://127.0.0.1:$PORT/metrics"; }
-metric() {
-  local name=$1 want=${2:-}
-  scrape | awk -v name="$name" -v want="$want" '
-    (index($0, name "{") == 1 || $1 == name) && index($0, want) { sum += $NF }
-    END { printf "%.0f\n", sum }'
-}
 for _ in $(seq 100); do
   [[ $(metric meshflow_capture_up "iface=\"$RX\"") == 1 ]] && break
   sleep 0.1

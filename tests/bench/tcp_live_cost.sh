@@ -37,14 +37,9 @@ cleanup() {
   true
 }
 trap cleanup EXIT INT TERM
-in_ns() { ip netns exec "$NS" "$@"; }
-
-ip netns add "$NS"
-ip -n "$NS" link add "$TX" type veth peer name "$RX"
-in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip -n "$NS" link set lo up
-ip -n "$NS" link set "$TX" up
-ip -n "$NS" link set "$RX" up
+# shellcheck source-path=SCRIPTDIR source=lib/veth_ns.sh
+source "$(dirname "$0")/lib/veth_ns.sh"
+veth_ns_up
 
 "$gen" "$TMP/mix.pcap" "$packets" >/dev/null
 # The generator writes headers only (snaplen 128); on a wire a frame is as long as its IP
@@ -73,12 +68,6 @@ for enabled in false true; do
   } >"$TMP/tcp-$enabled.yml"
 done
 
-scrape() { in_ns curl -sf --max-time 5 "http://127.0.0.1:$PORT/metrics"; }
-metric() {
-  scrape | awk -v name="$1" -v want="${2:-}" '
-    (index($0, name "{") == 1 || $1 == name) && index($0, want) { sum += $NF }
-    END { printf "%.0f\n", sum }'
-}
 # CPU time of every thread of a process so far, in nanoseconds.
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 

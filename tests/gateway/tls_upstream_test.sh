@@ -23,11 +23,7 @@ bound_port() { grep -o "listening on $2:[0-9]*" "$1" | head -1 | cut -d: -f2; }
 
 "$src/tests/web/make_test_pki.sh" "$work/pki" >/dev/null
 pki=$work/pki
-mkdir -p "$work/etc/tls"
-cp "$src/deploy/web-config.example.yml" "$work/etc/web.yml"
-cp "$pki/server.crt" "$work/etc/tls/meshflow.crt"
-cp "$pki/server.key" "$work/etc/tls/meshflow.key"
-cp "$pki/client-ca.crt" "$work/etc/tls/scraper-ca.crt"
+"$src/tests/web/example_web_config.sh" "$pki" "$work/etc"
 echo scraper-pass >"$work/password" # the password whose hash the example carries
 echo wrong >"$work/wrong-password"
 

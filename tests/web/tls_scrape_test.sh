@@ -28,11 +28,7 @@ fail() {
 pki=$work/pki
 
 # The example file verbatim, with certificates where its relative paths point.
-mkdir -p "$work/etc/tls"
-cp "$src/deploy/web-config.example.yml" "$work/etc/web.yml"
-cp "$pki/server.crt" "$work/etc/tls/meshflow.crt"
-cp "$pki/server.key" "$work/etc/tls/meshflow.key"
-cp "$pki/client-ca.crt" "$work/etc/tls/scraper-ca.crt"
+"$src/tests/web/example_web_config.sh" "$pki" "$work/etc"
 promtool check web-config "$work/etc/web.yml" || fail "promtool refuses the example web config"
 # The password whose bcrypt hash the example carries.
 password=scraper-pass
