@@ -85,7 +85,7 @@ run() {
   [[ $(metric meshflow_capture_up "iface=\"$RX\"") == 1 ]] ||
     { echo "exporter did not capture $RX" >&2; cat "$TMP/exporter.log" >&2; exit 1; }
   c0=$(cpu_ns "$PID")
-  in_ns "$sender" "$TX" "$TMP/wire.pcap" "$pps" $(((packets + pps - 1) / pps)) >/dev/null
+  in_ns "$sender" "$TX" "$TMP/wire.pcap" "$send_pps" "$send_seconds" >/dev/null
   sleep 1.5 # a stats read and a block timeout later, everything is counted
   c1=$(cpu_ns "$PID")
   counted=$(metric meshflow_flow_packets_total "iface=\"$RX\"")
@@ -95,8 +95,14 @@ run() {
   awk -v c=$((c1 - c0)) -v n="$counted" -v d="$drops" 'BEGIN { printf "%.1f %d %d\n", n ? c / n : 0, n, d }'
 }
 
+# The sender sends rate x seconds packets, looping the file: pick the two so that it goes out
+# once (a replayed connection would start over in the middle of its own sequence space).
+send_seconds=$(((packets + pps / 2) / pps))
+((send_seconds > 0)) || send_seconds=1
+send_pps=$((packets / send_seconds))
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-echo "== $packets packets of the reference mix at $pps packets/s, $pairs alternating off/on pairs"
+echo "== $((send_pps * send_seconds)) packets of the reference mix at $send_pps packets/s," \
+  "$pairs alternating off/on pairs"
 printf '%-5s %-4s %14s %10s %8s\n' pair tcp ns/packet counted k.drops
 offs=() ons=()
 for ((i = 1; i <= pairs; i++)); do
