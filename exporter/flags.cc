@@ -45,11 +45,20 @@ std::optional<int> ParseExporterFlags(int argc, const char* const* argv, Exporte
       ->type_name("USER");
   app.add_option("--push.url", flags.push.url,
                  "Push the exposition to a meshflow-gateway at this URL (its /push endpoint), "
-                 "for nodes Prometheus cannot reach; an https:// URL is verified against the "
-                 "system's trust store. Off when empty.")
+                 "for nodes Prometheus cannot reach. Off when empty.")
       ->type_name("URL");
   app.add_option("--push.token-file", flags.push.token_file,
                  "File holding this node's bearer token for --push.url.")
+      ->type_name("FILE");
+  app.add_option("--push.tls-ca-file", flags.push.tls.ca_file,
+                 "CA certificates an https:// --push.url is verified against (default: the "
+                 "system's trust store).")
+      ->type_name("FILE");
+  app.add_option("--push.tls-cert-file", flags.push.tls.cert_file,
+                 "Client certificate for a gateway that requires one (with --push.tls-key-file).")
+      ->type_name("FILE");
+  app.add_option("--push.tls-key-file", flags.push.tls.key_file,
+                 "Private key of --push.tls-cert-file.")
       ->type_name("FILE");
   std::string push_interval = "5s";
   app.add_option("--push.interval", push_interval,

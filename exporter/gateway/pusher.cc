@@ -56,8 +56,17 @@ class PushCollector final : public Collector {
 
 Pusher::Pusher(PusherOptions options) : options_(std::move(options)) {
   std::string why;
-  if (!HttpUrl::Parse(options_.url, &why))
-    throw std::runtime_error("--push.url " + options_.url + ": " + why);
+  const auto url = HttpUrl::Parse(options_.url, &why);
+  if (!url) throw std::runtime_error("--push.url " + options_.url + ": " + why);
+  const TlsClientConfig& tls = options_.tls;
+  if (!tls.ca_file.empty() || !tls.cert_file.empty() || !tls.key_file.empty()) {
+    if (!url->https) {
+      throw std::runtime_error("--push.tls-* files need an https:// --push.url, not " +
+                               options_.url);
+    }
+    tls_ = TlsClient::Create(tls, &why);
+    if (tls_ == nullptr) throw std::runtime_error("--push.tls-*: " + why);
+  }
   if (options_.interval < std::chrono::milliseconds(100))
     throw std::runtime_error("--push.interval must be at least 100ms");
   std::ifstream in(options_.token_file);
@@ -125,7 +134,8 @@ bool Pusher::PushOnce() {
   // A push may take at most one interval, so pushes never pile up behind a slow link.
   const auto timeout =
       std::min<std::chrono::milliseconds>(options_.interval, std::chrono::seconds(30));
-  const FetchResult result = Fetch(request, std::chrono::steady_clock::now() + timeout, 64 << 10);
+  const FetchResult result =
+      Fetch(request, std::chrono::steady_clock::now() + timeout, 64 << 10, tls_.get());
   const bool ok = result.ok() && result.response.status / 100 == 2;
   if (ok) {
     ++succeeded_;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "exporter/core/collector.h"
+#include "exporter/gateway/tls_client.h"
 
 namespace meshflow::gateway {
 
@@ -18,6 +19,7 @@ struct PusherOptions {
   std::string url;         // the gateway's push endpoint, e.g. http://gateway:9475/push
   std::string token_file;  // this node's bearer token
   std::chrono::milliseconds interval{5000};
+  TlsClientConfig tls;  // for an https:// url: CA, client certificate and key files
 };
 
 // Sends the exporter's exposition to a gateway every interval, for nodes Prometheus cannot
@@ -25,7 +27,8 @@ struct PusherOptions {
 // missed push or two does not make the node's series go stale.
 class Pusher {
  public:
-  // Reads the token file and checks the URL; throws std::runtime_error saying what is wrong.
+  // Reads the token file and TLS files and checks the URL; throws std::runtime_error saying
+  // what is wrong.
   explicit Pusher(PusherOptions options);
   ~Pusher();
 
@@ -43,6 +46,7 @@ class Pusher {
   void Run();
 
   PusherOptions options_;
+  std::shared_ptr<const TlsClient> tls_;  // null: plain http, or the system's trust store
   std::string token_;
   std::string node_;
   std::function<std::string()> scrape_;

@@ -3,7 +3,8 @@
 # client certificates, basic auth), through /proxy and /federate, by name and by address. Then
 # each way it can go wrong, by reloading the gateway's config: a CA that does not sign the
 # exporter's certificate, a name the certificate does not carry, no client certificate, a wrong
-# password, and a ca_file that does not exist (refused with file, line and field). Loopback only.
+# password, and a ca_file that does not exist (refused with file, line and field). Last, a node
+# pushing to a gateway served with that web config. Loopback only.
 #   tls_upstream_test.sh EXPORTER GATEWAY SOURCE_DIR
 set -euo pipefail
 exporter=$1
@@ -106,4 +107,34 @@ grep -q 'gateway.yml:6:.*ca_file' "$work/reload" ||
 got=$(proxy by-name)
 [[ $got =~ ^502.*HTTP\ 401 ]] || fail "the last good config is not in force after a bad reload: $got"
 pass "a missing ca_file is refused at its line; the last good config stays"
+# The other direction: a node pushing to a gateway served with the same web config (TLS with
+# client certificates; /push needs its token, not basic auth).
+printf 'pusher-token-0123456789abcdef\n' >"$work/push.token"
+printf 'targets:\n  push:\n    - {node: pusher, token_file: push.token}\n' >"$work/gateway-tls.yml"
+"$gateway" --web.listen-address 127.0.0.1:0 --config.file "$work/gateway-tls.yml" \
+  --web.config.file "$work/etc/web.yml" >"$work/gateway-tls.log" 2>&1 &
+pids+=($!)
+wait_for 10 bound_port "$work/gateway-tls.log" 127.0.0.1 >/dev/null || fail "TLS gateway did not start"
+gw_tls="localhost:$(bound_port "$work/gateway-tls.log" 127.0.0.1)"
+push_flags=(--no-collector.flow --no-collector.probe --push.token-file "$work/push.token"
+  --push.interval 1s --push.tls-ca-file "$pki/server-ca.crt")
+printf 'node_name: pusher\n' >"$work/pusher.yml"
+if "$exporter" --web.listen-address 127.0.0.1:0 --config.file "$work/pusher.yml" \
+  "${push_flags[@]}" --push.url "http://$gw_tls/push" >"$work/refused.log" 2>&1; then
+  fail "the exporter started with --push.tls-ca-file and an http:// push URL"
+fi
+grep -q 'need an https:// --push.url' "$work/refused.log" ||
+  fail "TLS files with an http:// push URL: no clear error: $(tail -2 "$work/refused.log")"
+pass "TLS files with an http:// push URL are refused at start"
+"$exporter" --web.listen-address 127.0.0.1:0 --config.file "$work/pusher.yml" \
+  "${push_flags[@]}" --push.url "https://$gw_tls/push" --push.tls-cert-file "$pki/client.crt" \
+  --push.tls-key-file "$pki/client.key" >"$work/pusher.log" 2>&1 &
+pids+=($!)
+pushed() {
+  curl -s --max-time 5 --cacert "$pki/server-ca.crt" --cert "$pki/client.crt" \
+    --key "$pki/client.key" -u prometheus:scraper-pass "https://$gw_tls/proxy?target=pusher" |
+    grep -q '^meshflow_build_info{'
+}
+wait_for 15 pushed || fail "no push arrived over mutual TLS"
+pass "a node pushes over mutual TLS to a gateway served with the example web config"
 echo "tls_upstream_test: all checks passed"

@@ -34,6 +34,19 @@ TEST(Flags, RepeatableListenAddressAndOthers) {
   EXPECT_EQ(f.log_format, "json");
 }
 
+TEST(Flags, PushOverTls) {
+  ExporterFlags f;
+  EXPECT_FALSE(Parse({"--push.url", "https://gw.example:9475/push", "--push.token-file", "t",
+                      "--push.interval", "2s", "--push.tls-ca-file", "ca.crt",
+                      "--push.tls-cert-file", "node.crt", "--push.tls-key-file", "node.key"},
+                     f));
+  EXPECT_EQ(f.push.url, "https://gw.example:9475/push");
+  EXPECT_EQ(f.push.interval, std::chrono::seconds(2));
+  EXPECT_EQ(f.push.tls.ca_file, "ca.crt");
+  EXPECT_EQ(f.push.tls.cert_file, "node.crt");
+  EXPECT_EQ(f.push.tls.key_file, "node.key");
+}
+
 TEST(Flags, BadValuesStopWithAnError) {
   ExporterFlags f;
   EXPECT_NE(Parse({"--log.format", "xml"}, f).value_or(0), 0);
