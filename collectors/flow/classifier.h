@@ -41,8 +41,11 @@ class Classifier {
                           : packet.l4_protocol == kIpprotoUdp ? udp_roles_.get()
                                                               : nullptr;
     if (table == nullptr) return kOther;
-    const RoleId by_destination = table[packet.dst_port];
-    return by_destination != kOther ? by_destination : table[packet.src_port];
+    return ByPorts(table, packet.src_port, packet.dst_port);
+  }
+  // Role() of a TCP packet with these ports.
+  RoleId TcpRole(uint16_t src_port, uint16_t dst_port) const {
+    return ByPorts(tcp_roles_.get(), src_port, dst_port);
   }
 
   NodeId Node(const IpAddress& address) {
@@ -71,6 +74,11 @@ class Classifier {
   // A random-address flood only thrashes this cache; it cannot grow it.
   static constexpr int kCacheBits = 12;
   static constexpr size_t kCacheSize = size_t{1} << kCacheBits;
+
+  static RoleId ByPorts(const RoleId* table, uint16_t src_port, uint16_t dst_port) {
+    const RoleId by_destination = table[dst_port];
+    return by_destination != kOther ? by_destination : table[src_port];
+  }
 
   // Two word compares; the defaulted operator== goes through memcmp.
   static bool SameAddress(const IpAddress& a, const IpAddress& b) {

@@ -44,8 +44,9 @@ FlowPipeline::FlowPipeline(const Config& config, AddressSource self_addresses)
       config_(config) {
   rules_ = BuildRules(config);
   // Interface names are immutable once published, so the capture thread may read them.
-  tcp_ = std::make_unique<tcp::PassiveTcp>(config,
-                                           [this](uint32_t id) { return interfaces_[id]->name; });
+  tcp_ = std::make_unique<tcp::PassiveTcp>(
+      config, [this](uint32_t id) { return interfaces_[id]->name; },
+      static_cast<tcp::FlowClassifier*>(this));
   BindTcp();
 }
 
@@ -121,6 +122,8 @@ void FlowPipeline::RefreshLocalAddresses() {
 }
 
 void FlowPipeline::ApplyPending() {
+  // Held TCP packets are classified when tracked: under the rules they arrived with.
+  tcp_->Flush();
   std::unique_ptr<Rules> old;
   {
     std::lock_guard lock(mutex_);
@@ -179,6 +182,14 @@ void FlowPipeline::OnPacket(uint32_t interface_id, const CapturedPacket& packet)
   if (info_.encap != Encap::kNone) {
     iface.encap_bytes[static_cast<size_t>(info_.encap)].Add(info_.encap_overhead_bytes);
   }
+  // The tracker classifies and counts TCP packets, except first fragments, whose role later
+  // fragments need.
+  if (info_.has_tcp_header && !info_.is_fragment && tcp_enabled_.load(std::memory_order_relaxed)) {
+    tcp::PacketContext context{packet.timestamp_ns, interface_id};
+    context.classified = false;
+    tcp_->Submit(info_, context);
+    return;
+  }
   Classifier& c = rules_->classifier;
   RoleId role = c.Role(info_);
   if (info_.is_fragment) [[unlikely]] {
@@ -190,21 +201,40 @@ void FlowPipeline::OnPacket(uint32_t interface_id, const CapturedPacket& packet)
   if (info_.has_tcp_header && tcp_enabled_.load(std::memory_order_relaxed)) {
     tcp_->Submit(info_, {packet.timestamp_ns, interface_id, role, src, dst});
   }
-  SeriesCounters& series = table_.Get(
+  bool folded;
+  Series(interface_id, role, src, dst, folded)
+      .Count(info_.ip_bytes,
+             info_.has_tcp_header &&
+                 (info_.tcp_flags & (tcp_flags::kSyn | tcp_flags::kAck)) == tcp_flags::kSyn);
+}
+
+SeriesCounters& FlowPipeline::Series(uint32_t interface_id, RoleId role, NodeId src, NodeId dst,
+                                     bool& folded) {
+  const Classifier& c = rules_->classifier;
+  const std::string& iface = interfaces_[interface_id]->name;
+  return table_.Get(
       SeriesKey::Pack(interface_id, role, src, dst),
       [&] {
-        return SeriesLabels{iface.name, c.RoleName(role), c.NodeName(src), c.NodeName(dst)};
+        return SeriesLabels{iface, c.RoleName(role), c.NodeName(src), c.NodeName(dst)};
       },
       [&] {
-        return SeriesLabels{iface.name, "other", "overflow", "overflow"};
-      });
-  series.bytes.Add(info_.ip_bytes);
-  series.packets.Add(1);
-  // A connection attempt is a SYN without ACK; its sender is the client, so src is the client.
-  if (info_.has_tcp_header &&
-      (info_.tcp_flags & (tcp_flags::kSyn | tcp_flags::kAck)) == tcp_flags::kSyn) {
-    series.connections.Add(1);
-  }
+        return SeriesLabels{iface, "other", "overflow", "overflow"};
+      },
+      folded);
+}
+
+tcp::FlowClassifier::Result FlowPipeline::Classify(const IpAddress& src, uint16_t src_port,
+                                                   const IpAddress& dst, uint16_t dst_port,
+                                                   uint32_t interface_id) {
+  Classifier& c = rules_->classifier;
+  Result r;
+  r.role = c.TcpRole(src_port, dst_port);
+  r.src_node = c.Node(src);
+  r.dst_node = c.Node(dst);
+  bool folded;
+  r.series = &Series(interface_id, r.role, r.src_node, r.dst_node, folded);
+  r.lasting = !folded;
+  return r;
 }
 
 void FlowPipeline::Flush() { tcp_->Flush(); }

@@ -19,7 +19,10 @@
 namespace meshflow::flow {
 
 // decoder -> classifier -> flow table, fed by a capture source through PacketSink and read
-// by scrapes through Collect().
+// by scrapes through Collect(). With passive TCP on, TCP packets (except first fragments) go to
+// the tracker unclassified: it classifies and counts them when it tracks them (Classify), and
+// remembers each connection direction's flow series in its connection table, so most TCP
+// packets skip the classifier and the flow table's lookup.
 //
 // Threading: OnPacket and Flush run on one capture thread at a time and take no lock. Every counter
 // has that thread as its only writer (a plain load and store, see Counter); Collect reads them with
@@ -27,15 +30,15 @@ namespace meshflow::flow {
 // Reconfigure and Collect take a mutex that OnPacket never touches; a new config reaches the
 // packet path through a flag checked once per packet and is swapped in on the capture thread,
 // so classification state is never shared.
-class FlowPipeline final : public PacketSink {
+class FlowPipeline final : public PacketSink, private tcp::FlowClassifier {
  public:
   explicit FlowPipeline(const Config& config, AddressSource self_addresses = InterfaceAddresses);
   ~FlowPipeline() override;
 
   uint32_t AddInterface(const std::string& name, int link_type) override;
   void OnPacket(uint32_t interface_id, const CapturedPacket& packet) override;
-  // Passive TCP tracks each packet a few TCP packets after OnPacket (TcpTracker::Submit): its
-  // results and table metrics are complete after Flush. Flow counters never wait.
+  // Passive TCP tracks each packet a few TCP packets after OnPacket (TcpTracker::Submit), and
+  // counts it then in its flow series: counters and table metrics are complete after Flush.
   void Flush() override;
 
   // Appends the flow, decode-error and encapsulation families. Safe beside OnPacket.
@@ -57,6 +60,9 @@ class FlowPipeline final : public PacketSink {
   void ApplyPending();
   std::string KindOf(const std::string& name) const;  // needs mutex_
   RoleId FragmentRole(const PacketInfo& info, int64_t timestamp_ns, RoleId role);
+  SeriesCounters& Series(uint32_t interface_id, RoleId role, NodeId src, NodeId dst, bool& folded);
+  Result Classify(const IpAddress& src, uint16_t src_port, const IpAddress& dst, uint16_t dst_port,
+                  uint32_t interface_id) override;
   void BindTcp();
 
   AddressSource self_addresses_;

@@ -48,6 +48,13 @@ struct SeriesCounters {
   Counter bytes;
   Counter packets;
   Counter connections;
+
+  // One IP packet; a connection attempt is a TCP SYN without ACK, whose sender is the client.
+  void Count(uint32_t ip_bytes, bool connection_attempt) {
+    bytes.Add(ip_bytes);
+    packets.Add(1);
+    if (connection_attempt) connections.Add(1);
+  }
 };
 
 // The flow series: bounded by max_series, past which new keys fold into one overflow series per
@@ -68,10 +75,13 @@ class FlowTable {
   void SetMaxSeries(size_t max_series);
 
   // Writer side: the counters of `key`, creating the series with make_labels() if there is
-  // room, else the interface's overflow series (make_overflow_labels()).
+  // room, else the interface's overflow series (make_overflow_labels()). `folded` says which:
+  // the same key may be given its own series later, if the bound is raised, so only a
+  // series of its own stays the key's for as long as the ids behind keys do (until Reindex).
   template <typename MakeLabels, typename MakeOverflowLabels>
   SeriesCounters& Get(uint64_t key, MakeLabels&& make_labels,
-                      MakeOverflowLabels&& make_overflow_labels) {
+                      MakeOverflowLabels&& make_overflow_labels, bool& folded) {
+    folded = false;
     if (key == last_key_) return *last_;
     uint32_t slot = Find(key);
     if (slot == kNoSlot) {
@@ -83,6 +93,7 @@ class FlowTable {
         const uint64_t overflow_key = SeriesKey::Overflow(static_cast<uint32_t>(key >> 48));
         slot = Find(overflow_key);
         if (slot == kNoSlot) slot = Insert(overflow_key, make_overflow_labels());
+        folded = true;
         // Not cached as last_key_: every packet of an unknown key must be counted as folded.
         return At(slot).counters;
       }

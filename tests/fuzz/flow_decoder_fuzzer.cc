@@ -67,5 +67,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   p.wire_length = wire;
   p.data = packet.data();
   pipeline.OnPacket(ids[link], p);
+  pipeline.Flush();  // TCP packets are classified and counted when tracked
   return 0;
 }

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <thread>
+#include <utility>
 
 #include "tests/unit/flow_packets.h"
 #include "tests/unit/flow_test_util.h"
@@ -40,6 +42,7 @@ void Feed(FlowPipeline& p, uint32_t iface, const Bytes& bytes, int64_t ts_ns = 0
   packet.captured_length = static_cast<uint32_t>(bytes.size());
   packet.wire_length = wire ? wire : static_cast<uint32_t>(bytes.size());
   p.OnPacket(iface, packet);
+  p.Flush();  // TCP packets are counted when tracked
 }
 
 std::map<std::string, double> Scrape(const FlowPipeline& p) {
@@ -154,6 +157,82 @@ TEST(FlowPipeline, PastTheBoundNewCombinationsFoldIntoOverflow) {
   EXPECT_EQ(
       m.at(FlowKey("meshflow_flow_packets_total", "eth0", "k8s-api", "acer-agent", "ct-serv-jp")),
       2);
+}
+
+// With passive TCP on, the tracker classifies and counts TCP packets, through the flow series
+// each connection direction remembers; the flow families must be those of passive TCP off,
+// packet for packet. The traffic opens, reuses, resets and closes connections in a table so
+// small that most are evicted, over both IP versions and two interfaces, and a reconfiguration
+// midway gives a port another role. Near the series bound the tracker is flushed after every
+// packet, so series are created in the same order and the same keys get the last ones.
+TEST(FlowPipeline, PassiveTcpCountsFlowsAsWithoutIt) {
+  for (const bool near_bound : {false, true}) {
+    SCOPED_TRACE(near_bound ? "near the series bound" : "far from it");
+    Config on = TestConfig(near_bound ? 6 : 2000);
+    on.flows.tcp.enabled = true;
+    on.flows.tcp.max_connections = 8;
+    Config off = on;
+    off.flows.tcp.enabled = false;
+    FlowPipeline with(on, NoAddresses());
+    FlowPipeline without(off, NoAddresses());
+    for (FlowPipeline* p : {&with, &without}) {
+      p->AddInterface("eth0", kRaw);
+      p->AddInterface("tailscale0", kRaw);
+    }
+    std::mt19937 rng(near_bound ? 11 : 7);
+    const auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+    const std::vector<V4> hosts = {
+        {100, 64, 0, 1}, {100, 64, 0, 2}, {10, 42, 1, 7}, {203, 0, 113, 5}};
+    const std::vector<uint16_t> ports = {40000, 40001, 40002, 6443, 6379, 5432, 8001, 9999};
+    const std::vector<uint8_t> flags = {tcp_flags::kSyn,
+                                        tcp_flags::kSyn | tcp_flags::kAck,
+                                        tcp_flags::kAck,
+                                        tcp_flags::kAck | tcp_flags::kPsh,
+                                        tcp_flags::kAck,
+                                        tcp_flags::kAck | tcp_flags::kPsh,
+                                        tcp_flags::kFin | tcp_flags::kAck,
+                                        tcp_flags::kRst};
+    for (int n = 0; n < 20000; ++n) {
+      if (n == 10000) {
+        for (auto [p, config] : {std::pair{&with, on}, std::pair{&without, off}}) {
+          config.roles.insert(config.roles.begin(),
+                              RoleSpec{"analytics", RoleProto::kTcp, {{8001, 8001}}});
+          p->Reconfigure(config);
+        }
+      }
+      const auto sport = ports[pick(ports.size())];
+      const auto dport = ports[pick(ports.size())];
+      const size_t payload = pick(3) == 0 ? 0 : pick(200);
+      Bytes l4 = pick(8) == 0 ? Udp(sport, dport, payload)
+                              : Tcp(sport, dport, flags[pick(flags.size())], 1 + pick(3));
+      const uint8_t protocol = l4.size() == 8 ? 17 : 6;
+      if (protocol == 17) Put16(l4, 4, static_cast<uint16_t>(8 + payload));
+      const Bytes ip = pick(5) == 0
+                           ? Ipv6Header(protocol, static_cast<uint8_t>(1 + pick(3)),
+                                        static_cast<uint8_t>(1 + pick(3)), l4.size() + payload)
+                           : Ipv4Header(protocol, hosts[pick(hosts.size())],
+                                        hosts[pick(hosts.size())], l4.size() + payload);
+      const Bytes packet = Cat({ip, l4, Zeros(payload)});
+      const uint32_t iface = pick(4) == 0 ? 1 : 0;
+      const int64_t ts = int64_t{n} * 1'000'000;
+      for (FlowPipeline* p : {&with, &without}) {
+        CapturedPacket captured;
+        captured.timestamp_ns = ts;
+        captured.data = packet.data();
+        captured.captured_length = captured.wire_length = static_cast<uint32_t>(packet.size());
+        p->OnPacket(iface, captured);
+      }
+      if (near_bound || pick(50) == 0) with.Flush();
+    }
+    with.Flush();
+    auto m = Scrape(with);
+    // The tracker's own families come on top; the rest must be equal.
+    EXPECT_GT(m.at("meshflow_tcp_connection_table_evictions_total{reason=full}"), 1000);
+    std::erase_if(m, [](const auto& kv) { return kv.first.starts_with("meshflow_tcp_"); });
+    const auto expected = Scrape(without);
+    EXPECT_EQ(m, expected);
+    EXPECT_EQ(m.at("meshflow_flow_series_overflow_total{}") > 0, near_bound);
+  }
 }
 
 TEST(FlowPipeline, ReconfigureKeepsCountersAndReclassifiesNewPackets) {

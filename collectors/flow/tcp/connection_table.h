@@ -16,14 +16,16 @@ using Direction = uint8_t;
 // this loses nothing: an IPv4 address is stored v4-mapped, so its high word is zero and its low
 // word has zeros where the port goes and ones where the interface id goes (below 2^16), and
 // multiplying by an odd constant is a bijection. Two IPv6 endpoints share a value by a 2^-64
-// coincidence, or by an address chosen for it, which only merges its sender's own connection
-// with another's tracking state.
-inline uint64_t EndpointHash(const IpAddress& address, uint16_t port, uint32_t interface_id) {
+// coincidence: `seed` (odd, random per process in the tracker) keeps a sender from choosing an
+// address whose endpoint takes another connection's entry, and with it that connection's
+// tracking state and flow series.
+inline constexpr uint64_t kDefaultEndpointSeed = 0x9E3779B97F4A7C15ull;
+inline uint64_t EndpointHash(const IpAddress& address, uint16_t port, uint32_t interface_id,
+                             uint64_t seed = kDefaultEndpointSeed) {
   uint64_t high, low;
   std::memcpy(&high, address.bytes().data(), 8);
   std::memcpy(&low, address.bytes().data() + 8, 8);
-  return (low ^ (high * 0x9E3779B97F4A7C15ull) ^ (uint64_t{interface_id} << 16) ^ port) *
-         0xBF58476D1CE4E5B9ull;
+  return (low ^ (high * seed) ^ (uint64_t{interface_id} << 16) ^ port) * 0xBF58476D1CE4E5B9ull;
 }
 
 // A TCP connection on one interface: its endpoints' hashes, the smaller first, so both directions
@@ -38,9 +40,10 @@ struct ConnectionKey {
 
 // The key of a packet's connection and the direction the packet travels in.
 inline ConnectionKey MakeKey(const IpAddress& src, uint16_t src_port, const IpAddress& dst,
-                             uint16_t dst_port, uint32_t interface_id, Direction& direction) {
-  const uint64_t s = EndpointHash(src, src_port, interface_id);
-  const uint64_t d = EndpointHash(dst, dst_port, interface_id);
+                             uint16_t dst_port, uint32_t interface_id, Direction& direction,
+                             uint64_t seed = kDefaultEndpointSeed) {
+  const uint64_t s = EndpointHash(src, src_port, interface_id, seed);
+  const uint64_t d = EndpointHash(dst, dst_port, interface_id, seed);
   // Without a branch (std::min and std::max compile to one): the direction of consecutive
   // packets is a coin toss to a predictor.
   direction = static_cast<Direction>(s > d);
@@ -55,7 +58,8 @@ inline ConnectionKey MakeKey(const IpAddress& src, uint16_t src_port, const IpAd
 //
 // Per-packet cost is what matters, memory latency first:
 //   - An entry holds the 16-byte key, not the addresses and ports, so header and state fit two
-//     cache lines (State should be at most 84 bytes), and a key costs a few instructions.
+//     cache lines (State should be at most 88 bytes), and a key costs a few instructions. Its
+//     index hash is computed again from the key when the entry is removed.
 //   - The index holds each entry's hash beside its slot, so a probe touches an entry only on a
 //     likely match, and it grows with the number of entries, so a node with a few thousand
 //     connections keeps it in cache. It is kept at most a quarter full (8 bytes a cell, 32 an
@@ -78,8 +82,7 @@ class ConnectionTable {
   struct alignas(64) Entry {
     ConnectionKey key;
     int64_t last_seen_ns = 0;
-    int64_t moved_ns = 0;  // when it last moved to the recent end
-    uint32_t hash = 0;
+    int64_t moved_ns = 0;    // when it last moved to the recent end
     uint32_t older = kNone;  // towards the least recently used end
     uint32_t newer = kNone;
     State state;
@@ -196,7 +199,6 @@ class ConnectionTable {
     Entry& e = entries_[slot];
     e.key = at.key;
     e.state = State{};
-    e.hash = at.hash;
     e.last_seen_ns = e.moved_ns = now_ns;
     e.older = newest_;
     e.newer = kNone;
@@ -205,7 +207,7 @@ class ConnectionTable {
     if (oldest_ == kNone) oldest_ = slot;
     ++size_;
     if (size_ * 4 > index_.size() && index_.size() < max_buckets_) Rehash(index_.size() * 2);
-    IndexInsert(uint64_t{e.hash} << 32 | slot);
+    IndexInsert(uint64_t{at.hash} << 32 | slot);
     return e;
   }
 
@@ -216,7 +218,7 @@ class ConnectionTable {
   void PrefetchOldest() const {
     if (oldest_ == kNone) return;
     const Entry& e = entries_[oldest_];
-    __builtin_prefetch(&index_[e.hash & mask_]);
+    __builtin_prefetch(&index_[At(e.key).hash & mask_]);
     if (e.newer != kNone) __builtin_prefetch(&entries_[e.newer]);
   }
 
@@ -293,9 +295,9 @@ class ConnectionTable {
   // in the index say where each cell belongs without touching its entry.
   void Erase(uint32_t slot) {
     Unlink(slot);
+    size_t b = At(entries_[slot].key).hash & mask_;
     // A Location still pointing here must not take the freed entry for its key (Use).
     entries_[slot].key = kRemoved;
-    size_t b = entries_[slot].hash & mask_;
     while (static_cast<uint32_t>(index_[b]) != slot) b = (b + 1) & mask_;
     for (size_t next = (b + 1) & mask_; index_[next] != kEmpty; next = (next + 1) & mask_) {
       const size_t home = static_cast<uint32_t>(index_[next] >> 32) & mask_;

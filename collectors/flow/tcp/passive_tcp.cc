@@ -4,9 +4,10 @@
 
 namespace meshflow::flow::tcp {
 
-PassiveTcp::PassiveTcp(const Config& config, TcpSeries::InterfaceName interface_name)
+PassiveTcp::PassiveTcp(const Config& config, TcpSeries::InterfaceName interface_name,
+                       FlowClassifier* flows)
     : series_(static_cast<size_t>(config.flows.max_series), std::move(interface_name)),
-      tracker_(config.flows.tcp, series_) {}
+      tracker_(config.flows.tcp, series_, flows) {}
 
 void PassiveTcp::Rebind(const TcpConfig& config, const std::string& node_name, size_t max_series,
                         const Classifier& classifier) {

@@ -17,7 +17,9 @@ namespace meshflow::flow::tcp {
 // any.
 class PassiveTcp {
  public:
-  PassiveTcp(const Config& config, TcpSeries::InterfaceName interface_name);
+  // `flows` classifies and counts the packets submitted unclassified (see TcpTracker::Submit).
+  PassiveTcp(const Config& config, TcpSeries::InterfaceName interface_name,
+             FlowClassifier* flows = nullptr);
 
   // After (re)building the classifier: ids, the node's own id, table size and rates. Packets
   // submitted before are tracked first, under the old classifier's ids and names.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 namespace meshflow::flow::tcp {
 namespace {
@@ -24,14 +25,21 @@ int64_t ArmInterval(const TcpConfig& config) {
   return static_cast<int64_t>(std::llround(1e9 / config.timestamp_samples_per_second));
 }
 
+uint64_t RandomOddSeed() {
+  std::random_device random;
+  return (uint64_t{random()} << 32 | random()) | 1;
+}
+
 }  // namespace
 
 static_assert(sizeof(ConnectionTable<TcpTracker::State>::Entry) == 128,
               "a connection's entry should stay two cache lines");
 
-TcpTracker::TcpTracker(const TcpConfig& config, ResultSink& sink)
+TcpTracker::TcpTracker(const TcpConfig& config, ResultSink& sink, FlowClassifier* flows)
     : sink_(sink),
+      flows_(flows),
       table_(static_cast<size_t>(config.max_connections), kMoveGranularityNs),
+      endpoint_seed_(RandomOddSeed()),
       idle_ns_(config.idle_timeout.count()),
       arm_interval_ns_(ArmInterval(config)) {}
 
@@ -51,6 +59,8 @@ void TcpTracker::Submit(const PacketInfo& info, const PacketContext& context) {
   Pending& p = pending_[submitted_ % kWindow];
   Segment& seg = p.segment;
   seg.context = context;
+  seg.src = info.src;
+  seg.dst = info.dst;
   seg.ip_bytes = info.ip_bytes;
   seg.seq = info.tcp_seq;
   seg.payload_bytes = info.tcp_payload_bytes;
@@ -60,8 +70,8 @@ void TcpTracker::Submit(const PacketInfo& info, const PacketContext& context) {
   seg.dst_port = info.dst_port;
   seg.flags = info.tcp_flags;
   seg.has_timestamp = info.has_tcp_timestamp;
-  p.at = Table::At(
-      MakeKey(info.src, info.src_port, info.dst, info.dst_port, context.interface_id, p.dir));
+  p.at = Table::At(MakeKey(info.src, info.src_port, info.dst, info.dst_port, context.interface_id,
+                           p.dir, endpoint_seed_));
   table_.PrefetchIndex(p.at);
   ++submitted_;
   // Step 2, kProbeAhead packets later: probe the index (now in cache) and fetch the entry.
@@ -77,7 +87,7 @@ void TcpTracker::Submit(const PacketInfo& info, const PacketContext& context) {
 // Step 3: the state machine, in submission order. Only this step changes the table. Flattened:
 // calls to the steps cost more than the steps on the common path.
 [[gnu::flatten]] void TcpTracker::Process(Pending& p) {
-  const Segment& seg = p.segment;
+  Segment& seg = p.segment;
   const int64_t now = seg.context.timestamp_ns;
   // Expiry first, as it would have run before this packet's lookup.
   if (const size_t expired = table_.ExpireBefore(now - idle_ns_); expired != 0) [[unlikely]] {
@@ -88,6 +98,19 @@ void TcpTracker::Submit(const PacketInfo& info, const PacketContext& context) {
   const Direction dir = p.dir;
   const uint8_t flags = seg.flags;
   Table::Entry* entry = table_.Use(p.at, now);
+  // Flow accounting first: every packet counts, tracked or not. A connection's series for this
+  // direction, once known, spares the classification.
+  SeriesCounters* series = nullptr;
+  bool lasting = false;
+  if (!seg.context.classified) {
+    if (entry != nullptr) series = entry->state.series[dir];
+    if (series == nullptr) [[unlikely]] {
+      const FlowClassifier::Result classified = Classify(seg);
+      series = classified.series;
+      lasting = classified.lasting;
+    }
+    series->Count(seg.ip_bytes, (flags & (kSyn | kAck)) == kSyn);
+  }
   if (entry == nullptr) {
     // Only a SYN or a data segment starts tracking: the final ACK after both FINs, a RST or a
     // stray ACK would otherwise leave an entry behind that lingers until the idle timeout.
@@ -100,11 +123,17 @@ void TcpTracker::Submit(const PacketInfo& info, const PacketContext& context) {
     // A SYN on a known tuple is a retry unless its ISN differs: then the port was reused.
     const HalfState& h = entry->state.half[dir];
     if ((h.flags & HalfState::kHasHigh) != 0 && h.high != seg.seq + 1) {
-      entry->state = State{};
+      // The role may depend on which side opens (both ports may have one): classify again.
+      if (!seg.context.classified) Classify(seg);
+      State& old = entry->state;
+      SeriesCounters* const series_of[2] = {old.series[0], old.series[1]};
+      old = State{};
+      std::copy(std::begin(series_of), std::end(series_of), old.series);
       StartConnection(entry->state, seg, dir);
     }
   }
   State& s = entry->state;
+  if (lasting) s.series[dir] = series;
   Handshake(s, seg, dir);
   if (seg.has_timestamp) Timestamps(s, seg, dir);
   Sequence(s, seg, dir);
@@ -113,6 +142,17 @@ void TcpTracker::Submit(const PacketInfo& info, const PacketContext& context) {
     table_.Remove(*entry);
   }
   entries_.store(table_.size(), std::memory_order_relaxed);
+}
+
+FlowClassifier::Result TcpTracker::Classify(Segment& seg) {
+  PacketContext& c = seg.context;
+  const FlowClassifier::Result r =
+      flows_->Classify(seg.src, seg.src_port, seg.dst, seg.dst_port, c.interface_id);
+  c.role = r.role;
+  c.src_node = r.src_node;
+  c.dst_node = r.dst_node;
+  c.classified = true;
+  return r;
 }
 
 void TcpTracker::StartConnection(State& s, const Segment& seg, Direction dir) {
@@ -188,7 +228,7 @@ void TcpTracker::Timestamps(State& s, const Segment& seg, Direction dir) {
   const auto ahead = static_cast<int32_t>(seg.ts_ecr - reverse.armed_ts_val);
   reverse.flags &= static_cast<uint8_t>(~(HalfState::kArmed * (timing & bit(ahead >= 0))));
   if ((timing & bit(ahead == 0)) != 0) [[unlikely]] {
-    const int64_t rtt = now - reverse.armed_ns;
+    const int64_t rtt = now - s.armed_ns[dir ^ 1];
     if (rtt < 0) {
       Add(negative_samples_, 1);
     } else if (s.half[0].from_self | s.half[1].from_self) {
@@ -219,7 +259,8 @@ void TcpTracker::Timestamps(State& s, const Segment& seg, Direction dir) {
   //    its first-seen time is unknown; a SYN's is not.
   //  - Only segments the peer must acknowledge are timed: a pure ACK's TSval is echoed
   //    whenever the peer next has something to send, which may be seconds later.
-  const int64_t since = now - h.armed_ns;
+  int64_t& armed_ns = s.armed_ns[dir];
+  const int64_t since = now - armed_ns;
   const unsigned busy = bit((h.flags & HalfState::kEverArmed) != 0) &
                         ((bit((h.flags & HalfState::kArmed) != 0) & bit(since < kArmedTimeoutNs)) |
                          bit(since < arm_interval_ns_));
@@ -231,8 +272,8 @@ void TcpTracker::Timestamps(State& s, const Segment& seg, Direction dir) {
   const uint32_t keep32 = arm - 1;  // all ones when not arming
   const uint64_t keep64 = uint64_t{arm} - 1;
   h.armed_ts_val = (h.armed_ts_val & keep32) | (seg.ts_val & ~keep32);
-  h.armed_ns = static_cast<int64_t>((static_cast<uint64_t>(h.armed_ns) & keep64) |
-                                    (static_cast<uint64_t>(now) & ~keep64));
+  armed_ns = static_cast<int64_t>((static_cast<uint64_t>(armed_ns) & keep64) |
+                                  (static_cast<uint64_t>(now) & ~keep64));
   h.flags |= static_cast<uint8_t>((HalfState::kArmed | HalfState::kEverArmed) & ~keep32);
 }
 

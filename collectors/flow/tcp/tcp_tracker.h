@@ -6,6 +6,7 @@
 
 #include "collectors/flow/classifier.h"
 #include "collectors/flow/decoder.h"
+#include "collectors/flow/flow_table.h"
 #include "collectors/flow/tcp/connection_table.h"
 #include "exporter/config/config.h"
 
@@ -20,6 +21,29 @@ struct PacketContext {
   RoleId role = Classifier::kOther;
   NodeId src_node = NodeTable::kExternal;
   NodeId dst_node = NodeTable::kExternal;
+  // False: the packet is neither classified (role and nodes are ignored) nor counted in its
+  // flow series yet, and the tracker does both through its FlowClassifier (see Submit).
+  bool classified = true;
+};
+
+// The flow pipeline's classification, for the packets it leaves to the tracker to classify and
+// count. A tracked connection remembers each direction's flow series, so only its first
+// packet each way is classified here: the rest skip the classifier and the flow table's
+// lookup, which the connection table's lookup replaces.
+class FlowClassifier {
+ public:
+  struct Result {
+    RoleId role = Classifier::kOther;
+    NodeId src_node = NodeTable::kExternal;
+    NodeId dst_node = NodeTable::kExternal;
+    SeriesCounters* series = nullptr;  // where the packet counts
+    // The series is this connection direction's for as long as the classifier is (until the
+    // next Rebind); false for the overflow series, which counts every packet it folds.
+    bool lasting = false;
+  };
+  virtual ~FlowClassifier() = default;
+  virtual Result Classify(const IpAddress& src, uint16_t src_port, const IpAddress& dst,
+                          uint16_t dst_port, uint32_t interface_id) = 0;
 };
 
 // One round-trip time measured from a connection; client is the side that opened it.
@@ -62,7 +86,9 @@ class ResultSink {
 // sample is only ambiguous when the RTT exceeds the 1 s initial RTO.
 class TcpTracker {
  public:
-  TcpTracker(const TcpConfig& config, ResultSink& sink);
+  // `flows` classifies and counts the packets submitted unclassified; it may be null when none
+  // are.
+  TcpTracker(const TcpConfig& config, ResultSink& sink, FlowClassifier* flows = nullptr);
 
   // Binds to a classifier's ids (after a reconfiguration): connection state holding old ids is
   // dropped and tracking restarts mid-stream. `self` is this node's id in that classifier.
@@ -81,6 +107,9 @@ class TcpTracker {
   // change are those of OnPacket for each packet in turn, only delayed by up to kWindow TCP
   // packets: whoever reads them must Flush first (at the end of input, when capture goes
   // idle, before a Rebind). Only what the tracker needs of the packet is kept.
+  // An unclassified packet (context.classified false) is classified and counted in its flow
+  // series when it is tracked, with the FlowClassifier's rules of that moment: a caller
+  // changing them must Flush first.
   void Submit(const PacketInfo& info, const PacketContext& context);
   // Tracks every submitted packet.
   void Flush() {
@@ -108,14 +137,13 @@ class TcpTracker {
     static constexpr uint8_t kHasTsVal = 2;    // `last_ts_val` is valid
     static constexpr uint8_t kFin = 4;         // this direction sent FIN
     static constexpr uint8_t kArmed = 8;       // `armed_ts_val` is being timed
-    static constexpr uint8_t kEverArmed = 16;  // `armed_ns` is valid
+    static constexpr uint8_t kEverArmed = 16;  // State::armed_ns of this direction is valid
     static constexpr uint8_t kHasHalfRtt = 32;
     static constexpr uint8_t kMayArm = 64;  // this node times TSvals sent this way (see Timestamps)
     uint32_t high = 0;                      // one past the highest sequence number sent
     uint32_t last_ts_val = 0;               // latest TSval seen in this direction
     uint32_t armed_ts_val = 0;
     uint32_t half_rtt_us = 0;  // latest echo delay in this direction (passing traffic)
-    int64_t armed_ns = 0;      // when the latest timed TSval was first seen; the rate limit
     uint8_t flags = 0;
     // Whether this node sends in this direction: fixed for the connection's life (a Rebind
     // drops every connection), so packets read it instead of comparing node ids.
@@ -126,6 +154,12 @@ class TcpTracker {
     static constexpr uint8_t kSynAckSeen = 2;
     // Client side and passing traffic: the latest SYN; server side: the latest SYN/ACK.
     int64_t handshake_ns = 0;
+    // Per direction: when the latest timed TSval was first seen; the rate limit. Outside
+    // HalfState, whose 4-byte alignment then packs it.
+    int64_t armed_ns[2] = {0, 0};
+    // Per direction: the flow series its unclassified packets count in, once known (see
+    // FlowClassifier); kept when a reused port restarts the state, as the tuple is the same.
+    SeriesCounters* series[2] = {nullptr, nullptr};
     RoleId role = Classifier::kOther;
     NodeId node[2] = {NodeTable::kExternal, NodeTable::kExternal};
     Direction client_dir = 0;  // the direction the client sends in
@@ -140,6 +174,8 @@ class TcpTracker {
   // and the pipeline's classification, so it outlives the captured bytes while it waits.
   struct Segment {
     PacketContext context;
+    IpAddress src;  // for the classification of an unclassified packet
+    IpAddress dst;
     uint32_t ip_bytes = 0;
     uint32_t seq = 0;
     uint32_t payload_bytes = 0;
@@ -160,6 +196,8 @@ class TcpTracker {
   static_assert((kWindow & (kWindow - 1)) == 0 && kProbeAhead < kWindow);
 
   void Process(Pending& p);
+  // Fills an unclassified segment's role and nodes; the series it counts in is returned.
+  FlowClassifier::Result Classify(Segment& seg);
   void StartConnection(State& s, const Segment& seg, Direction dir);
   void Handshake(State& s, const Segment& seg, Direction dir);
   void Timestamps(State& s, const Segment& seg, Direction dir);
@@ -171,7 +209,9 @@ class TcpTracker {
   }
 
   ResultSink& sink_;
+  FlowClassifier* flows_;
   Table table_;
+  uint64_t endpoint_seed_;  // see EndpointHash
   // Submitted packets in a ring: numbers processed_ up to submitted_ are waiting.
   Pending pending_[kWindow];
   uint32_t submitted_ = 0;
