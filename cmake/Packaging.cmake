@@ -1,5 +1,5 @@
 # The Debian package (cpack -G DEB in a build directory): the exporter with its private
-# OpenSSL names for civetweb (exporter/web/compat), the systemd unit, the default config,
+# OpenSSL names for civetweb (common/web/compat), the systemd unit, the default config,
 # dashboards, alert rules and example Prometheus config. Checked by tests/deploy/check_package.sh.
 include(GNUInstallDirs)
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "exporter/core/clock.h"
-#include "exporter/core/collector.h"
+#include "common/core/clock.h"
+#include "common/core/collector.h"
 
 namespace meshflow {
 

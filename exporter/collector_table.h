@@ -4,8 +4,8 @@
 #include <span>
 #include <string_view>
 
-#include "exporter/config/config.h"
-#include "exporter/core/collector.h"
+#include "common/config/config.h"
+#include "common/core/collector.h"
 
 namespace meshflow {
 

@@ -7,13 +7,13 @@
 #include <sstream>
 #include <thread>
 
+#include "common/core/config_reader.h"
+#include "common/core/metric_builder.h"
+#include "common/daemon/process_metrics.h"
+#include "common/daemon/version.h"
+#include "common/text_format/exposition.h"
 #include "exporter/collector_table.h"
-#include "exporter/core/config_reader.h"
-#include "exporter/core/metric_builder.h"
-#include "exporter/exposition.h"
 #include "exporter/privileges.h"
-#include "exporter/process_metrics.h"
-#include "exporter/version.h"
 
 namespace meshflow {
 namespace {

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "common/config/config.h"
+#include "common/http/http_server.h"
+#include "common/http/secured_server.h"
 #include "exporter/collector_set.h"
-#include "exporter/config/config.h"
-#include "exporter/http/http_server.h"
-#include "exporter/http/secured_server.h"
 
 namespace meshflow {
 

@@ -3,9 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "common/core/config_reader.h"
+#include "common/daemon/version.h"
 #include "exporter/collector_table.h"
-#include "exporter/core/config_reader.h"
-#include "exporter/version.h"
 
 namespace meshflow {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "exporter/exporter.h"
-#include "exporter/gateway/pusher.h"
+#include "exporter/pusher.h"
 
 namespace meshflow {
 

@@ -7,13 +7,13 @@
 #include <iostream>
 
 #include "collectors/flow/replay.h"
-#include "exporter/control_signals.h"
-#include "exporter/core/config_reader.h"
-#include "exporter/core/log.h"
+#include "common/core/config_reader.h"
+#include "common/core/log.h"
+#include "common/daemon/control_signals.h"
 #include "exporter/exporter.h"
 #include "exporter/flags.h"
-#include "exporter/gateway/pusher.h"
 #include "exporter/privileges.h"
+#include "exporter/pusher.h"
 
 namespace {
 

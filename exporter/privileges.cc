@@ -20,7 +20,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "exporter/core/metric_builder.h"
+#include "common/core/metric_builder.h"
 
 namespace meshflow {
 namespace {

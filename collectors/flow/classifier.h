@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "collectors/flow/decoder.h"
-#include "exporter/config/config.h"
-#include "exporter/core/node_table.h"
+#include "common/config/config.h"
+#include "common/core/node_table.h"
 
 namespace meshflow::flow {
 

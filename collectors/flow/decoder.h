@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "exporter/core/ip_address.h"
+#include "common/core/ip_address.h"
 
 namespace meshflow::flow {
 

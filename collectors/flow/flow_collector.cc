@@ -3,7 +3,7 @@
 #include <string>
 
 #include "collectors/flow/flow_pipeline.h"
-#include "exporter/core/metric_builder.h"
+#include "common/core/metric_builder.h"
 
 namespace meshflow::flow {
 namespace {

@@ -8,9 +8,9 @@
 
 #include "collectors/flow/capture/capture_loop.h"
 #include "collectors/flow/packet_sink.h"
-#include "exporter/config/config.h"
-#include "exporter/core/clock.h"
-#include "exporter/core/collector.h"
+#include "common/config/config.h"
+#include "common/core/clock.h"
+#include "common/core/collector.h"
 
 namespace meshflow::flow {
 

@@ -2,8 +2,8 @@
 
 #include <re2/re2.h>
 
-#include "exporter/core/log.h"
-#include "exporter/core/metric_builder.h"
+#include "common/core/log.h"
+#include "common/core/metric_builder.h"
 
 namespace meshflow::flow {
 namespace {

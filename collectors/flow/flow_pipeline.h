@@ -14,7 +14,7 @@
 #include "collectors/flow/flow_table.h"
 #include "collectors/flow/packet_sink.h"
 #include "collectors/flow/tcp/passive_tcp.h"
-#include "exporter/config/config.h"
+#include "common/config/config.h"
 
 namespace meshflow::flow {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "collectors/flow/packet_sink.h"
-#include "exporter/config/config.h"
+#include "common/config/config.h"
 
 namespace meshflow::flow {
 

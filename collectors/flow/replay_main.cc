@@ -6,8 +6,8 @@
 #include <iostream>
 
 #include "collectors/flow/replay.h"
-#include "exporter/core/config_reader.h"
-#include "exporter/core/log.h"
+#include "common/core/config_reader.h"
+#include "common/core/log.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Runs pcap/pcapng files through the meshflow flow pipeline, prints the exposition"};

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "exporter/core/metric_builder.h"
+#include "common/core/metric_builder.h"
 
 namespace meshflow::probe {
 namespace {

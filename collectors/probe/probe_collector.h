@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "collectors/probe/prober.h"
-#include "exporter/core/collector.h"
+#include "common/core/collector.h"
 
 namespace meshflow::probe {
 

@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "collectors/probe/prober.h"
-#include "exporter/core/config_reader.h"
-#include "exporter/core/log.h"
+#include "common/core/config_reader.h"
+#include "common/core/log.h"
 
 namespace {
 

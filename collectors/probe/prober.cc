@@ -17,8 +17,8 @@
 #include <set>
 
 #include "collectors/probe/codec.h"
-#include "exporter/config/config.h"
-#include "exporter/core/log.h"
+#include "common/config/config.h"
+#include "common/core/log.h"
 
 namespace meshflow::probe {
 namespace {

@@ -24,7 +24,7 @@
 #include "collectors/probe/reflector_core.h"
 #include "collectors/probe/series.h"
 #include "collectors/probe/sockets.h"
-#include "exporter/core/ip_address.h"
+#include "common/core/ip_address.h"
 
 namespace meshflow {
 struct Config;

@@ -9,7 +9,7 @@
 #include <unordered_map>
 
 #include "collectors/probe/codec.h"
-#include "exporter/core/ip_address.h"
+#include "common/core/ip_address.h"
 
 namespace meshflow::probe {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "exporter/core/histogram.h"
+#include "common/core/histogram.h"
 
 namespace meshflow::probe {
 

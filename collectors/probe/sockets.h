@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "exporter/core/ip_address.h"
+#include "common/core/ip_address.h"
 
 namespace meshflow::probe {
 

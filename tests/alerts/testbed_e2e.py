@@ -240,7 +240,7 @@ def start_gateway(bed, work, gateway):
     with open(os.path.join(work, "gateway.yml"), "w", encoding="utf-8") as f:
         yaml.safe_dump(config, f)
     bed.spawn(PROM_NODE, "gateway", [
-        os.path.join(bed.args.build_dir, "exporter/gateway/meshflow-gateway"),
+        os.path.join(bed.args.build_dir, "gateway/meshflow-gateway"),
         "--config.file", os.path.join(work, "gateway.yml"), "--web.listen-address", gateway])
     wait_until("gateway ready", lambda: bed.http(PROM_NODE, f"http://{gateway}/targets"), 30, 1)
     pusher_config = os.path.join(work, "pusher.yml")
@@ -273,7 +273,7 @@ def main():
     if os.geteuid() != 0:
         log("skipped: needs root for network namespaces")
         return 77
-    binaries = ["exporter/meshflow-exporter", "exporter/gateway/meshflow-gateway",
+    binaries = ["exporter/meshflow-exporter", "gateway/meshflow-gateway",
                 "tests/testbed/meshflow-overlay-emulator", "tests/testbed/meshflow-overlay-ctl"]
     missing = [b for b in binaries if not os.access(os.path.join(args.build_dir, b), os.X_OK)]
     tools = [t for t in ("prometheus", "promtool") if not shutil.which(t)]

@@ -14,7 +14,7 @@ set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 exporter=${MESHFLOW_EXPORTER:-$build/exporter/meshflow-exporter}
-gateway=${MESHFLOW_GATEWAY:-$build/exporter/gateway/meshflow-gateway}
+gateway=${MESHFLOW_GATEWAY:-$build/gateway/meshflow-gateway}
 emulator=${MESHFLOW_OVERLAY_EMULATOR:-$build/tests/testbed/meshflow-overlay-emulator}
 ctl_bin=${MESHFLOW_OVERLAY_CTL:-$build/tests/testbed/meshflow-overlay-ctl}
 window=${GATEWAY_BENCH_WINDOW:-120}  # seconds of WAN scraping measured

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "exporter/core/log.h"
-#include "exporter/core/metric_builder.h"
+#include "common/core/log.h"
+#include "common/core/metric_builder.h"
 #include "exporter/exporter.h"
 
 namespace {

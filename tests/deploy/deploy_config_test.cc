@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "exporter/config/config.h"
-#include "exporter/core/config_reader.h"
-#include "exporter/web/web_config.h"
+#include "common/config/config.h"
+#include "common/core/config_reader.h"
+#include "common/web/web_config.h"
 
 namespace meshflow {
 namespace {

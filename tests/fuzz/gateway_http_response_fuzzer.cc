@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "exporter/gateway/http_client.h"
+#include "common/http/http_client.h"
 
 using namespace meshflow::gateway;
 

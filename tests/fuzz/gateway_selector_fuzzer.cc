@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "exporter/gateway/selector.h"
+#include "gateway/selector.h"
 
 using namespace meshflow::gateway;
 

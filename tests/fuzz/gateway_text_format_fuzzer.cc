@@ -6,8 +6,8 @@
 #include <memory>
 #include <string_view>
 
-#include "exporter/gateway/federate.h"
-#include "exporter/gateway/text_format.h"
+#include "common/text_format/text_format.h"
+#include "gateway/federate.h"
 
 using namespace meshflow::gateway;
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "exporter/core/config_reader.h"
+#include "common/core/config_reader.h"
 #include "tests/testbed/emulator/control.h"
 #include "tests/testbed/emulator/overlay.h"
 #include "tests/testbed/emulator/topology.h"

@@ -6,10 +6,10 @@
 #include <string>
 #include <string_view>
 
-#include "exporter/core/config_reader.h"
+#include "common/core/config_reader.h"
+#include "common/web/basic_auth.h"
+#include "common/web/web_config.h"
 #include "exporter/privileges.h"
-#include "exporter/web/basic_auth.h"
-#include "exporter/web/web_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

@@ -13,9 +13,9 @@
 #include <future>
 #include <thread>
 
-#include "exporter/gateway/gateway.h"
-#include "exporter/gateway/http_client.h"
-#include "exporter/gateway/pusher.h"
+#include "common/http/http_client.h"
+#include "exporter/pusher.h"
+#include "gateway/gateway.h"
 
 namespace meshflow::gateway {
 namespace {

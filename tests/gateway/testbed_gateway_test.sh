@@ -13,7 +13,7 @@ TESTBED=$HERE/../testbed
 source "$TESTBED/lib.sh"
 set_instance mfgw
 EXPORTER=${MESHFLOW_EXPORTER:-$(find_built exporter/meshflow-exporter || true)}
-GATEWAY=${MESHFLOW_GATEWAY:-$(find_built exporter/gateway/meshflow-gateway || true)}
+GATEWAY=${MESHFLOW_GATEWAY:-$(find_built gateway/meshflow-gateway || true)}
 CTL=${MESHFLOW_OVERLAY_CTL:-$(find_built tests/testbed/meshflow-overlay-ctl || true)}
 for b in "$EXPORTER" "$GATEWAY" "$CTL"; do
   if [[ -z $b || ! -x $b ]]; then

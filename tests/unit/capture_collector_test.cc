@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "collectors/flow/flow_collector.h"
-#include "exporter/core/metric_builder.h"
+#include "common/core/metric_builder.h"
 
 namespace meshflow::flow {
 namespace {

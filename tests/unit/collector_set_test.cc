@@ -4,8 +4,8 @@
 
 #include <set>
 
+#include "common/core/metric_builder.h"
 #include "exporter/collector_table.h"
-#include "exporter/core/metric_builder.h"
 
 namespace meshflow {
 namespace {

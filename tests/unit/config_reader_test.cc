@@ -1,4 +1,4 @@
-#include "exporter/core/config_reader.h"
+#include "common/core/config_reader.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,9 +1,9 @@
-#include "exporter/config/config.h"
+#include "common/config/config.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "exporter/core/config_reader.h"
+#include "common/core/config_reader.h"
 
 namespace meshflow {
 namespace {

@@ -1,4 +1,4 @@
-#include "exporter/exposition.h"
+#include "common/text_format/exposition.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
@@ -8,7 +8,7 @@
 #include <map>
 #include <sstream>
 
-#include "exporter/core/metric_builder.h"
+#include "common/core/metric_builder.h"
 
 namespace meshflow {
 namespace {

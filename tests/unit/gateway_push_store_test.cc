@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "exporter/gateway/gzip.h"
-#include "exporter/gateway/push_store.h"
-#include "exporter/http/http_server.h"
+#include "common/http/gzip.h"
+#include "common/http/http_server.h"
+#include "gateway/push_store.h"
 
 namespace meshflow::gateway {
 namespace {

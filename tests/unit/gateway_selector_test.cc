@@ -2,8 +2,8 @@
 
 #include <map>
 
-#include "exporter/gateway/federate.h"
-#include "exporter/gateway/selector.h"
+#include "gateway/federate.h"
+#include "gateway/selector.h"
 
 namespace meshflow::gateway {
 namespace {

@@ -5,9 +5,9 @@
 #include <fstream>
 #include <map>
 
-#include "exporter/core/config_reader.h"
-#include "exporter/gateway/http_client.h"
-#include "exporter/gateway/targets.h"
+#include "common/core/config_reader.h"
+#include "common/http/http_client.h"
+#include "gateway/targets.h"
 
 namespace meshflow::gateway {
 namespace {

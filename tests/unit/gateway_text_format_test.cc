@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "exporter/gateway/text_format.h"
+#include "common/text_format/text_format.h"
 
 namespace meshflow::gateway {
 namespace {

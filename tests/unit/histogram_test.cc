@@ -1,10 +1,10 @@
-#include "exporter/core/histogram.h"
+#include "common/core/histogram.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "exporter/core/metric_builder.h"
+#include "common/core/metric_builder.h"
 
 namespace meshflow {
 namespace {

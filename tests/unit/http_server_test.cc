@@ -1,4 +1,4 @@
-#include "exporter/http/http_server.h"
+#include "common/http/http_server.h"
 
 #include <arpa/inet.h>
 #include <gmock/gmock.h>

@@ -1,4 +1,4 @@
-#include "exporter/core/ip_address.h"
+#include "common/core/ip_address.h"
 
 #include <gtest/gtest.h>
 

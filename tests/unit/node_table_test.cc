@@ -1,4 +1,4 @@
-#include "exporter/core/node_table.h"
+#include "common/core/node_table.h"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <set>
 
-#include "exporter/config/config.h"
+#include "common/config/config.h"
 
 namespace meshflow::probe {
 namespace {

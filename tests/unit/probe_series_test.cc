@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "collectors/probe/series.h"
-#include "exporter/core/clock.h"
+#include "common/core/clock.h"
 
 namespace meshflow::probe {
 namespace {

@@ -1,4 +1,4 @@
-#include "exporter/process_metrics.h"
+#include "common/daemon/process_metrics.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -13,7 +13,7 @@
 
 #include "collectors/flow/flow_pipeline.h"
 #include "collectors/flow/replay.h"
-#include "exporter/core/histogram.h"
+#include "common/core/histogram.h"
 
 namespace meshflow::flow {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "exporter/core/histogram.h"
+#include "common/core/histogram.h"
 
 namespace meshflow::flow::tcp {
 namespace {

@@ -1,4 +1,4 @@
-#include "exporter/web/basic_auth.h"
+#include "common/web/basic_auth.h"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,9 @@
-#include "exporter/web/web_config.h"
+#include "common/web/web_config.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "exporter/core/config_reader.h"
+#include "common/core/config_reader.h"
 
 namespace meshflow::web {
 namespace {

@@ -1,12 +1,12 @@
-#include "exporter/web/web_config_watcher.h"
+#include "common/web/web_config_watcher.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
-#include "exporter/core/config_reader.h"
-#include "exporter/web/tls_context.h"
+#include "common/core/config_reader.h"
+#include "common/web/tls_context.h"
 #include "tests/web/test_certs.h"
 
 namespace meshflow::web {

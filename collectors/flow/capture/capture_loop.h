@@ -16,8 +16,8 @@
 #include "collectors/flow/capture/live_handle.h"
 #include "collectors/flow/capture/wrapping_counter.h"
 #include "collectors/flow/packet_sink.h"
-#include "exporter/config/config.h"
-#include "exporter/core/clock.h"
+#include "common/config/config.h"
+#include "common/core/clock.h"
 
 namespace meshflow::flow {
 

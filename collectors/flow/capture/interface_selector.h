@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "exporter/config/config.h"
+#include "common/config/config.h"
 
 namespace meshflow::flow {
 

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <vector>
 
-#include "exporter/core/ip_address.h"
+#include "common/core/ip_address.h"
 
 namespace meshflow::flow::tcp {
 

@@ -1,6 +1,6 @@
 #include "collectors/flow/tcp/passive_tcp.h"
 
-#include "exporter/core/metric_builder.h"
+#include "common/core/metric_builder.h"
 
 namespace meshflow::flow::tcp {
 

@@ -8,7 +8,7 @@
 #include "collectors/flow/decoder.h"
 #include "collectors/flow/tcp/tcp_series.h"
 #include "collectors/flow/tcp/tcp_tracker.h"
-#include "exporter/config/config.h"
+#include "common/config/config.h"
 
 namespace meshflow::flow::tcp {
 

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "exporter/core/metric_builder.h"
+#include "common/core/metric_builder.h"
 
 namespace meshflow::flow::tcp {
 namespace {

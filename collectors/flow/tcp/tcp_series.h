@@ -12,7 +12,7 @@
 
 #include "collectors/flow/classifier.h"
 #include "collectors/flow/tcp/tcp_tracker.h"
-#include "exporter/core/histogram.h"
+#include "common/core/histogram.h"
 
 namespace meshflow::flow::tcp {
 

@@ -8,7 +8,7 @@
 #include "collectors/flow/decoder.h"
 #include "collectors/flow/flow_table.h"
 #include "collectors/flow/tcp/connection_table.h"
-#include "exporter/config/config.h"
+#include "common/config/config.h"
 
 namespace meshflow::flow::tcp {
 

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "exporter/core/config_reader.h"
+#include "common/core/config_reader.h"
 
 namespace meshflow::testbed {
 namespace {

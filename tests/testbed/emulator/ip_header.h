@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "exporter/core/ip_address.h"
+#include "common/core/ip_address.h"
 
 namespace meshflow::testbed {
 

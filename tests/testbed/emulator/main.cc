@@ -15,7 +15,7 @@
 #include <cstring>
 #include <iostream>
 
-#include "exporter/core/config_reader.h"
+#include "common/core/config_reader.h"
 #include "tests/testbed/emulator/control.h"
 #include "tests/testbed/emulator/mover.h"
 #include "tests/testbed/emulator/netns.h"

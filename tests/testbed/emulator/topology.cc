@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "exporter/core/config_reader.h"
+#include "common/core/config_reader.h"
 
 namespace meshflow::testbed {
 namespace {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "exporter/core/ip_address.h"
+#include "common/core/ip_address.h"
 #include "tests/testbed/emulator/link_model.h"
 
 namespace meshflow::testbed {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "exporter/core/clock.h"
+#include "common/core/clock.h"
 
 namespace meshflow::testbed {
 namespace {

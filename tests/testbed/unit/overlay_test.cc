@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "exporter/core/clock.h"
+#include "common/core/clock.h"
 #include "tests/testbed/emulator/control.h"
 
 namespace meshflow::testbed {

@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "exporter/core/config_reader.h"
+#include "common/core/config_reader.h"
 
 namespace meshflow::testbed {
 namespace {

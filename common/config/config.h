@@ -1,0 +1,121 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/core/ip_address.h"
+
+namespace meshflow {
+
+using std::chrono::nanoseconds;
+
+// A member of the cluster and the addresses (CIDRs) that belong to it.
+struct NodeSpec {
+  std::string name;
+  std::vector<IpPrefix> addresses;
+};
+
+enum class RoleProto { kTcp, kUdp, kAny };
+
+// A role is a name for traffic to or from certain ports: "redis" is TCP 6379.
+struct RoleSpec {
+  std::string name;
+  RoleProto proto = RoleProto::kTcp;
+  struct PortRange {
+    uint16_t first = 0;
+    uint16_t last = 0;
+  };
+  std::vector<PortRange> ports;
+};
+
+// Which interfaces to capture on, and how.
+struct CaptureConfig {
+  // RE2 patterns over interface names; an interface is captured when it matches an include
+  // pattern and no exclude pattern.
+  std::vector<std::string> include{"^(tailscale|wg|flannel|cni|eth|en|ts)[0-9a-z._-]*$"};
+  std::vector<std::string> exclude{"^lo$", "^veth"};
+  // The kind of each interface decides which bytes may be summed together (see README).
+  struct KindRule {
+    std::string pattern;  // RE2 over the interface name
+    std::string kind;     // overlay, underlay or pod
+  };
+  std::vector<KindRule> kinds{{"^(tailscale|wg|ts|flannel|vxlan|nebula|zt)", "overlay"},
+                              {"^(cni|cali|cilium|veth|docker|br-)", "pod"},
+                              {".*", "underlay"}};
+  int snaplen = 128;                                            // bytes kept per packet
+  int64_t buffer_bytes = 2 * 1024 * 1024;                       // kernel ring per interface
+  nanoseconds buffer_timeout = std::chrono::milliseconds(100);  // TPACKET_V3 block timeout
+  nanoseconds rescan_interval = std::chrono::seconds(2);        // look for new interfaces
+  bool promiscuous = false;
+  std::vector<uint16_t> vxlan_ports{8472, 4789};
+};
+
+// Passive TCP health, computed on the flow collector's packet path.
+struct TcpConfig {
+  bool enabled = true;
+  int64_t max_connections = 16384;
+  nanoseconds idle_timeout = std::chrono::seconds(300);
+  // Per connection, so a bulk transfer cannot flood the histogram.
+  double timestamp_samples_per_second = 4;
+};
+
+struct FlowsConfig {
+  CaptureConfig capture;
+  int64_t max_series = 2000;
+  TcpConfig tcp;
+};
+
+struct ProbePeer {
+  std::string name;
+  std::string address;               // an IP literal or a DNS name, re-resolved
+  std::vector<std::string> methods;  // empty: the probes section's default
+  uint16_t tcp_port = 0;             // for the tcp method; 0: probes.tcp_port
+};
+
+struct ProbesConfig {
+  nanoseconds interval = std::chrono::seconds(1);  // per peer and method
+  nanoseconds timeout = std::chrono::seconds(3);   // replies after it count as late
+  std::vector<std::string> methods{"icmp", "udp"};
+  uint16_t tcp_port = 6443;
+  uint16_t udp_port = 9474;  // the peers' reflector port
+  nanoseconds dns_refresh_interval = std::chrono::seconds(60);
+  // Empty: every other node of `nodes:` at its first address.
+  std::vector<ProbePeer> peers;
+  struct Reflector {
+    bool enabled = true;
+    std::string listen_address = "0.0.0.0";
+    uint16_t port = 9474;
+    double max_replies_per_source_per_second = 50;
+  } reflector;
+};
+
+// The whole configuration. Everything has a default: an empty file is a working config.
+struct Config {
+  std::string source = "<built-in default>";  // the file it came from, for logs and errors
+  std::string node_name;
+  std::vector<NodeSpec> nodes;
+  std::vector<RoleSpec> roles;  // effective table, first match wins: user roles, then built-ins
+  FlowsConfig flows;
+  ProbesConfig probes;
+};
+
+// $NODE_NAME, else the host name.
+std::string DefaultNodeName();
+
+// The role table used when the config names none.
+const std::vector<RoleSpec>& BuiltinRoles();
+
+// The config with no file at all.
+Config DefaultConfig(const std::string& default_node_name = DefaultNodeName());
+
+// Parses config text; `file_name` labels errors. Throws ConfigError naming file, line and field.
+Config ParseConfig(const std::string& text, const std::string& file_name,
+                   const std::string& default_node_name = DefaultNodeName());
+
+// Reads and parses a file. Throws ConfigError (also when the file cannot be read).
+Config LoadConfigFile(const std::string& path,
+                      const std::string& default_node_name = DefaultNodeName());
+
+}  // namespace meshflow

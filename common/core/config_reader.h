@@ -1,0 +1,72 @@
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/core/ip_address.h"
+
+namespace meshflow {
+
+// A config problem, already worded for the user: "FILE:LINE:COL: FIELD: expected ..., got ...".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A YAML node that knows its file, position and dotted path, so that every check can say where
+// the user has to look. All As*/Expect* methods throw ConfigError.
+class ConfigNode {
+ public:
+  // Parses `text`; `file_name` only labels errors. A YAML syntax error is a ConfigError too.
+  static ConfigNode Parse(const std::string& text, const std::string& file_name);
+
+  const std::string& path() const { return path_; }
+  int line() const { return node_.Mark().line + 1; }
+  bool IsNull() const { return !node_ || node_.IsNull(); }
+
+  // Fails unless this is a mapping whose keys are all in `allowed`.
+  void ExpectMap(std::initializer_list<std::string_view> allowed) const;
+  // The child under `key`, or nullopt when absent or explicitly null.
+  std::optional<ConfigNode> Get(std::string_view key) const;
+  // The child under `key`; fails when absent.
+  ConfigNode Require(std::string_view key) const;
+  // Items of a sequence; fails on anything else.
+  std::vector<ConfigNode> Items() const;
+
+  std::string AsString() const;
+  int64_t AsInt(int64_t min, int64_t max) const;
+  double AsDouble(double min, double max) const;
+  bool AsBool() const;
+  // Prometheus-style durations: 250us, 100ms, 5s, 1m30s, 2h.
+  std::chrono::nanoseconds AsDuration() const;
+  IpPrefix AsPrefix() const;
+  // A string from `choices`.
+  std::string AsEnum(std::initializer_list<std::string_view> choices) const;
+  std::vector<std::string> AsStringList() const;
+
+  [[noreturn]] void Fail(std::string_view expected) const;
+
+ private:
+  ConfigNode(YAML::Node node, std::string path, std::shared_ptr<const std::string> file,
+             YAML::Mark mark);
+  std::string Got() const;
+
+  YAML::Node node_;
+  std::string path_;
+  std::shared_ptr<const std::string> file_;
+  YAML::Mark mark_;  // where to point when node_ itself has no position (a missing key)
+};
+
+// Parses a duration such as "1m30s"; nullopt when malformed.
+std::optional<std::chrono::nanoseconds> ParseDuration(std::string_view text);
+
+}  // namespace meshflow

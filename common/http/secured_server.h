@@ -1,0 +1,53 @@
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/http/http_server.h"
+#include "common/web/web_config_watcher.h"
+
+namespace meshflow {
+
+// An HttpServer behind a web config file in the exporter-toolkit format: TLS and basic auth
+// applied, the file re-read while serving, the listener restarted when its TLS settings change.
+// The exporter and the gateway serve through it, so both protect themselves the same way.
+class SecuredServer {
+ public:
+  // Throws when the web config file is broken: serving without the intended TLS or passwords
+  // would be worse than not serving. An empty path is plain HTTP without auth.
+  SecuredServer(HttpServerOptions options, const std::string& web_config_file);
+  ~SecuredServer();
+
+  // Requests to `path` carry their own credentials (the gateway's bearer-token pushes), which
+  // basic auth would claim as its Authorization header.
+  void ExemptFromBasicAuth(std::string path) { exempt_.insert(std::move(path)); }
+  void Route(std::string path, std::vector<std::string> methods, HttpHandler handler) {
+    server_.Route(std::move(path), std::move(methods), std::move(handler));
+  }
+  // Binds and starts watching the web config file; throws as HttpServer::Start().
+  void Start();
+  void Stop();
+
+  bool tls() const { return web_.Current()->config.tls.has_value(); }
+  std::vector<std::string> BoundAddresses() const { return server_.BoundAddresses(); }
+  // The web config's own metrics (reload success, users, TLS).
+  void Collect(std::vector<prometheus::MetricFamily>& out) const { web_.Collect(out); }
+
+ private:
+  std::optional<HttpResponse> Authenticate(const HttpRequest& request);
+  int ConfigureTls(void* ssl_ctx);
+  void OnWebConfigChange(web::WebConfigWatcher::Change change);
+
+  web::WebConfigWatcher web_;
+  HttpServer server_;
+  std::set<std::string, std::less<>> exempt_;
+  std::mutex mutex_;  // a TLS restart from the watcher's thread against Start()/Stop()
+  bool started_ = false;
+};
+
+}  // namespace meshflow

@@ -1,0 +1,78 @@
+#include "gateway/federate.h"
+
+#include <unordered_map>
+
+namespace meshflow::gateway {
+namespace {
+
+struct MergedFamily {
+  const TextFamily* header = nullptr;
+  std::string samples;
+};
+
+}  // namespace
+
+std::string Federate(const std::vector<NodeExposition>& nodes,
+                     const std::vector<Selector>& selectors, FederateStats* stats) {
+  FederateStats local;
+  std::vector<MergedFamily> merged;
+  std::unordered_map<std::string_view, size_t> index;
+  TextLabels labels;
+  for (const auto& node : nodes) {
+    if (!node.exposition) continue;
+    for (const auto& family : node.exposition->families) {
+      if (family.samples.empty()) continue;
+      auto [it, inserted] = index.try_emplace(family.name, merged.size());
+      if (inserted) merged.push_back(MergedFamily{&family, {}});
+      MergedFamily& target = merged[it->second];
+      if (target.header->kind != family.kind) {
+        ++local.type_conflicts;
+        continue;
+      }
+      for (const auto& sample : family.samples) {
+        const std::string* own_node = nullptr;
+        for (const auto& [k, v] : sample.labels)
+          if (k == "node") own_node = &v;
+        const LabelLookup lookup = [&](std::string_view name) -> std::string_view {
+          if (name == "__name__") return sample.name;
+          if (name == "node") return node.node;
+          if (name == "exported_node") return own_node ? std::string_view(*own_node) : "";
+          for (const auto& [k, v] : sample.labels)
+            if (k == name) return v;
+          return {};
+        };
+        bool selected = false;
+        for (const auto& selector : selectors) {
+          if (selector.Matches(lookup)) {
+            selected = true;
+            break;
+          }
+        }
+        if (!selected) continue;
+        labels.clear();
+        for (const auto& [k, v] : sample.labels) {
+          if (k == "node")
+            labels.emplace_back("exported_node", v);
+          else if (k != "exported_node" || !own_node)
+            labels.emplace_back(k, v);
+        }
+        labels.emplace_back("node", node.node);
+        AppendSample(target.samples, sample.name, labels, sample.value, sample.timestamp_ms);
+        ++local.samples_out;
+      }
+    }
+  }
+  std::string out;
+  size_t total = 0;
+  for (const auto& m : merged) total += m.samples.size() + 128;
+  out.reserve(total);
+  for (const auto& m : merged) {
+    if (m.samples.empty()) continue;
+    AppendFamilyHeader(out, *m.header);
+    out += m.samples;
+  }
+  if (stats) *stats = local;
+  return out;
+}
+
+}  // namespace meshflow::gateway

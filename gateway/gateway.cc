@@ -1,0 +1,500 @@
+#include "gateway/gateway.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "common/core/config_reader.h"
+#include "common/core/metric_builder.h"
+#include "common/daemon/process_metrics.h"
+#include "common/daemon/version.h"
+#include "common/text_format/exposition.h"
+#include "gateway/federate.h"
+
+namespace meshflow::gateway {
+namespace {
+
+using prometheus::MetricType;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::string_view kTextContentType = "text/plain; version=0.0.4; charset=utf-8";
+constexpr std::string_view kTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds";
+constexpr std::string_view kPushIntervalHeader = "X-Meshflow-Push-Interval-Seconds";
+constexpr auto kMinScrapeTimeout = std::chrono::milliseconds(100);
+
+double WallSeconds(const Clock& clock) {
+  return std::chrono::duration<double>(clock.Wall().time_since_epoch()).count();
+}
+
+double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+std::optional<double> ParseSeconds(std::string_view text) {
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v) || v <= 0)
+    return std::nullopt;
+  return v;
+}
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+HttpResponse Text(int status, std::string body) {
+  return HttpResponse::Text(status, std::move(body) + "\n");
+}
+
+// Compresses for clients that ask, as the exporter does.
+void MaybeGzip(const HttpRequest& request, HttpResponse& response) {
+  if (AcceptsGzip(request.Header("Accept-Encoding"))) {
+    response.body = GzipCompress(response.body);
+    response.headers.emplace_back("Content-Encoding", "gzip");
+  }
+  response.headers.emplace_back("Vary", "Accept-Encoding");
+}
+
+}  // namespace
+
+Gateway::Gateway(GatewayOptions options, const Clock& clock, std::unique_ptr<Resolver> resolver)
+    : options_(std::move(options)),
+      clock_(clock),
+      resolver_(resolver ? std::move(resolver) : std::make_unique<SystemResolver>()),
+      registry_(*resolver_, clock_),
+      push_store_(clock_) {
+  options_.http.listen_addresses = options_.listen_addresses;
+}
+
+Gateway::~Gateway() { Stop(); }
+
+void Gateway::Apply(const GatewayConfig& config) {
+  registry_.Configure(config);
+  PushStore::Settings settings;
+  for (const auto& p : config.push_nodes) settings.tokens[p.node] = p.token;
+  settings.ttl = config.push.ttl;
+  settings.default_interval = config.push.default_interval;
+  settings.max_body_bytes = static_cast<size_t>(config.push.max_body_bytes);
+  push_store_.Configure(std::move(settings));
+  std::lock_guard lock(config_mutex_);
+  config_ = config;
+}
+
+void Gateway::Start() {
+  const GatewayConfig config = LoadGatewayConfigFile(options_.config_file);
+  Apply(config);
+  last_reload_success_time_ = WallSeconds(clock_);
+  spdlog::info("gateway config loaded from {}: static={} dns={} push={}", config.source,
+               config.static_targets.size(), config.dns_targets.size(), config.push_nodes.size());
+  Scraper::Settings s;
+  s.workers = static_cast<size_t>(config.scrape.concurrency);
+  s.max_queue = static_cast<size_t>(config.scrape.max_queue);
+  s.max_inflight_per_node = static_cast<int>(config.scrape.max_inflight_per_node);
+  s.max_body_bytes = static_cast<size_t>(config.scrape.max_body_bytes);
+  scraper_ = std::make_unique<Scraper>(s);
+  registry_.Refresh();
+
+  // Pushes a little over the limit reach the handler and are counted as too_large; far bigger
+  // ones are refused by the server before their body is read.
+  options_.http.max_body_bytes = static_cast<size_t>(config.push.max_body_bytes) * 2;
+  // As in the exporter: a broken web config stops the start rather than serving unprotected.
+  server_ = std::make_unique<SecuredServer>(options_.http, options_.web_config_file);
+  // Pushes carry their node's bearer token, checked by the push store.
+  server_->ExemptFromBasicAuth("/push");
+  server_->Route(options_.telemetry_path, {"GET", "HEAD"},
+                 [this](const HttpRequest& r) { return HandleMetrics(r); });
+  server_->Route("/targets", {"GET"}, [this](const HttpRequest& r) { return HandleTargets(r); });
+  server_->Route("/proxy", {"GET"}, [this](const HttpRequest& r) { return HandleProxy(r); });
+  server_->Route("/push", {"POST", "PUT"}, [this](const HttpRequest& r) { return HandlePush(r); });
+  server_->Route("/federate", {"GET"}, [this](const HttpRequest& r) { return HandleFederate(r); });
+  server_->Route("/-/healthy", {"GET", "HEAD"},
+                 [](const HttpRequest&) { return HttpResponse::Text(200, "OK\n"); });
+  server_->Route("/-/ready", {"GET", "HEAD"},
+                 [](const HttpRequest&) { return HttpResponse::Text(200, "OK\n"); });
+  server_->Route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&) {
+    std::string error;
+    if (Reload(&error)) return HttpResponse::Text(200, "config reloaded\n");
+    return HttpResponse::Text(500, "failed to reload config: " + error + "\n");
+  });
+  server_->Route("/", {"GET", "HEAD"}, [this](const HttpRequest&) {
+    HttpResponse r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body =
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>meshflow gateway</title>"
+        "</head>\n<body>\n<h1>meshflow gateway</h1>\n<p>Version " +
+        std::string(kVersion) +
+        "</p>\n<ul>\n<li><a href=\"/targets\">Targets (http_sd)</a></li>\n<li><a href=\"" +
+        options_.telemetry_path + "\">Gateway metrics</a></li>\n</ul>\n</body></html>\n";
+    return r;
+  });
+  server_->Start();
+  started_ = true;
+  {
+    std::lock_guard lock(refresh_mutex_);
+    stopping_ = false;
+  }
+  refresh_thread_ = std::thread([this] { RefreshLoop(); });
+  for (const auto& a : server_->BoundAddresses()) spdlog::info("gateway listening on {}", a);
+}
+
+void Gateway::Stop() {
+  {
+    std::lock_guard lock(refresh_mutex_);
+    stopping_ = true;
+  }
+  refresh_cv_.notify_all();
+  if (refresh_thread_.joinable()) refresh_thread_.join();
+  if (server_) server_->Stop();
+  scraper_.reset();
+  started_ = false;
+}
+
+void Gateway::RefreshLoop() {
+  std::unique_lock lock(refresh_mutex_);
+  while (!stopping_) {
+    refresh_cv_.wait_for(lock, std::chrono::seconds(1));
+    if (stopping_) break;
+    lock.unlock();
+    registry_.Refresh();
+    lock.lock();
+  }
+}
+
+bool Gateway::Reload(std::string* error) {
+  try {
+    const GatewayConfig config = LoadGatewayConfigFile(options_.config_file);
+    Apply(config);
+    registry_.Refresh();
+    std::lock_guard lock(config_mutex_);
+    last_reload_ok_ = true;
+    last_reload_success_time_ = WallSeconds(clock_);
+    spdlog::info("gateway config reloaded from {}", config.source);
+    return true;
+  } catch (const std::exception& e) {
+    std::lock_guard lock(config_mutex_);
+    last_reload_ok_ = false;
+    spdlog::error("gateway config reload failed, keeping the running config: {}", e.what());
+    if (error) *error = e.what();
+    return false;
+  }
+}
+
+HttpResponse Gateway::HandleTargets(const HttpRequest& request) const {
+  std::string address;
+  {
+    std::lock_guard lock(config_mutex_);
+    address = config_.advertise_address;
+  }
+  if (address.empty()) address = request.Header("Host");
+  if (address.empty()) return Text(400, "no Host header and no advertise_address configured");
+  std::string body = "[";
+  bool first = true;
+  for (const auto& t : registry_.Snapshot()) {
+    if (!first) body += ",";
+    first = false;
+    body += "{\"targets\":[" + JsonString(address) +
+            "],\"labels\":{\"node\":" + JsonString(t.node) +
+            ",\"__metrics_path__\":\"/proxy\",\"__param_target\":" + JsonString(t.node) + "}}";
+  }
+  body += "]\n";
+  HttpResponse r;
+  r.content_type = "application/json";
+  r.body = std::move(body);
+  return r;
+}
+
+std::chrono::nanoseconds Gateway::ScrapeTimeout(const HttpRequest& request) const {
+  GatewayConfig::Scrape c;
+  {
+    std::lock_guard lock(config_mutex_);
+    c = config_.scrape;
+  }
+  std::chrono::nanoseconds timeout = c.default_timeout;
+  if (auto s = ParseSeconds(request.Header(kTimeoutHeader))) {
+    timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::duration<double>(std::min(*s, Seconds(c.max_timeout)))) -
+              c.timeout_offset;
+  }
+  return std::max<std::chrono::nanoseconds>(timeout, kMinScrapeTimeout);
+}
+
+void Gateway::Record(const std::string& node, bool up, std::chrono::nanoseconds duration) {
+  std::lock_guard lock(state_mutex_);
+  auto& s = node_state_[node];
+  s.has_result = true;
+  s.up = up;
+  s.duration_seconds = Seconds(duration);
+}
+
+HttpResponse Gateway::HandleProxy(const HttpRequest& request) {
+  const auto node = request.QueryValue("target");
+  if (!node || node->empty()) return Text(400, "missing ?target=<node>");
+  const auto target = registry_.Find(*node);
+  if (!target) return Text(404, "unknown node \"" + *node + "\"");
+
+  if (target->source == TargetSource::kPush) {
+    const auto lookup = push_store_.Get(*node);
+    if (lookup.state == PushStore::State::kNever)
+      return Text(503, "node " + *node + " has not pushed since the gateway started");
+    if (lookup.state != PushStore::State::kFresh) {
+      return Text(503, "last push of node " + *node + " was " +
+                           std::to_string(static_cast<int64_t>(Seconds(lookup.age))) +
+                           "s ago, older than its TTL of " +
+                           std::to_string(static_cast<int64_t>(Seconds(lookup.body->ttl))) + "s");
+    }
+    HttpResponse r;
+    r.content_type = std::string(kTextContentType);
+    r.body = lookup.body->body;
+    MaybeGzip(request, r);
+    return r;
+  }
+
+  const auto timeout = ScrapeTimeout(request);
+  ScrapeJob job;
+  job.node = *node;
+  job.url = target->url;
+  job.deadline = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(timeout);
+  if (auto accept = request.Header("Accept"); !accept.empty())
+    job.headers.emplace_back("Accept", accept);
+  if (auto enc = request.Header("Accept-Encoding"); !enc.empty())
+    job.headers.emplace_back("Accept-Encoding", enc);
+  job.headers.emplace_back(std::string(kTimeoutHeader), std::to_string(Seconds(timeout)));
+  job.headers.emplace_back("User-Agent", std::string("meshflow-gateway/") + std::string(kVersion));
+  {
+    std::lock_guard lock(config_mutex_);
+    job.tls = config_.scrape.tls;
+    if (!config_.scrape.authorization.empty())
+      job.headers.emplace_back("Authorization", config_.scrape.authorization);
+  }
+  const ScrapeOutcome outcome = scraper_->Scrape(std::move(job));
+
+  if (!outcome.refused.empty()) {
+    Record(*node, false, outcome.duration);
+    return Text(503, "scrape of node " + *node + " not started: " + outcome.refused);
+  }
+  const FetchResult& fetch = outcome.fetch;
+  if (!fetch.ok()) {
+    Record(*node, false, outcome.duration);
+    const int status = fetch.error == FetchError::kTimeout ? 504 : 502;
+    return Text(status, "scraping node " + *node + " at " + target->url + " failed (" +
+                            std::string(FetchErrorName(fetch.error)) + "): " + fetch.message);
+  }
+  if (fetch.response.status != 200) {
+    Record(*node, false, outcome.duration);
+    return Text(502, "node " + *node + " exporter at " + target->url + " answered HTTP " +
+                         std::to_string(fetch.response.status));
+  }
+  Record(*node, true, outcome.duration);
+  HttpResponse r;
+  const auto content_type = fetch.response.Header("content-type");
+  r.content_type = content_type.empty() ? std::string(kTextContentType) : std::string(content_type);
+  r.body = fetch.response.body;
+  if (auto enc = fetch.response.Header("content-encoding"); !enc.empty())
+    r.headers.emplace_back("Content-Encoding", std::string(enc));
+  r.headers.emplace_back("Vary", "Accept-Encoding");
+  return r;
+}
+
+HttpResponse Gateway::HandlePush(const HttpRequest& request) {
+  PushRequest push;
+  push.node = request.QueryValue("node").value_or("");
+  if (push.node.empty()) return Text(400, "missing ?node=<node>");
+  push.authorization = request.Header("Authorization");
+  push.content_type = request.Header("Content-Type");
+  push.content_encoding = request.Header("Content-Encoding");
+  if (auto s = ParseSeconds(request.Header(kPushIntervalHeader)))
+    push.announced_interval =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(*s));
+  push.body = request.body;
+  const PushOutcome outcome = push_store_.Push(push);
+  if (!outcome.accepted()) {
+    spdlog::warn("push rejected node={} remote={} reason={}: {}", push.node, request.remote_address,
+                 outcome.reason, outcome.message);
+  }
+  return Text(outcome.http_status, outcome.message);
+}
+
+HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
+  std::vector<Selector> selectors;
+  for (const auto& text : request.QueryValues("match[]")) {
+    std::string why;
+    auto selector = ParseSelector(text, &why);
+    if (!selector) return Text(400, "bad match[] \"" + text + "\": " + why);
+    selectors.push_back(std::move(*selector));
+  }
+  if (selectors.empty()) return Text(400, "at least one match[] selector is required");
+
+  std::chrono::nanoseconds timeout;
+  size_t max_body = 0;
+  std::shared_ptr<const TlsClient> tls;
+  std::string authorization;
+  {
+    std::lock_guard lock(config_mutex_);
+    timeout = config_.federate.timeout;
+    max_body = static_cast<size_t>(config_.scrape.max_body_bytes);
+    tls = config_.scrape.tls;
+    authorization = config_.scrape.authorization;
+  }
+  if (!request.Header(kTimeoutHeader).empty()) timeout = std::min(timeout, ScrapeTimeout(request));
+  const auto deadline =
+      SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(timeout);
+
+  const auto targets = registry_.Snapshot();
+  std::vector<NodeExposition> nodes(targets.size());
+  std::vector<ScrapeJob> jobs;
+  std::vector<size_t> job_index;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const auto& t = targets[i];
+    nodes[i].node = t.node;
+    if (t.source == TargetSource::kPush) {
+      const auto lookup = push_store_.Get(t.node);
+      if (lookup.state == PushStore::State::kFresh) nodes[i].exposition = lookup.body->exposition;
+      continue;
+    }
+    ScrapeJob job;
+    job.node = t.node;
+    job.url = t.url;
+    job.deadline = deadline;
+    job.headers = {{"Accept", "text/plain;version=0.0.4"},
+                   {"Accept-Encoding", "identity"},
+                   {std::string(kTimeoutHeader), std::to_string(Seconds(timeout))}};
+    if (!authorization.empty()) job.headers.emplace_back("Authorization", authorization);
+    job.tls = tls;
+    jobs.push_back(std::move(job));
+    job_index.push_back(i);
+  }
+  const auto outcomes = scraper_->ScrapeAll(std::move(jobs));
+  TextFormatLimits limits;
+  limits.max_body_bytes = max_body;
+  for (size_t k = 0; k < outcomes.size(); ++k) {
+    const auto& o = outcomes[k];
+    const std::string& node = nodes[job_index[k]].node;
+    const bool ok = o.refused.empty() && o.fetch.ok() && o.fetch.response.status == 200;
+    if (!ok) {
+      if (o.refused.empty()) Record(node, false, o.duration);
+      continue;
+    }
+    auto exposition = std::make_shared<Exposition>();
+    if (auto error = ParseTextFormat(o.fetch.response.body, limits, exposition.get())) {
+      spdlog::debug("federate: node {} exposition not valid: {}", node, error->ToString());
+      Record(node, false, o.duration);
+      continue;
+    }
+    Record(node, true, o.duration);
+    nodes[job_index[k]].exposition = std::move(exposition);
+  }
+  FederateStats stats;
+  HttpResponse r;
+  r.content_type = std::string(kTextContentType);
+  r.body = Federate(nodes, selectors, &stats);
+  if (stats.type_conflicts > 0) {
+    std::lock_guard lock(state_mutex_);
+    type_conflicts_ += stats.type_conflicts;
+  }
+  MaybeGzip(request, r);
+  return r;
+}
+
+void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
+  const auto targets = registry_.Snapshot();
+  FamilyBuilder up("meshflow_gateway_target_up",
+                   "Whether the node's last scrape through the gateway succeeded, or for a "
+                   "pushing node whether its last push is younger than its TTL.",
+                   MetricType::Gauge);
+  FamilyBuilder last_push("meshflow_gateway_last_push_timestamp_seconds",
+                          "When the node's last accepted push arrived.", MetricType::Gauge);
+  FamilyBuilder duration("meshflow_gateway_scrape_duration_seconds",
+                         "Duration of the node's last scrape through the gateway.",
+                         MetricType::Gauge);
+  std::map<std::string, double> per_source{{"static", 0}, {"dns", 0}, {"push", 0}};
+  {
+    std::lock_guard lock(state_mutex_);
+    for (const auto& t : targets) {
+      const std::string source(TargetSourceName(t.source));
+      per_source[source] += 1;
+      if (t.source == TargetSource::kPush) {
+        const auto lookup = push_store_.Get(t.node);
+        up.Gauge({{"node", t.node}, {"source", source}},
+                 lookup.state == PushStore::State::kFresh ? 1 : 0);
+        if (lookup.body) last_push.Gauge({{"node", t.node}}, lookup.body->received_wall_seconds);
+        continue;
+      }
+      auto it = node_state_.find(t.node);
+      if (it == node_state_.end() || !it->second.has_result) continue;
+      up.Gauge({{"node", t.node}, {"source", source}}, it->second.up ? 1 : 0);
+      duration.Gauge({{"node", t.node}}, it->second.duration_seconds);
+    }
+  }
+  up.AppendTo(out);
+  last_push.AppendTo(out);
+  duration.AppendTo(out);
+
+  FamilyBuilder rejected("meshflow_gateway_push_rejected_total",
+                         "Pushes refused, by reason; a refused push changes nothing.",
+                         MetricType::Counter);
+  for (const auto& [reason, n] : push_store_.RejectedByReason())
+    rejected.Counter({{"reason", reason}}, static_cast<double>(n));
+  rejected.AppendTo(out);
+
+  FamilyBuilder count("meshflow_gateway_targets",
+                      "Nodes the gateway knows, by where they came from.", MetricType::Gauge);
+  for (const auto& [source, n] : per_source) count.Gauge({{"source", source}}, n);
+  count.AppendTo(out);
+
+  FamilyBuilder("meshflow_gateway_scrapes_refused_total",
+                "Upstream scrapes not started: too many in flight for the node, a full queue, "
+                "or a deadline passed while queued.",
+                MetricType::Counter)
+      .Counter({}, scraper_ ? static_cast<double>(scraper_->refused_total()) : 0)
+      .AppendTo(out);
+  FamilyBuilder("meshflow_gateway_dns_lookup_failures_total",
+                "DNS discovery lookups that failed or found no address; the previous answer is "
+                "kept.",
+                MetricType::Counter)
+      .Counter({}, static_cast<double>(registry_.dns_failures()))
+      .AppendTo(out);
+  {
+    std::lock_guard lock(state_mutex_);
+    FamilyBuilder("meshflow_gateway_federate_type_conflicts_total",
+                  "Families left out of /federate for a node because another node gave the same "
+                  "name another type.",
+                  MetricType::Counter)
+        .Counter({}, static_cast<double>(type_conflicts_))
+        .AppendTo(out);
+  }
+
+  bool reload_ok = true;
+  double reload_time = 0;
+  {
+    std::lock_guard lock(config_mutex_);
+    reload_ok = last_reload_ok_;
+    reload_time = last_reload_success_time_;
+  }
+  CollectDaemonSelfMetrics(reload_ok, reload_time, out);
+  if (server_) server_->Collect(out);
+}
+
+HttpResponse Gateway::HandleMetrics(const HttpRequest& request) {
+  std::vector<prometheus::MetricFamily> families;
+  CollectSelf(families);
+  HttpResponse r;
+  r.content_type = std::string(kTextContentType);
+  r.body = SerializeExposition(families);
+  MaybeGzip(request, r);
+  return r;
+}
+
+}  // namespace meshflow::gateway

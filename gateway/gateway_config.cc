@@ -1,0 +1,253 @@
+#include "gateway/gateway_config.h"
+
+#include <re2/re2.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/core/config_reader.h"
+#include "common/http/http_client.h"
+
+namespace meshflow::gateway {
+namespace {
+
+std::string ReadNodeName(const ConfigNode& node) {
+  const std::string name = node.AsString();
+  if (!ValidNodeName(name))
+    node.Fail(
+        "a node name of 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit");
+  return name;
+}
+
+std::string ReadUrl(const ConfigNode& node) {
+  const std::string url = node.AsString();
+  std::string why;
+  if (!HttpUrl::Parse(url, &why)) node.Fail("an http:// or https:// URL (" + why + ")");
+  return url;
+}
+
+std::string Dirname(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// A file named by `node`, relative to the config file's folder unless absolute.
+std::string ResolvePath(const ConfigNode& node, const std::string& config_file) {
+  std::string path = node.AsString();
+  if (path.empty()) node.Fail("a file path");
+  if (path[0] != '/') path = Dirname(config_file) + "/" + path;
+  return path;
+}
+
+// The text of a secret's file (a token, a password) without its trailing line break.
+std::string ReadSecretFile(const ConfigNode& node, const std::string& config_file,
+                           const std::string& what) {
+  const std::string path = ResolvePath(node, config_file);
+  std::ifstream in(path);
+  if (!in) node.Fail("a readable " + what + " file (cannot open " + path + ")");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+std::string ReadToken(const ConfigNode& node, const std::string& config_file) {
+  std::string token = ReadSecretFile(node, config_file, "token");
+  while (!token.empty() && token.back() == ' ') token.pop_back();
+  if (token.size() < 16) node.Fail("a token file holding a token of at least 16 characters");
+  if (token.size() > 4096) node.Fail("a token file holding a token of at most 4096 characters");
+  for (char c : token) {
+    if (c <= ' ' || c == 0x7f) node.Fail("a token without spaces or control characters");
+  }
+  return token;
+}
+
+std::string Base64(std::string_view in) {
+  static constexpr char kDigits[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < in.size(); i += 3) {
+    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<uint8_t>(in[i + 1]) << 8;
+    if (i + 2 < in.size()) v |= static_cast<uint8_t>(in[i + 2]);
+    out.push_back(kDigits[(v >> 18) & 63]);
+    out.push_back(kDigits[(v >> 12) & 63]);
+    out.push_back(i + 1 < in.size() ? kDigits[(v >> 6) & 63] : '=');
+    out.push_back(i + 2 < in.size() ? kDigits[v & 63] : '=');
+  }
+  return out;
+}
+
+// tls_config, as in a Prometheus scrape config; the files are read now, so a bad one is an
+// error at its line, not a failed scrape later.
+std::shared_ptr<const TlsClient> ReadTlsConfig(const ConfigNode& node,
+                                               const std::string& config_file) {
+  node.ExpectMap({"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"});
+  TlsClientConfig tls;
+  if (auto n = node.Get("ca_file")) tls.ca_file = ResolvePath(*n, config_file);
+  if (auto n = node.Get("cert_file")) tls.cert_file = ResolvePath(*n, config_file);
+  if (auto n = node.Get("key_file")) tls.key_file = ResolvePath(*n, config_file);
+  if (auto n = node.Get("server_name")) tls.server_name = n->AsString();
+  if (auto n = node.Get("insecure_skip_verify")) tls.insecure_skip_verify = n->AsBool();
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    node.Require(tls.cert_file.empty() ? "key_file" : "cert_file")
+        .Fail("cert_file and key_file together, or neither");
+  }
+  std::string why;
+  auto client = TlsClient::Create(tls, &why);
+  if (client == nullptr) {
+    // Point at the file that failed: Create's message starts with what it was doing.
+    for (const char* field : {"ca_file", "cert_file", "key_file"}) {
+      const std::string loading = std::string("loading ") + field;
+      const std::string mismatch = std::string(field) + " ";
+      if ((why.starts_with(loading) || why.starts_with(mismatch)) && node.Get(field)) {
+        node.Require(field).Fail("a usable file (" + why + ")");
+      }
+    }
+    node.Fail("a usable TLS client setup (" + why + ")");
+  }
+  return client;
+}
+
+// basic_auth: the username and a file holding the password, as Prometheus takes them.
+std::string ReadBasicAuth(const ConfigNode& node, const std::string& config_file) {
+  node.ExpectMap({"username", "password_file"});
+  const auto user_node = node.Require("username");
+  const std::string user = user_node.AsString();
+  if (user.empty() || user.find(':') != std::string::npos) {
+    user_node.Fail("a user name without ':'");
+  }
+  const auto file_node = node.Require("password_file");
+  const std::string password = ReadSecretFile(file_node, config_file, "password");
+  if (password.find_first_of("\r\n") != std::string::npos) {
+    file_node.Fail("a password file holding one line");
+  }
+  return "Basic " + Base64(user + ":" + password);
+}
+
+nanoseconds ReadPositiveDuration(const ConfigNode& node) {
+  const nanoseconds d = node.AsDuration();
+  if (d <= nanoseconds(0)) node.Fail("a duration above zero");
+  return d;
+}
+
+}  // namespace
+
+bool ValidNodeName(const std::string& name) {
+  static const RE2 kName("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
+  return RE2::FullMatch(name, kName);
+}
+
+GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& file_name) {
+  GatewayConfig config;
+  config.source = file_name;
+  const ConfigNode root = ConfigNode::Parse(text, file_name);
+  root.ExpectMap({"advertise_address", "targets", "scrape", "push", "federate"});
+  if (auto n = root.Get("advertise_address")) {
+    config.advertise_address = n->AsString();
+    static const RE2 kHostPort(R"((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})");
+    if (!RE2::FullMatch(config.advertise_address, kHostPort))
+      n->Fail("host:port, such as gateway.example:9475");
+  }
+  std::set<std::string> seen;
+  auto claim = [&](const ConfigNode& at, const std::string& node) {
+    if (!seen.insert(node).second) at.Fail("a node name not listed before");
+  };
+  if (auto targets = root.Get("targets")) {
+    targets->ExpectMap({"static", "dns", "push"});
+    if (auto list = targets->Get("static")) {
+      for (const auto& item : list->Items()) {
+        item.ExpectMap({"node", "url"});
+        StaticTarget t;
+        const auto node = item.Require("node");
+        t.node = ReadNodeName(node);
+        claim(node, t.node);
+        t.url = ReadUrl(item.Require("url"));
+        config.static_targets.push_back(std::move(t));
+      }
+    }
+    if (auto list = targets->Get("dns")) {
+      for (const auto& item : list->Items()) {
+        item.ExpectMap({"name", "scheme", "port", "path", "refresh_interval"});
+        DnsTargets d;
+        d.name = item.Require("name").AsString();
+        if (auto p = item.Get("scheme")) {
+          const std::string scheme = p->AsString();
+          if (scheme != "http" && scheme != "https") p->Fail("http or https");
+          d.https = scheme == "https";
+        }
+        static const RE2 kDnsName(
+            R"([A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?)");
+        if (d.name.size() > 253 || !RE2::FullMatch(d.name, kDnsName))
+          item.Require("name").Fail("a DNS name such as meshflow.monitoring.svc.cluster.local");
+        if (auto p = item.Get("port")) d.port = static_cast<uint16_t>(p->AsInt(1, 65535));
+        if (auto p = item.Get("path")) {
+          d.path = p->AsString();
+          if (d.path.empty() || d.path[0] != '/' ||
+              d.path.find_first_of(" \t\r\n") != std::string::npos)
+            p->Fail("a path starting with /");
+        }
+        if (auto r = item.Get("refresh_interval")) {
+          d.refresh_interval = r->AsDuration();
+          if (d.refresh_interval < std::chrono::seconds(1)) r->Fail("a duration of at least 1s");
+        }
+        config.dns_targets.push_back(std::move(d));
+      }
+    }
+    if (auto list = targets->Get("push")) {
+      for (const auto& item : list->Items()) {
+        item.ExpectMap({"node", "token_file"});
+        PushNode p;
+        const auto node = item.Require("node");
+        p.node = ReadNodeName(node);
+        claim(node, p.node);
+        const auto token_node = item.Require("token_file");
+        p.token_file = token_node.AsString();
+        p.token = ReadToken(token_node, file_name);
+        config.push_nodes.push_back(std::move(p));
+      }
+    }
+  }
+  if (auto s = root.Get("scrape")) {
+    s->ExpectMap({"default_timeout", "max_timeout", "timeout_offset", "max_body_bytes",
+                  "concurrency", "max_queue", "max_inflight_per_node", "tls_config", "basic_auth"});
+    auto& c = config.scrape;
+    if (auto n = s->Get("default_timeout")) c.default_timeout = ReadPositiveDuration(*n);
+    if (auto n = s->Get("max_timeout")) c.max_timeout = ReadPositiveDuration(*n);
+    if (auto n = s->Get("timeout_offset")) c.timeout_offset = n->AsDuration();
+    if (auto n = s->Get("max_body_bytes")) c.max_body_bytes = n->AsInt(1024, int64_t{1} << 30);
+    if (auto n = s->Get("concurrency")) c.concurrency = n->AsInt(1, 1024);
+    if (auto n = s->Get("max_queue")) c.max_queue = n->AsInt(1, 100000);
+    if (auto n = s->Get("max_inflight_per_node")) c.max_inflight_per_node = n->AsInt(1, 64);
+    if (auto n = s->Get("tls_config")) c.tls = ReadTlsConfig(*n, file_name);
+    if (auto n = s->Get("basic_auth")) c.authorization = ReadBasicAuth(*n, file_name);
+    if (c.default_timeout > c.max_timeout)
+      s->Require("default_timeout").Fail("a duration not above scrape.max_timeout");
+  }
+  if (auto p = root.Get("push")) {
+    p->ExpectMap({"ttl", "default_interval", "max_body_bytes"});
+    if (auto n = p->Get("ttl")) config.push.ttl = ReadPositiveDuration(*n);
+    if (auto n = p->Get("default_interval"))
+      config.push.default_interval = ReadPositiveDuration(*n);
+    if (auto n = p->Get("max_body_bytes"))
+      config.push.max_body_bytes = n->AsInt(1024, int64_t{256} << 20);
+  }
+  if (auto f = root.Get("federate")) {
+    f->ExpectMap({"timeout"});
+    if (auto n = f->Get("timeout")) config.federate.timeout = ReadPositiveDuration(*n);
+  }
+  return config;
+}
+
+GatewayConfig LoadGatewayConfigFile(const std::string& path) {
+  if (path.empty()) return GatewayConfig{};
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot read the gateway config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseGatewayConfig(ss.str(), path);
+}
+
+}  // namespace meshflow::gateway

@@ -1,0 +1,65 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/http/http_client.h"
+#include "common/http/tls_client.h"
+#include "gateway/worker_pool.h"
+
+namespace meshflow::gateway {
+
+// One upstream scrape to run: which node, where, with which request headers.
+struct ScrapeJob {
+  std::string node;
+  std::string url;
+  ClientHeaders headers;  // Accept, Accept-Encoding, the timeout header, Authorization
+  std::chrono::steady_clock::time_point deadline;
+  std::shared_ptr<const TlsClient> tls;  // for https:// URLs; null: the system's trust store
+};
+
+struct ScrapeOutcome {
+  FetchResult fetch;
+  std::chrono::nanoseconds duration{0};
+  // Set when the scrape never ran: the node already has too many scrapes in flight, the queue
+  // was full, or the deadline passed while queued.
+  std::string refused;
+};
+
+// Runs upstream scrapes on a bounded worker pool. A dead or slow node holds at most
+// `max_inflight_per_node` workers, and only until its deadline, so other nodes keep theirs.
+class Scraper {
+ public:
+  struct Settings {
+    size_t workers = 32;
+    size_t max_queue = 1024;
+    int max_inflight_per_node = 2;
+    size_t max_body_bytes = 16 << 20;
+  };
+  explicit Scraper(Settings settings);
+
+  // Scrapes one node and waits for it (never past the job's deadline plus a small grace).
+  ScrapeOutcome Scrape(ScrapeJob job);
+  // Scrapes many nodes concurrently; results in the order of `jobs`.
+  std::vector<ScrapeOutcome> ScrapeAll(std::vector<ScrapeJob> jobs);
+
+  uint64_t refused_total() const;
+
+ private:
+  struct Pending;
+  std::shared_ptr<Pending> Begin(ScrapeJob job);
+  ScrapeOutcome Wait(const std::shared_ptr<Pending>& pending);
+
+  const Settings settings_;
+  WorkerPool pool_;
+  mutable std::mutex mutex_;
+  std::map<std::string, int> inflight_;
+  uint64_t refused_ = 0;
+};
+
+}  // namespace meshflow::gateway
