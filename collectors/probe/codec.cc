@@ -73,4 +73,59 @@ DecodeResult Decode(std::span<const uint8_t> bytes) {
   return DecodeResult{packet, DecodeError::kTooShort};
 }
 
+uint16_t InternetChecksum(std::span<const uint8_t> bytes) {
+  uint32_t sum = 0;
+  size_t i = 0;
+  for (; i + 1 < bytes.size(); i += 2) sum += (uint32_t{bytes[i]} << 8) | bytes[i + 1];
+  if (i < bytes.size()) sum += uint32_t{bytes[i]} << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+IcmpEchoBytes EncodeIcmpEcho(bool v4, uint16_t id, uint64_t session, uint64_t sequence) {
+  IcmpEchoBytes b{};
+  b[0] = v4 ? 8 : 128;  // echo request
+  b[4] = static_cast<uint8_t>(id >> 8);
+  b[5] = static_cast<uint8_t>(id);
+  b[6] = static_cast<uint8_t>(sequence >> 8);
+  b[7] = static_cast<uint8_t>(sequence);
+  PutU64(&b[kIcmpHeaderSize], session);
+  PutU64(&b[kIcmpHeaderSize + 8], sequence);
+  if (v4) {
+    const uint16_t sum = InternetChecksum(b);
+    b[2] = static_cast<uint8_t>(sum >> 8);
+    b[3] = static_cast<uint8_t>(sum);
+  }
+  return b;
+}
+
+IcmpDecodeResult DecodeIcmpEchoReply(std::span<const uint8_t> bytes, bool v4, bool with_ip_header) {
+  IcmpDecodeResult result;
+  if (with_ip_header) {
+    if (bytes.empty()) return result;
+    const size_t ihl = size_t{bytes[0] & 0x0fu} * 4;
+    if (ihl < 20 || bytes.size() < ihl) {
+      result.malformed = true;
+      return result;
+    }
+    bytes = bytes.subspan(ihl);
+  }
+  const uint8_t echo_reply = v4 ? 0 : 129;
+  if (bytes.size() < kIcmpEchoSize || bytes[0] != echo_reply) {
+    result.malformed = true;
+    return result;
+  }
+  IcmpEchoReply reply;
+  reply.id = static_cast<uint16_t>((bytes[4] << 8) | bytes[5]);
+  const auto seq16 = static_cast<uint16_t>((bytes[6] << 8) | bytes[7]);
+  reply.session = GetU64(bytes.data() + kIcmpHeaderSize);
+  reply.sequence = GetU64(bytes.data() + kIcmpHeaderSize + 8);
+  if (static_cast<uint16_t>(reply.sequence) != seq16) {
+    result.malformed = true;
+    return result;
+  }
+  result.reply = reply;
+  return result;
+}
+
 }  // namespace meshflow::probe

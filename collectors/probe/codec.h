@@ -82,4 +82,34 @@ ProbeBytes Encode(const ProbePacket& packet);
 void SetTurnaround(ProbeBytes& reply, uint64_t turnaround_ns);
 DecodeResult Decode(std::span<const uint8_t> bytes);
 
+// The Internet checksum (RFC 1071).
+uint16_t InternetChecksum(std::span<const uint8_t> bytes);
+
+// meshflow's ICMP echo request: the 8-byte ICMP header (type, code, checksum, identifier, the
+// sequence's low 16 bits) and a 16-byte payload, the series' session and the full sequence,
+// big-endian. The reply echoes it, so a reply names its series and probe without any state.
+inline constexpr size_t kIcmpHeaderSize = 8;
+inline constexpr size_t kIcmpEchoSize = kIcmpHeaderSize + 16;
+using IcmpEchoBytes = std::array<uint8_t, kIcmpEchoSize>;
+
+// An echo request to an IPv4 (`v4`) or IPv6 peer. IPv4 carries its checksum; an ICMPv6 checksum
+// covers a pseudo header, so the kernel fills it in.
+IcmpEchoBytes EncodeIcmpEcho(bool v4, uint16_t id, uint64_t session, uint64_t sequence);
+
+struct IcmpEchoReply {
+  uint16_t id = 0;
+  uint64_t session = 0;
+  uint64_t sequence = 0;
+};
+
+struct IcmpDecodeResult {
+  std::optional<IcmpEchoReply> reply;
+  bool malformed = false;  // no reply and worth counting: not an empty read
+};
+
+// Reads an echo reply as an IPv4 (`v4`) or IPv6 ICMP socket delivers it; `with_ip_header`: a raw
+// IPv4 socket, which delivers the IP header too. Anything but one of our echo replies (too short,
+// another type, a low sequence that disagrees with the payload's) is malformed.
+IcmpDecodeResult DecodeIcmpEchoReply(std::span<const uint8_t> bytes, bool v4, bool with_ip_header);
+
 }  // namespace meshflow::probe

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/icmp.h>
 #include <linux/tcp.h>
-#include <netdb.h>
 #include <netinet/icmp6.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -27,8 +26,6 @@ constexpr uint64_t kTagShift = 56;
 constexpr uint64_t kTagWake = 2;
 constexpr uint64_t kTagSocket = 3;
 constexpr uint64_t kTagTcp = 4;
-constexpr size_t kIcmpHeader = 8;
-constexpr size_t kIcmpPayload = 16;  // session, sequence
 constexpr size_t kMaxPendingTx = 1 << 16;
 constexpr size_t kMaxTcpConns = 1 << 14;
 // Datagrams read per system call. The sockets are level-triggered, so what is left is reported
@@ -37,8 +34,6 @@ constexpr size_t kReadBatch = 32;
 constexpr size_t kMaxDatagram = 2048;
 
 uint64_t Tag(uint64_t kind, uint64_t value) { return (kind << kTagShift) | value; }
-
-nanoseconds Now() { return std::chrono::steady_clock::now().time_since_epoch(); }
 
 bool AddToEpoll(int epoll, int fd, uint32_t events, uint64_t tag) {
   epoll_event ev{};
@@ -138,81 +133,7 @@ ProberOptions OptionsFromConfig(const Config& config) {
   return o;
 }
 
-Resolver::~Resolver() { Stop(); }
-
-void Resolver::Start(nanoseconds refresh) {
-  if (running_) return;
-  // A fresh state: a thread left over from an earlier Stop() still holds the old one.
-  auto state = std::make_shared<State>();
-  {
-    std::lock_guard lock(state_->mutex);
-    state->names = state_->names;
-    state->results = state_->results;
-  }
-  state->refresh = refresh;
-  state->changed = true;
-  state_ = state;
-  std::thread(Run, state_).detach();
-  running_ = true;
-}
-
-void Resolver::Stop() {
-  if (!running_) return;
-  {
-    std::lock_guard lock(state_->mutex);
-    state_->stop = true;
-  }
-  state_->wake.notify_all();
-  running_ = false;
-}
-
-void Resolver::SetNames(std::vector<std::string> names) {
-  {
-    std::lock_guard lock(state_->mutex);
-    if (names == state_->names) return;
-    state_->names = std::move(names);
-    state_->changed = true;
-  }
-  state_->wake.notify_all();
-}
-
-std::optional<IpAddress> Resolver::Lookup(const std::string& name) const {
-  std::lock_guard lock(state_->mutex);
-  auto it = state_->results.find(name);
-  if (it == state_->results.end()) return std::nullopt;
-  return it->second;
-}
-
-void Resolver::Run(std::shared_ptr<State> state) {
-  std::unique_lock lock(state->mutex);
-  while (!state->stop) {
-    const std::vector<std::string> names = state->names;
-    state->changed = false;
-    lock.unlock();
-    std::unordered_map<std::string, IpAddress> results;
-    for (const std::string& name : names) {
-      addrinfo hints{};
-      hints.ai_family = AF_UNSPEC;
-      hints.ai_socktype = SOCK_DGRAM;
-      addrinfo* list = nullptr;
-      if (getaddrinfo(name.c_str(), nullptr, &hints, &list) != 0 || list == nullptr) {
-        spdlog::warn("probe: cannot resolve {}", name);
-        continue;
-      }
-      SocketAddress s;
-      std::memcpy(&s.storage, list->ai_addr, list->ai_addrlen);
-      s.length = list->ai_addrlen;
-      results.emplace(name, s.address());
-      freeaddrinfo(list);
-    }
-    lock.lock();
-    // Keep the last good answer of a name that failed this round.
-    for (auto& [name, address] : results) state->results[name] = address;
-    state->wake.wait_for(lock, state->refresh, [&] { return state->stop || state->changed; });
-  }
-}
-
-Prober::Prober() : batch_(kReadBatch, kMaxDatagram) {
+Prober::Prober(const Clock& clock) : clock_(clock), batch_(kReadBatch, kMaxDatagram) {
   std::random_device rd;
   session_base_ = (uint64_t{rd()} << 32) ^ rd();
   icmp_id_ = static_cast<uint16_t>(rd());
@@ -230,7 +151,7 @@ void Prober::Start(const ProberOptions& options) {
   OpenProbeSockets();
   {
     std::lock_guard lock(mutex_);
-    Apply(options, Now());
+    Apply(options, clock_.Monotonic());
   }
   resolver_.Start(options.dns_refresh_interval);
   stop_ = false;
@@ -425,7 +346,7 @@ void Prober::Run() {
     }
     std::lock_guard lock(mutex_);
     for (int i = 0; i < n; ++i) HandleEvent(events[i].data.u64, events[i].events);
-    const nanoseconds now = Now();
+    const nanoseconds now = clock_.Monotonic();
     if (pending_) {
       Apply(*pending_, now);
       pending_.reset();
@@ -493,7 +414,7 @@ void Prober::Received(SeriesEntry& entry, const ReplyInfo& reply) {
 void Prober::ReadProbeSocket(SocketSlot slot) {
   ProbeSocket& s = sockets_[slot];
   const size_t received = batch_.Receive(s.fd.get());
-  const nanoseconds rx_monotonic = Now();
+  const nanoseconds rx_monotonic = clock_.Monotonic();
   for (size_t i = 0; i < received; ++i) {
     const Datagram& d = batch_.datagram(i);
     std::span<const uint8_t> bytes = batch_.bytes(i);
@@ -513,31 +434,16 @@ void Prober::ReadProbeSocket(SocketSlot slot) {
       // Bounded so a broken or hostile reflector cannot make an RTT negative or overflow.
       reply.turnaround = nanoseconds(std::min<uint64_t>(r.packet->turnaround_ns, 60'000'000'000));
     } else {
-      if (s.raw && slot == kIcmp4) {
-        // Raw IPv4 sockets deliver the IP header too.
-        if (bytes.empty()) continue;
-        const size_t ihl = size_t{bytes[0] & 0x0fu} * 4;
-        if (ihl < 20 || bytes.size() < ihl) {
-          ++malformed_replies_;
-          continue;
-        }
-        bytes = bytes.subspan(ihl);
-      }
-      const uint8_t echo_reply = slot == kIcmp4 ? 0 : 129;
-      if (bytes.size() < kIcmpHeader + kIcmpPayload || bytes[0] != echo_reply) {
-        ++malformed_replies_;
+      const IcmpDecodeResult r =
+          DecodeIcmpEchoReply(bytes, slot == kIcmp4, s.raw && slot == kIcmp4);
+      if (!r.reply) {
+        if (r.malformed) ++malformed_replies_;
         continue;
       }
-      const uint16_t id = static_cast<uint16_t>((bytes[4] << 8) | bytes[5]);
-      const uint16_t seq16 = static_cast<uint16_t>((bytes[6] << 8) | bytes[7]);
       // Raw sockets see every echo reply of the host; only ours carry our id.
-      if (s.raw && id != icmp_id_) continue;
-      session = GetU64(bytes.data() + kIcmpHeader);
-      reply.sequence = GetU64(bytes.data() + kIcmpHeader + 8);
-      if (static_cast<uint16_t>(reply.sequence) != seq16) {
-        ++malformed_replies_;
-        continue;
-      }
+      if (s.raw && r.reply->id != icmp_id_) continue;
+      session = r.reply->session;
+      reply.sequence = r.reply->sequence;
     }
     auto it = by_session_.find(session);
     if (it == by_session_.end()) {
@@ -558,7 +464,7 @@ void Prober::ReadReflector(SocketSlot slot) {
   for (size_t i = 0; i < received; ++i) {
     const Datagram& d = batch_.datagram(i);
     // An oversized datagram is never a probe; Decode counts it as too long.
-    auto reply = reflector_->Handle(d.source.address(), batch_.bytes(i), Now());
+    auto reply = reflector_->Handle(d.source.address(), batch_.bytes(i), clock_.Monotonic());
     if (!reply) continue;
     if (d.rx_kernel_ns) {
       const int64_t held = RealtimeNs() - *d.rx_kernel_ns;
@@ -597,20 +503,7 @@ void Prober::Send(size_t target_index, nanoseconds now) {
       break;
     }
     case Method::kIcmp: {
-      std::array<uint8_t, kIcmpHeader + kIcmpPayload> b{};
-      b[0] = to->is_v4() ? 8 : 128;  // echo request
-      b[4] = static_cast<uint8_t>(icmp_id_ >> 8);
-      b[5] = static_cast<uint8_t>(icmp_id_);
-      b[6] = static_cast<uint8_t>(sequence >> 8);
-      b[7] = static_cast<uint8_t>(sequence);
-      PutU64(&b[kIcmpHeader], entry.session);
-      PutU64(&b[kIcmpHeader + 8], sequence);
-      if (to->is_v4()) {
-        // ICMPv6 checksums cover a pseudo header and are filled in by the kernel.
-        const uint16_t sum = InternetChecksum(b);
-        b[2] = static_cast<uint8_t>(sum >> 8);
-        b[3] = static_cast<uint8_t>(sum);
-      }
+      const IcmpEchoBytes b = EncodeIcmpEcho(to->is_v4(), icmp_id_, entry.session, sequence);
       SendDatagram(to->is_v4() ? kIcmp4 : kIcmp6, entry, *to, 0, b, sequence);
       break;
     }
@@ -654,7 +547,7 @@ void Prober::FlushSends(SocketSlot slot) {
     msg.msg_iov = &send_iovecs_[i];
     msg.msg_iovlen = 1;
   }
-  const nanoseconds sent_at = Now();
+  const nanoseconds sent_at = clock_.Monotonic();
   for (size_t i = 0; i < out.size();) {
     const int n = sendmmsg(s.fd.get(), &send_headers_[i], static_cast<unsigned>(out.size() - i),
                            MSG_DONTWAIT);
@@ -713,7 +606,7 @@ void Prober::SendTcp(SeriesEntry& entry, const IpAddress& to, uint16_t port, nan
 void Prober::FinishTcp(uint64_t conn_id) {
   auto it = tcp_conns_.find(conn_id);
   if (it == tcp_conns_.end()) return;
-  const nanoseconds rx_monotonic = Now();
+  const nanoseconds rx_monotonic = clock_.Monotonic();
   TcpConn conn = std::move(it->second);
   tcp_conns_.erase(it);
   auto s = by_id_.find(conn.series_id);
@@ -765,7 +658,8 @@ void Prober::ArmTimer() {
 int Prober::Wait(std::span<epoll_event> events) {
   // At least once a second even when idle, so nothing depends on a wake-up never coming.
   nanoseconds timeout = std::chrono::seconds(1);
-  if (next_wake_) timeout = std::clamp<nanoseconds>(*next_wake_ - Now(), nanoseconds(0), timeout);
+  if (next_wake_)
+    timeout = std::clamp<nanoseconds>(*next_wake_ - clock_.Monotonic(), nanoseconds(0), timeout);
   const int max = static_cast<int>(events.size());
   if (!no_pwait2_) {
     // Nanosecond timeouts without a timerfd: no read and re-arm per wake-up.

@@ -22,8 +22,10 @@
 #include <vector>
 
 #include "collectors/probe/reflector_core.h"
+#include "collectors/probe/resolver.h"
 #include "collectors/probe/series.h"
 #include "collectors/probe/sockets.h"
+#include "common/core/clock.h"
 #include "common/core/ip_address.h"
 
 namespace meshflow {
@@ -82,40 +84,14 @@ struct ProberSnapshot {
   std::string icmp_socket;         // "datagram", "raw" or "none"
 };
 
-// Re-resolves DNS names off the probing thread, so a slow resolver never delays a probe.
-class Resolver {
- public:
-  Resolver() = default;
-  ~Resolver();
-  void Start(nanoseconds refresh);
-  // Returns at once: a thread stuck in getaddrinfo (which cannot be interrupted) is left to
-  // finish on its own; it holds only its own shared state.
-  void Stop();
-  void SetNames(std::vector<std::string> names);
-  std::optional<IpAddress> Lookup(const std::string& name) const;
-
- private:
-  struct State {
-    std::mutex mutex;
-    std::condition_variable wake;
-    std::vector<std::string> names;
-    std::unordered_map<std::string, IpAddress> results;
-    nanoseconds refresh{std::chrono::seconds(60)};
-    bool stop = false;
-    bool changed = false;
-  };
-  static void Run(std::shared_ptr<State> state);
-
-  std::shared_ptr<State> state_ = std::make_shared<State>();
-  bool running_ = false;
-};
-
 // Probes every peer on one thread: an epoll loop whose timeout is the next send or
 // deadline, the UDP reflector on the same loop. Thread-safe: Snapshot() and Reconfigure() may be
 // called from any thread.
 class Prober {
  public:
-  Prober();
+  // Schedules, deadlines and the fallback stamps (where the kernel gives no timestamp) come from
+  // `clock`; kernel timestamps come from the kernel.
+  explicit Prober(const Clock& clock = SystemClock::Instance());
   ~Prober();
   Prober(const Prober&) = delete;
   Prober& operator=(const Prober&) = delete;
@@ -200,6 +176,7 @@ class Prober {
   int Wait(std::span<epoll_event> events);
   void Received(SeriesEntry& entry, const ReplyInfo& reply);
 
+  const Clock& clock_;
   mutable std::mutex mutex_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

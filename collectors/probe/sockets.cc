@@ -262,15 +262,6 @@ ssize_t SendFrom(int fd, std::span<const uint8_t> bytes, const SocketAddress& to
   return sendmsg(fd, &msg, MSG_DONTWAIT);
 }
 
-uint16_t InternetChecksum(std::span<const uint8_t> bytes) {
-  uint32_t sum = 0;
-  size_t i = 0;
-  for (; i + 1 < bytes.size(); i += 2) sum += (uint32_t{bytes[i]} << 8) | bytes[i + 1];
-  if (i < bytes.size()) sum += uint32_t{bytes[i]} << 8;
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
-
 int64_t RealtimeNs() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

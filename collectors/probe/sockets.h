@@ -103,9 +103,6 @@ int DrainTxTimestamps(int fd, int max, const std::function<void(uint32_t, int64_
 ssize_t SendFrom(int fd, std::span<const uint8_t> bytes, const SocketAddress& to,
                  const std::optional<IpAddress>& local, int ifindex);
 
-// The Internet checksum (RFC 1071).
-uint16_t InternetChecksum(std::span<const uint8_t> bytes);
-
 // Realtime now in nanoseconds, the clock kernel software timestamps use.
 int64_t RealtimeNs();
 
