@@ -2,6 +2,8 @@
 
 #include <unordered_map>
 
+#include "common/text_format/writer.h"
+
 namespace meshflow::gateway {
 namespace {
 

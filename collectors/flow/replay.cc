@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <pcap/pcap.h>
-#include <prometheus/text_serializer.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include <memory>
 
 #include "collectors/flow/flow_pipeline.h"
+#include "common/text_format/writer.h"
 
 namespace meshflow::flow {
 namespace {
@@ -236,7 +236,7 @@ int ReplayCaptures(const Config& config, const std::vector<std::string>& files, 
   std::vector<prometheus::MetricFamily> families;
   pipeline.CollectCaptureFamilies(families);
   pipeline.Collect(families);
-  prometheus::TextSerializer().Serialize(out, families);
+  out << SerializeExposition(families);
   return 0;
 }
 

@@ -434,20 +434,6 @@ class Parser {
   std::optional<TextFormatError> error_;
 };
 
-void AppendEscaped(std::string& out, std::string_view s, bool quote) {
-  for (char c : s) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (quote && c == '"') {
-      out += "\\\"";
-    } else {
-      out += c;
-    }
-  }
-}
-
 }  // namespace
 
 std::string_view MetricKindName(MetricKind kind) {
@@ -477,54 +463,6 @@ std::optional<TextFormatError> ParseTextFormat(std::string_view body,
   auto error = parser.Run(body);
   if (error && out) *out = Exposition{};
   return error;
-}
-
-std::string FormatValue(double value) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  char buf[64];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  return std::string(buf, ec == std::errc() ? end : buf);
-}
-
-void AppendSample(std::string& out, std::string_view name, const TextLabels& labels, double value,
-                  std::optional<int64_t> timestamp_ms) {
-  out += name;
-  if (!labels.empty()) {
-    out += '{';
-    bool first = true;
-    for (const auto& [k, v] : labels) {
-      if (!first) out += ',';
-      first = false;
-      out += k;
-      out += "=\"";
-      AppendEscaped(out, v, true);
-      out += '"';
-    }
-    out += '}';
-  }
-  out += ' ';
-  out += FormatValue(value);
-  if (timestamp_ms) {
-    out += ' ';
-    out += std::to_string(*timestamp_ms);
-  }
-  out += '\n';
-}
-
-void AppendFamilyHeader(std::string& out, const TextFamily& family) {
-  if (family.has_help) {
-    out += "# HELP ";
-    out += family.name;
-    out += ' ';
-    AppendEscaped(out, family.help, false);
-    out += '\n';
-  }
-  out += "# TYPE ";
-  out += family.name;
-  out += ' ';
-  out += MetricKindName(family.kind);
-  out += '\n';
 }
 
 }  // namespace meshflow::gateway

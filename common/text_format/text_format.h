@@ -61,12 +61,6 @@ struct TextFormatLimits {
 std::optional<TextFormatError> ParseTextFormat(std::string_view body,
                                                const TextFormatLimits& limits, Exposition* out);
 
-// Writes a sample line (with the trailing newline) in text format 0.0.4.
-void AppendSample(std::string& out, std::string_view name, const TextLabels& labels, double value,
-                  std::optional<int64_t> timestamp_ms);
-// Writes "# HELP" (when present) and "# TYPE" lines of a family.
-void AppendFamilyHeader(std::string& out, const TextFamily& family);
-// Formats a value as Prometheus does: shortest round-trip form, NaN, +Inf, -Inf.
-std::string FormatValue(double value);
+// Writing this model back out: common/text_format/writer.h (AppendFamilyHeader, AppendSample).
 
 }  // namespace meshflow::gateway

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "common/text_format/text_format.h"
+#include "common/text_format/writer.h"
 #include "gateway/federate.h"
 
 using namespace meshflow::gateway;

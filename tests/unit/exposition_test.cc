@@ -1,5 +1,3 @@
-#include "common/text_format/exposition.h"
-
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
@@ -9,6 +7,7 @@
 #include <sstream>
 
 #include "common/core/metric_builder.h"
+#include "common/text_format/writer.h"
 
 namespace meshflow {
 namespace {

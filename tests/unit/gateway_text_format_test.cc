@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/text_format/text_format.h"
+#include "common/text_format/writer.h"
 
 namespace meshflow::gateway {
 namespace {

@@ -2,7 +2,6 @@
 // through the flow pipeline and compares the meshflow_tcp_* series with the RTTs and
 // retransmissions the generator built into the packets.
 #include <gtest/gtest.h>
-#include <prometheus/text_serializer.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include "collectors/flow/flow_pipeline.h"
 #include "collectors/flow/replay.h"
 #include "common/core/histogram.h"
+#include "common/text_format/writer.h"
 
 namespace meshflow::flow {
 namespace {
@@ -162,7 +162,7 @@ std::vector<std::string> Exposition(const FlowPipeline& pipeline) {
   pipeline.CollectCaptureFamilies(families);
   pipeline.Collect(families);
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, families);
+  out << SerializeExposition(families);
   std::vector<std::string> lines;
   std::istringstream in(out.str());
   for (std::string line; std::getline(in, line);) lines.push_back(line);
