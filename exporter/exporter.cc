@@ -9,9 +9,10 @@
 
 #include "common/core/config_reader.h"
 #include "common/core/metric_builder.h"
+#include "common/daemon/lifecycle.h"
 #include "common/daemon/process_metrics.h"
 #include "common/daemon/version.h"
-#include "common/text_format/exposition.h"
+#include "common/text_format/writer.h"
 #include "exporter/collector_table.h"
 #include "exporter/privileges.h"
 
@@ -68,7 +69,7 @@ Exporter::~Exporter() { Stop(); }
 
 void Exporter::Start() {
   config_ = options_.config_file.empty() ? DefaultConfig() : LoadConfigFile(options_.config_file);
-  last_reload_success_time_ = NowSeconds();
+  reload_status_.Succeeded(NowSeconds());
   spdlog::info("config loaded from {}: node_name={} nodes={} roles={}", config_.source,
                config_.node_name, config_.nodes.size(), config_.roles.size());
 
@@ -100,11 +101,7 @@ void Exporter::Start() {
   server_->Route("/-/ready", {"GET", "HEAD"}, [this](const HttpRequest&) {
     return ready_ ? HttpResponse::Text(200, "OK\n") : HttpResponse::Text(503, "starting\n");
   });
-  server_->Route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&) {
-    std::string error;
-    if (Reload(&error)) return HttpResponse::Text(200, "config reloaded\n");
-    return HttpResponse::Text(500, "failed to reload config: " + error + "\n");
-  });
+  RouteLifecycle(*server_, options_.request_reload);
   server_->Start();
   ready_ = true;
   const char* scheme = server_->tls() ? "https" : "http";
@@ -123,29 +120,20 @@ void Exporter::Stop() {
   collectors_.StopAll();
 }
 
-bool Exporter::Reload(std::string* error) {
+ReloadOutcome Exporter::Reload() {
   std::lock_guard reload_lock(reload_mutex_);
-  try {
+  return reload_status_.Reload("config", SystemClock::Instance(), [this] {
     Config fresh =
         options_.config_file.empty() ? DefaultConfig() : LoadConfigFile(options_.config_file);
     std::unique_lock lock(collect_mutex_);
     collectors_.ReconfigureAll(fresh);
     config_ = std::move(fresh);
-    last_reload_ok_ = true;
-    last_reload_success_time_ = NowSeconds();
-    spdlog::info("config reloaded from {}", config_.source);
-    return true;
-  } catch (const std::exception& e) {
-    std::unique_lock lock(collect_mutex_);
-    last_reload_ok_ = false;
-    spdlog::error("config reload failed, keeping the running config: {}", e.what());
-    if (error) *error = e.what();
-    return false;
-  }
+    return config_.source;
+  });
 }
 
 void Exporter::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
-  CollectDaemonSelfMetrics(last_reload_ok_, last_reload_success_time_, out);
+  reload_status_.CollectSelf(out);
   if (server_) server_->Collect(out);
   try {
     CollectPrivilegeMetrics(ReadOwnPrivileges(), out);

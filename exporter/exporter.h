@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include "common/config/config.h"
+#include "common/daemon/control_loop.h"
+#include "common/daemon/process_metrics.h"
 #include "common/http/http_server.h"
 #include "common/http/secured_server.h"
 #include "exporter/collector_set.h"
@@ -23,6 +26,9 @@ struct ExporterOptions {
   int max_requests = 40;                          // scrapes served at once; more get 503
   std::map<std::string, bool> collector_enabled;  // by collector name; absent: its default
   HttpServerOptions http;                         // listen_addresses are taken from above
+  // Set (--web.enable-lifecycle): POST /-/reload hands the reload to this, which has the main
+  // thread do it (ControlLoop::RequestReload) and answers with its outcome. Unset: no route.
+  std::function<ReloadOutcome()> request_reload;
 };
 
 // The exporter daemon: config, collectors, HTTP serving and reload, without process concerns
@@ -38,15 +44,18 @@ class Exporter {
   void Start();
   // Stops serving and collecting.
   void Stop();
-  // Re-reads the config file. On failure keeps the running config, logs why and returns false.
-  bool Reload(std::string* error = nullptr);
+  // Re-reads the config file. On failure keeps the running config and logs why. Called on the
+  // main thread only (see ControlLoop): parsing a config needs its stack.
+  ReloadOutcome Reload();
 
   // The whole exposition, as served at the telemetry path.
   std::string Scrape();
   std::vector<std::string> BoundAddresses() const { return server_->BoundAddresses(); }
   const Config& config() const { return config_; }
-  // Names of the collectors running, for deciding which privileges to keep.
-  std::vector<std::string> CollectorNames() const { return collectors_.Names(); }
+  // The capabilities the running collectors still need (Collector::CapabilitiesWhileRunning).
+  std::vector<int> CapabilitiesWhileRunning() const {
+    return collectors_.CapabilitiesWhileRunning();
+  }
 
  private:
   HttpResponse ServeMetrics(const HttpRequest& request);
@@ -61,8 +70,7 @@ class Exporter {
   std::mutex reload_mutex_;
   std::atomic<int> scrapes_in_flight_{0};
   std::atomic<bool> ready_{false};
-  bool last_reload_ok_ = true;
-  double last_reload_success_time_ = 0;
+  ReloadStatus reload_status_;
 };
 
 }  // namespace meshflow

@@ -4,7 +4,6 @@
 #include <iostream>
 
 #include "common/core/config_reader.h"
-#include "common/daemon/version.h"
 #include "exporter/collector_table.h"
 
 namespace meshflow {
@@ -14,31 +13,20 @@ std::optional<int> ParseExporterFlags(int argc, const char* const* argv, Exporte
       "meshflow-exporter: overlay round-trip time, loss and per-role traffic between the "
       "nodes of a cluster, as Prometheus metrics.",
       "meshflow-exporter"};
-  app.set_version_flag("--version", std::string("meshflow-exporter version ") +
-                                        std::string(kVersion) + " (revision " +
-                                        std::string(kRevision) + ")");
+  AddDaemonFlags(app,
+                 {"meshflow-exporter",
+                  "Address to listen on for the web interface and telemetry; repeatable. "
+                  "[default: :9474]",
+                  "Path under which to expose metrics.",
+                  "meshflow configuration file (YAML). Without it the built-in default is used.",
+                  "Web config file (exporter-toolkit format) enabling TLS and/or basic "
+                  "authentication; re-read when it changes."},
+                 flags.daemon);
   auto& o = flags.exporter;
-  std::vector<std::string> listen;
-  app.add_option("--web.listen-address", listen,
-                 "Address to listen on for the web interface and telemetry; repeatable. "
-                 "[default: :9474]")
-      ->type_name("[HOST]:PORT");
-  app.add_option("--web.telemetry-path", o.telemetry_path, "Path under which to expose metrics.")
-      ->capture_default_str()
-      ->check([](const std::string& p) {
-        return !p.empty() && p[0] == '/' ? std::string() : std::string("must start with /");
-      });
   app.add_option("--web.max-requests", o.max_requests,
                  "Maximum number of scrapes served at once; more are refused with 503.")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
-  app.add_option("--config.file", o.config_file,
-                 "meshflow configuration file (YAML). Without it the built-in default is used.")
-      ->type_name("FILE");
-  app.add_option("--web.config.file", o.web_config_file,
-                 "Web config file (exporter-toolkit format) enabling TLS and/or basic "
-                 "authentication; re-read when it changes.")
-      ->type_name("FILE");
   app.add_option("--runas", flags.runas,
                  "When started as root: switch to this user once capture handles and probe "
                  "sockets are open, keeping only the capabilities still needed.")
@@ -67,12 +55,6 @@ std::optional<int> ParseExporterFlags(int argc, const char* const* argv, Exporte
       ->check([](const std::string& v) {
         return ParseDuration(v) ? std::string() : std::string("expected a duration such as 5s");
       });
-  app.add_option("--log.level", flags.log_level, "Only log messages with this severity or above.")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
-  app.add_option("--log.format", flags.log_format, "Output format of log messages.")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"logfmt", "json"}));
   app.add_option("--replay", flags.replay_files,
                  "Run pcap/pcapng files through the flow pipeline, print the metrics and exit.")
       ->type_name("FILE...");
@@ -92,12 +74,8 @@ std::optional<int> ParseExporterFlags(int argc, const char* const* argv, Exporte
             (entry.enabled_by_default ? " [default: enabled]" : " [default: disabled]"));
   }
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  if (!listen.empty()) o.listen_addresses = listen;
+  if (auto exit_code = ParseCommandLine(app, argc, argv)) return exit_code;
+  ApplyDaemonFlags(flags.daemon, o);
   flags.push.interval =
       std::chrono::duration_cast<std::chrono::milliseconds>(*ParseDuration(push_interval));
   if (!flags.push.url.empty() && flags.push.token_file.empty()) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/daemon/daemon_flags.h"
 #include "exporter/exporter.h"
 #include "exporter/pusher.h"
 
@@ -11,9 +12,8 @@ namespace meshflow {
 
 // Everything the command line sets, in the Prometheus exporter-toolkit style.
 struct ExporterFlags {
+  DaemonFlags daemon;  // the flags both daemons share; copied into `exporter` after parsing
   ExporterOptions exporter;
-  std::string log_level = "info";
-  std::string log_format = "logfmt";
   std::vector<std::string> replay_files;  // --replay: run captures offline and exit
   gateway::PusherOptions push;            // --push.*: push to a gateway; empty url: off
   std::string runas;                      // user to switch to after opening sockets, as root

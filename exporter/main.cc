@@ -1,6 +1,5 @@
 #include <linux/capability.h>
 #include <malloc.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -9,7 +8,7 @@
 #include "collectors/flow/replay.h"
 #include "common/core/config_reader.h"
 #include "common/core/log.h"
-#include "common/daemon/control_signals.h"
+#include "common/daemon/control_loop.h"
 #include "exporter/exporter.h"
 #include "exporter/flags.h"
 #include "exporter/privileges.h"
@@ -50,9 +49,7 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, 2);
   meshflow::ExporterFlags flags;
   if (auto exit_code = meshflow::ParseExporterFlags(argc, argv, flags)) return *exit_code;
-  meshflow::SetUpLogging(flags.log_level, flags.log_format == "json"
-                                              ? meshflow::LogFormat::kJson
-                                              : meshflow::LogFormat::kLogfmt);
+  meshflow::SetUpDaemonLogging(flags.daemon);
   if (!flags.replay_files.empty()) {
     // Offline: the same pipeline as live capture, over files; no server, no privileges needed.
     try {
@@ -65,7 +62,10 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  const sigset_t signals = meshflow::BlockControlSignals();
+  meshflow::ControlLoop control;  // before any thread: it takes the control signals
+  if (flags.daemon.enable_lifecycle) {
+    flags.exporter.request_reload = [&control] { return control.RequestReload(); };
+  }
   if (!flags.runas.empty() && geteuid() != 0) {
     spdlog::warn("--runas {} ignored: not started as root", flags.runas);
   }
@@ -87,8 +87,7 @@ int main(int argc, char** argv) {
     }
     exporter.Start();
     // Capture handles and probe sockets are open now; keep only what is needed later.
-    meshflow::DropPrivilegesAfterStart(meshflow::CapabilitiesToKeep(
-        exporter.CollectorNames(), exporter.config().flows.capture.promiscuous));
+    meshflow::DropPrivilegesAfterStart(exporter.CapabilitiesWhileRunning());
     if (pusher) {
       pusher->Start(exporter.config().node_name, [&exporter] { return exporter.Scrape(); });
     }
@@ -97,17 +96,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   LogPrivileges(started, flags.runas);
-  for (;;) {
-    int signal = 0;
-    if (sigwait(&signals, &signal) != 0) continue;
-    if (signal == SIGHUP) {
-      exporter.Reload();
-      continue;
-    }
-    spdlog::info("received {}, stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
-    if (pusher) pusher->Stop();
-    exporter.Stop();
-    spdlog::info("stopped");
-    return 0;
-  }
+  control.Run([&exporter] { return exporter.Reload(); });
+  if (pusher) pusher->Stop();
+  exporter.Stop();
+  spdlog::info("stopped");
+  return 0;
 }

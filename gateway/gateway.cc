@@ -8,9 +8,10 @@
 
 #include "common/core/config_reader.h"
 #include "common/core/metric_builder.h"
+#include "common/daemon/lifecycle.h"
 #include "common/daemon/process_metrics.h"
 #include "common/daemon/version.h"
-#include "common/text_format/exposition.h"
+#include "common/text_format/writer.h"
 #include "gateway/federate.h"
 
 namespace meshflow::gateway {
@@ -96,7 +97,7 @@ void Gateway::Apply(const GatewayConfig& config) {
 void Gateway::Start() {
   const GatewayConfig config = LoadGatewayConfigFile(options_.config_file);
   Apply(config);
-  last_reload_success_time_ = WallSeconds(clock_);
+  reload_status_.Succeeded(WallSeconds(clock_));
   spdlog::info("gateway config loaded from {}: static={} dns={} push={}", config.source,
                config.static_targets.size(), config.dns_targets.size(), config.push_nodes.size());
   Scraper::Settings s;
@@ -124,11 +125,7 @@ void Gateway::Start() {
                  [](const HttpRequest&) { return HttpResponse::Text(200, "OK\n"); });
   server_->Route("/-/ready", {"GET", "HEAD"},
                  [](const HttpRequest&) { return HttpResponse::Text(200, "OK\n"); });
-  server_->Route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&) {
-    std::string error;
-    if (Reload(&error)) return HttpResponse::Text(200, "config reloaded\n");
-    return HttpResponse::Text(500, "failed to reload config: " + error + "\n");
-  });
+  RouteLifecycle(*server_, options_.request_reload);
   server_->Route("/", {"GET", "HEAD"}, [this](const HttpRequest&) {
     HttpResponse r;
     r.content_type = "text/html; charset=utf-8";
@@ -173,23 +170,13 @@ void Gateway::RefreshLoop() {
   }
 }
 
-bool Gateway::Reload(std::string* error) {
-  try {
+ReloadOutcome Gateway::Reload() {
+  return reload_status_.Reload("gateway config", clock_, [this] {
     const GatewayConfig config = LoadGatewayConfigFile(options_.config_file);
     Apply(config);
     registry_.Refresh();
-    std::lock_guard lock(config_mutex_);
-    last_reload_ok_ = true;
-    last_reload_success_time_ = WallSeconds(clock_);
-    spdlog::info("gateway config reloaded from {}", config.source);
-    return true;
-  } catch (const std::exception& e) {
-    std::lock_guard lock(config_mutex_);
-    last_reload_ok_ = false;
-    spdlog::error("gateway config reload failed, keeping the running config: {}", e.what());
-    if (error) *error = e.what();
-    return false;
-  }
+    return config.source;
+  });
 }
 
 HttpResponse Gateway::HandleTargets(const HttpRequest& request) const {
@@ -476,14 +463,7 @@ void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
         .AppendTo(out);
   }
 
-  bool reload_ok = true;
-  double reload_time = 0;
-  {
-    std::lock_guard lock(config_mutex_);
-    reload_ok = last_reload_ok_;
-    reload_time = last_reload_success_time_;
-  }
-  CollectDaemonSelfMetrics(reload_ok, reload_time, out);
+  reload_status_.CollectSelf(out);
   if (server_) server_->Collect(out);
 }
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,8 @@
 #include <vector>
 
 #include "common/core/clock.h"
+#include "common/daemon/control_loop.h"
+#include "common/daemon/process_metrics.h"
 #include "common/http/http_server.h"
 #include "common/http/secured_server.h"
 #include "gateway/gateway_config.h"
@@ -33,6 +36,9 @@ struct GatewayOptions {
     o.threads = 128;
     return o;
   }();
+  // Set (--web.enable-lifecycle): POST /-/reload hands the reload to this, which has the main
+  // thread do it (ControlLoop::RequestReload) and answers with its outcome. Unset: no route.
+  std::function<ReloadOutcome()> request_reload;
 };
 
 // The gateway daemon without process concerns (flags, signals), so tests drive it in-process.
@@ -46,8 +52,9 @@ class Gateway {
   // Loads the config and the web config (both throw ConfigError) and starts serving.
   void Start();
   void Stop();
-  // Re-reads the config file; on failure keeps the running config and returns false.
-  bool Reload(std::string* error = nullptr);
+  // Re-reads the config file; on failure keeps the running config. Called on the main thread
+  // only (see ControlLoop): parsing a config needs its stack.
+  ReloadOutcome Reload();
   std::vector<std::string> BoundAddresses() const { return server_->BoundAddresses(); }
 
   HttpResponse HandleTargets(const HttpRequest& request) const;
@@ -81,8 +88,7 @@ class Gateway {
 
   mutable std::mutex config_mutex_;
   GatewayConfig config_;
-  bool last_reload_ok_ = true;
-  double last_reload_success_time_ = 0;
+  ReloadStatus reload_status_;
 
   std::mutex state_mutex_;
   std::map<std::string, NodeState> node_state_;

@@ -1,82 +1,24 @@
-#include <signal.h>
+#include <spdlog/spdlog.h>
 
-#include <CLI/CLI.hpp>
-#include <cstdlib>
 #include <iostream>
 
-#include "common/core/config_reader.h"
-#include "common/core/log.h"
-#include "common/daemon/control_signals.h"
-#include "common/daemon/version.h"
+#include "common/daemon/control_loop.h"
+#include "gateway/flags.h"
 #include "gateway/gateway.h"
 
-namespace {
-
-struct GatewayFlags {
-  meshflow::gateway::GatewayOptions gateway;
-  std::string log_level = "info";
-  std::string log_format = "logfmt";
-};
-
-std::optional<int> ParseFlags(int argc, char** argv, GatewayFlags& flags) {
-  CLI::App app{
-      "meshflow-gateway: one Prometheus target per node for every node of a cluster, scraped "
-      "through the gateway or pushing to it, with an honest up and a TTL on pushes.",
-      "meshflow-gateway"};
-  app.set_version_flag("--version", std::string("meshflow-gateway version ") +
-                                        std::string(meshflow::kVersion) + " (revision " +
-                                        std::string(meshflow::kRevision) + ")");
-  auto& o = flags.gateway;
-  std::vector<std::string> listen;
-  app.add_option("--web.listen-address", listen,
-                 "Address to listen on for the web interface, /targets, /proxy, /push and "
-                 "/federate; repeatable. [default: :9475]")
-      ->type_name("[HOST]:PORT");
-  app.add_option("--web.telemetry-path", o.telemetry_path,
-                 "Path under which to expose the gateway's own metrics.")
-      ->capture_default_str()
-      ->check([](const std::string& p) {
-        return !p.empty() && p[0] == '/' ? std::string() : std::string("must start with /");
-      });
-  app.add_option("--web.max-requests", o.http.threads,
-                 "Requests served at once; each /proxy request holds one while its node answers.")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
-  app.add_option("--config.file", o.config_file, "Gateway configuration file (YAML).")
-      ->type_name("FILE");
-  app.add_option("--web.config.file", o.web_config_file,
-                 "Web config file (TLS and basic auth, exporter-toolkit format), re-read when it "
-                 "changes. Pushes authenticate with their node's token instead.")
-      ->type_name("FILE");
-  app.add_option("--log.level", flags.log_level, "Only log messages with this severity or above.")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
-  app.add_option("--log.format", flags.log_format, "Output format of log messages.")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"logfmt", "json"}));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  if (!listen.empty()) o.listen_addresses = listen;
-  return std::nullopt;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  GatewayFlags flags;
-  if (auto exit_code = ParseFlags(argc, argv, flags)) return *exit_code;
+  meshflow::gateway::GatewayFlags flags;
+  if (auto exit_code = meshflow::gateway::ParseGatewayFlags(argc, argv, flags)) return *exit_code;
   try {
-    meshflow::SetUpLogging(flags.log_level, flags.log_format == "json"
-                                                ? meshflow::LogFormat::kJson
-                                                : meshflow::LogFormat::kLogfmt);
+    meshflow::SetUpDaemonLogging(flags.daemon);
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
     return 2;
   }
-  const sigset_t signals = meshflow::BlockControlSignals();
+  meshflow::ControlLoop control;  // before any thread: it takes the control signals
+  if (flags.daemon.enable_lifecycle) {
+    flags.gateway.request_reload = [&control] { return control.RequestReload(); };
+  }
   meshflow::gateway::Gateway gateway(flags.gateway);
   try {
     gateway.Start();
@@ -84,15 +26,7 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
   }
-  for (;;) {
-    int signal = 0;
-    if (sigwait(&signals, &signal) != 0) continue;
-    if (signal == SIGHUP) {
-      gateway.Reload();
-      continue;
-    }
-    spdlog::info("received {}, stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
-    gateway.Stop();
-    return 0;
-  }
+  control.Run([&gateway] { return gateway.Reload(); });
+  gateway.Stop();
+  return 0;
 }

@@ -1,10 +1,53 @@
 #include "common/core/config_reader.h"
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <sstream>
 
 namespace meshflow {
+namespace {
+
+// Walks the document's events and fails at the first collection nested deeper than
+// kMaxConfigDepth. yaml-cpp builds a document by recursion, one stack frame chain per level, up to
+// 2,000 levels: a file nested a few hundred levels deep is refused here, at its line, before that
+// recursion can reach for the stack of a thread smaller than the main one.
+class DepthCheck final : public YAML::EventHandler {
+ public:
+  explicit DepthCheck(const std::string& file_name) : file_name_(file_name) {}
+  void OnDocumentStart(const YAML::Mark&) override { depth_ = 0; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Enter(mark);
+  }
+  void OnSequenceEnd() override { --depth_; }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Enter(mark);
+  }
+  void OnMapEnd() override { --depth_; }
+
+ private:
+  void Enter(const YAML::Mark& mark) {
+    if (++depth_ <= kMaxConfigDepth) return;
+    throw ConfigError(file_name_ + ":" + std::to_string(mark.line + 1) + ":" +
+                      std::to_string(mark.column + 1) + ": invalid config: lists and mappings " +
+                      "nested more than " + std::to_string(kMaxConfigDepth) + " levels deep");
+  }
+
+  const std::string& file_name_;
+  int depth_ = 0;
+};
+
+}  // namespace
 
 ConfigNode::ConfigNode(YAML::Node node, std::string path, std::shared_ptr<const std::string> file,
                        YAML::Mark mark)
@@ -13,6 +56,11 @@ ConfigNode::ConfigNode(YAML::Node node, std::string path, std::shared_ptr<const 
 ConfigNode ConfigNode::Parse(const std::string& text, const std::string& file_name) {
   auto file = std::make_shared<const std::string>(file_name);
   try {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DepthCheck check(file_name);
+    while (parser.HandleNextDocument(check)) {
+    }
     YAML::Node root = YAML::Load(text);
     return ConfigNode(root, "", file, root.Mark());
   } catch (const YAML::Exception& e) {
@@ -84,6 +132,26 @@ std::vector<ConfigNode> ConfigNode::Items() const {
 std::string ConfigNode::AsString() const {
   if (IsNull() || !node_.IsScalar()) Fail("a string");
   return node_.Scalar();
+}
+
+std::string ConfigNode::AsName(std::string_view what) const {
+  std::string name = AsString();
+  if (!ValidName(name)) {
+    Fail("a " + std::string(what) +
+         " of 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit");
+  }
+  return name;
+}
+
+bool ValidName(std::string_view name) {
+  const auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (name.empty() || name.size() > 63 || !alnum(name[0])) return false;
+  for (const char c : name) {
+    if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
 }
 
 int64_t ConfigNode::AsInt(int64_t min, int64_t max) const {

@@ -22,11 +22,15 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// How deeply lists and mappings may nest in a config file; no meshflow config needs a tenth of it.
+inline constexpr int kMaxConfigDepth = 64;
+
 // A YAML node that knows its file, position and dotted path, so that every check can say where
 // the user has to look. All As*/Expect* methods throw ConfigError.
 class ConfigNode {
  public:
-  // Parses `text`; `file_name` only labels errors. A YAML syntax error is a ConfigError too.
+  // Parses `text`; `file_name` only labels errors. A YAML syntax error, or nesting deeper than
+  // kMaxConfigDepth, is a ConfigError too.
   static ConfigNode Parse(const std::string& text, const std::string& file_name);
 
   const std::string& path() const { return path_; }
@@ -43,6 +47,9 @@ class ConfigNode {
   std::vector<ConfigNode> Items() const;
 
   std::string AsString() const;
+  // A name that becomes a label value (a node, a role, a peer): see ValidName. `what` words the
+  // error: "a <what> of 1 to 63 letters, ...".
+  std::string AsName(std::string_view what = "name") const;
   int64_t AsInt(int64_t min, int64_t max) const;
   double AsDouble(double min, double max) const;
   bool AsBool() const;
@@ -65,6 +72,10 @@ class ConfigNode {
   std::shared_ptr<const std::string> file_;
   YAML::Mark mark_;  // where to point when node_ itself has no position (a missing key)
 };
+
+// The one rule for names that become label values and metric dimensions, so they stay readable
+// and bounded: 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit.
+bool ValidName(std::string_view name);
 
 // Parses a duration such as "1m30s"; nullopt when malformed.
 std::optional<std::chrono::nanoseconds> ParseDuration(std::string_view text);

@@ -130,4 +130,40 @@ void CollectDaemonSelfMetrics(bool last_reload_ok, double last_reload_success_ti
   }
 }
 
+ReloadOutcome ReloadStatus::Reload(std::string_view what, const Clock& clock,
+                                   const std::function<std::string()>& apply) {
+  try {
+    const std::string source = apply();
+    Succeeded(std::chrono::duration<double>(clock.Wall().time_since_epoch()).count());
+    spdlog::info("{} reloaded from {}", what, source);
+    return {true, ""};
+  } catch (const std::exception& e) {
+    Failed();
+    spdlog::error("{} reload failed, keeping the running config: {}", what, e.what());
+    return {false, e.what()};
+  }
+}
+
+void ReloadStatus::Succeeded(double wall_seconds) {
+  std::lock_guard lock(mutex_);
+  last_ok_ = true;
+  last_success_time_ = wall_seconds;
+}
+
+void ReloadStatus::Failed() {
+  std::lock_guard lock(mutex_);
+  last_ok_ = false;
+}
+
+void ReloadStatus::CollectSelf(std::vector<prometheus::MetricFamily>& out) const {
+  bool ok = true;
+  double time = 0;
+  {
+    std::lock_guard lock(mutex_);
+    ok = last_ok_;
+    time = last_success_time_;
+  }
+  CollectDaemonSelfMetrics(ok, time, out);
+}
+
 }  // namespace meshflow

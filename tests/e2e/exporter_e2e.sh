@@ -33,7 +33,7 @@ nodes:
 YAML
 
 "$exporter" --web.listen-address 127.0.0.1:0 --config.file "$work/good.yml" \
-  --log.format json >"$work/log" 2>&1 &
+  --web.enable-lifecycle --log.format json >"$work/log" 2>&1 &
 pid=$!
 listening() { grep -q '"msg":"listening on 127.0.0.1:' "$work/log"; }
 wait_for 10 listening || fail "exporter did not start listening"
@@ -93,7 +93,7 @@ grep -q "good.yml:3:.*nodes\[0\].addresses\[0\]" "$work/log" || fail "bad reload
 curl -s "$base/" | grep -q e2e-two || fail "bad reload replaced the running config"
 pass "SIGHUP reload with a bad file keeps the running config"
 
-# Reload over HTTP.
+# Reload over HTTP (--web.enable-lifecycle).
 code=$(curl -s -o "$work/reload" -w '%{http_code}' -X POST "$base/-/reload")
 [[ $code == 500 ]] && grep -q 'good.yml:3:' "$work/reload" || fail "POST /-/reload bad: $code"
 cp "$work/good.yml.bak" "$work/good.yml"

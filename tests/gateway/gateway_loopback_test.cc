@@ -193,6 +193,7 @@ class GatewayLoopback : public ::testing::Test {
     o.listen_addresses = {"127.0.0.1:0"};
     o.config_file = dir_ + "/gateway.yaml";
     o.http.threads = 16;
+    o.request_reload = request_reload_;
     gateway_ = std::make_unique<Gateway>(o);
     gateway_->Start();
     base_ = "http://" + gateway_->BoundAddresses().at(0);
@@ -220,6 +221,7 @@ class GatewayLoopback : public ::testing::Test {
   static constexpr char kLaptopToken[] = "laptop-token-0123456789abcdef";
   static constexpr char kAcerToken[] = "acer-token-0123456789abcdefgh";
   std::string dir_;
+  std::function<ReloadOutcome()> request_reload_;  // --web.enable-lifecycle when set
   std::unique_ptr<Gateway> gateway_;
   std::string base_;
 };
@@ -424,7 +426,24 @@ TEST_F(GatewayLoopback, FederateMergesScrapedAndPushedNodes) {
   EXPECT_EQ(Call("GET", "/federate?match[]=%7B%7D").response.status, 400);
 }
 
-TEST_F(GatewayLoopback, ReloadPicksUpNewTargets) {
+TEST_F(GatewayLoopback, NoReloadByHttpWithoutLifecycle) {
+  StartGateway("targets:\n  static:\n    - {node: one, url: 'http://127.0.0.1:1/metrics'}\n");
+  EXPECT_EQ(Call("POST", "/-/reload").response.status, 404);
+}
+
+// POST /-/reload waits for the control thread (main() in the daemon) to reload: the config is
+// never parsed on an HTTP worker.
+TEST_F(GatewayLoopback, ReloadPicksUpNewTargetsOnTheControlThread) {
+  ControlLoop control(/*take_signals=*/false);
+  request_reload_ = [&control] { return control.RequestReload(); };
+  std::atomic<int> reloads_elsewhere{0};
+  std::thread control_thread([&] {
+    const auto me = std::this_thread::get_id();
+    control.Run([&] {
+      if (std::this_thread::get_id() != me) ++reloads_elsewhere;
+      return gateway_->Reload();
+    });
+  });
   StartGateway("targets:\n  static:\n    - {node: one, url: 'http://127.0.0.1:1/metrics'}\n");
   std::ofstream(dir_ + "/gateway.yaml")
       << "targets:\n  static:\n    - {node: two, url: 'http://127.0.0.1:1/metrics'}\n";
@@ -435,6 +454,13 @@ TEST_F(GatewayLoopback, ReloadPicksUpNewTargets) {
   EXPECT_EQ(r.response.status, 500);
   EXPECT_THAT(r.response.body, HasSubstr("gateway.yaml:2:3"));
   EXPECT_THAT(Call("GET", "/targets").response.body, HasSubstr("\"two\""));
+  control.Quit();
+  control_thread.join();
+  EXPECT_EQ(reloads_elsewhere, 0);
+  // Once the loop has stopped, a request is refused at once instead of waiting forever.
+  const auto late = Call("POST", "/-/reload");
+  EXPECT_EQ(late.response.status, 500);
+  EXPECT_THAT(late.response.body, HasSubstr("stopping"));
 }
 
 }  // namespace

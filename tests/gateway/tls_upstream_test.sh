@@ -53,7 +53,7 @@ good_auth="  basic_auth: {username: prometheus, password_file: password}"
 gateway_config "$good_tls
 $good_auth"
 "$gateway" --web.listen-address 127.0.0.1:0 --config.file "$work/gateway.yml" \
-  >"$work/gateway.log" 2>&1 &
+  --web.enable-lifecycle >"$work/gateway.log" 2>&1 &
 pids+=($!)
 wait_for 10 bound_port "$work/gateway.log" 127.0.0.1 >/dev/null || fail "gateway did not start"
 gw="http://127.0.0.1:$(bound_port "$work/gateway.log" 127.0.0.1)"

@@ -79,5 +79,39 @@ TEST(ConfigNode, EmptySectionMeansDefaults) {
   EXPECT_NO_THROW(ConfigNode::Parse("", "c.yaml").ExpectMap({"a"}));
 }
 
+TEST(ValidName, OneRuleForNodeRoleAndPeerNames) {
+  EXPECT_TRUE(ValidName("acer-agent"));
+  EXPECT_TRUE(ValidName("ct_serv.jp-1"));
+  EXPECT_TRUE(ValidName(std::string(63, 'a')));
+  EXPECT_FALSE(ValidName(std::string(64, 'a')));
+  EXPECT_FALSE(ValidName(""));
+  EXPECT_FALSE(ValidName("-lead"));
+  EXPECT_FALSE(ValidName(".lead"));
+  EXPECT_FALSE(ValidName("has space"));
+  EXPECT_FALSE(ValidName("quote\""));
+  auto root = ConfigNode::Parse("n: -bad\n", "c.yaml");
+  EXPECT_THAT(ErrorOf([&] { root.Require("n").AsName("node name"); }),
+              HasSubstr("c.yaml:1:4: field n: expected a node name of 1 to 63 letters"));
+}
+
+// `depth` block mappings, one per line, each indented one column more than its parent.
+std::string NestedMappings(int depth) {
+  std::string text;
+  for (int i = 0; i < depth; ++i) text += std::string(static_cast<size_t>(i), ' ') + "a:\n";
+  return text;
+}
+
+TEST(ConfigNode, NestingPastTheCapIsALocatedError) {
+  // a: a: ... a: with 64 mappings (the last one's value is null) is as deep as allowed.
+  EXPECT_NO_THROW(ConfigNode::Parse(NestedMappings(kMaxConfigDepth), "n.yaml"));
+  EXPECT_THAT(ErrorOf([] { ConfigNode::Parse(NestedMappings(kMaxConfigDepth + 1), "n.yaml"); }),
+              HasSubstr("n.yaml:65:65: invalid config: lists and mappings nested more than 64"));
+  const std::string flow = std::string(100'000, '[') + std::string(100'000, ']');
+  EXPECT_THAT(ErrorOf([&] { ConfigNode::Parse("x: " + flow + "\n", "f.yaml"); }),
+              HasSubstr("f.yaml:1:67: invalid config"));
+  EXPECT_THAT(ErrorOf([] { ConfigNode::Parse(NestedMappings(100'000), "n.yaml"); }),
+              HasSubstr("n.yaml:65:"));
+}
+
 }  // namespace
 }  // namespace meshflow

@@ -17,8 +17,9 @@ TEST(Flags, Defaults) {
   EXPECT_FALSE(Parse({}, f));
   EXPECT_EQ(f.exporter.listen_addresses, std::vector<std::string>{":9474"});
   EXPECT_EQ(f.exporter.telemetry_path, "/metrics");
-  EXPECT_EQ(f.log_level, "info");
-  EXPECT_EQ(f.log_format, "logfmt");
+  EXPECT_EQ(f.daemon.log_level, "info");
+  EXPECT_EQ(f.daemon.log_format, "logfmt");
+  EXPECT_FALSE(f.daemon.enable_lifecycle);
   EXPECT_TRUE(f.exporter.collector_enabled.empty());
 }
 
@@ -31,7 +32,13 @@ TEST(Flags, RepeatableListenAddressAndOthers) {
   EXPECT_EQ(f.exporter.listen_addresses, (std::vector<std::string>{"127.0.0.1:1", ":2"}));
   EXPECT_EQ(f.exporter.telemetry_path, "/m");
   EXPECT_EQ(f.exporter.config_file, "c.yml");
-  EXPECT_EQ(f.log_format, "json");
+  EXPECT_EQ(f.daemon.log_format, "json");
+}
+
+TEST(Flags, LifecycleEndpointsOnlyWhenAskedFor) {
+  ExporterFlags f;
+  EXPECT_FALSE(Parse({"--web.enable-lifecycle"}, f));
+  EXPECT_TRUE(f.daemon.enable_lifecycle);
 }
 
 TEST(Flags, PushOverTls) {
