@@ -12,14 +12,6 @@
 namespace meshflow::gateway {
 namespace {
 
-std::string ReadNodeName(const ConfigNode& node) {
-  const std::string name = node.AsString();
-  if (!ValidNodeName(name))
-    node.Fail(
-        "a node name of 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit");
-  return name;
-}
-
 std::string ReadUrl(const ConfigNode& node) {
   const std::string url = node.AsString();
   std::string why;
@@ -135,11 +127,6 @@ nanoseconds ReadPositiveDuration(const ConfigNode& node) {
 
 }  // namespace
 
-bool ValidNodeName(const std::string& name) {
-  static const RE2 kName("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
-  return RE2::FullMatch(name, kName);
-}
-
 GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& file_name) {
   GatewayConfig config;
   config.source = file_name;
@@ -162,7 +149,7 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
         item.ExpectMap({"node", "url"});
         StaticTarget t;
         const auto node = item.Require("node");
-        t.node = ReadNodeName(node);
+        t.node = node.AsName("node name");
         claim(node, t.node);
         t.url = ReadUrl(item.Require("url"));
         config.static_targets.push_back(std::move(t));
@@ -201,7 +188,7 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
         item.ExpectMap({"node", "token_file"});
         PushNode p;
         const auto node = item.Require("node");
-        p.node = ReadNodeName(node);
+        p.node = node.AsName("node name");
         claim(node, p.node);
         const auto token_node = item.Require("token_file");
         p.token_file = token_node.AsString();

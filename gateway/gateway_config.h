@@ -75,7 +75,4 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
 // Reads and parses a file (an empty path gives the default config). Throws ConfigError.
 GatewayConfig LoadGatewayConfigFile(const std::string& path);
 
-// Node names become label values: 1 to 63 letters, digits, '.', '_' or '-'.
-bool ValidNodeName(const std::string& name);
-
 }  // namespace meshflow::gateway

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <set>
 
+#include "common/core/config_reader.h"
 #include "common/http/http_client.h"
 
 namespace meshflow::gateway {
@@ -73,7 +74,7 @@ std::optional<std::string> SystemResolver::ReverseLookup(const IpAddress& addres
 std::string NodeNameFor(const IpAddress& address, const std::optional<std::string>& ptr_name) {
   if (ptr_name) {
     const std::string first = ptr_name->substr(0, ptr_name->find('.'));
-    if (ValidNodeName(first)) return first;
+    if (ValidName(first)) return first;
   }
   // IPv6 colons are fine in label values but not in our node names; keep it readable.
   // "::1" starts with a separator, which node names may not: it becomes "0--1".

@@ -18,16 +18,6 @@ RoleSpec Role(std::string name, RoleProto proto, std::vector<RoleSpec::PortRange
   return RoleSpec{std::move(name), proto, std::move(ports)};
 }
 
-// Names become label values and metric dimensions: keep them readable and bounded.
-std::string ReadName(const ConfigNode& node) {
-  static const RE2 kName("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
-  const std::string name = node.AsString();
-  if (!RE2::FullMatch(name, kName))
-    node.Fail(
-        "a name of 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit");
-  return name;
-}
-
 std::string ReadRegex(const ConfigNode& node) {
   const std::string pattern = node.AsString();
   RE2 re(pattern, RE2::Quiet);
@@ -62,7 +52,7 @@ std::vector<NodeSpec> ReadNodes(const ConfigNode& list) {
     item.ExpectMap({"name", "addresses"});
     NodeSpec node;
     const auto name_node = item.Require("name");
-    node.name = ReadName(name_node);
+    node.name = name_node.AsName();
     if (node.name == "external" || node.name == "overflow")
       name_node.Fail("a node name other than the reserved \"external\" and \"overflow\"");
     if (!seen.insert(node.name).second) name_node.Fail("a node name not used before");
@@ -77,7 +67,7 @@ std::vector<RoleSpec> ReadRoles(const ConfigNode& list) {
   for (const auto& item : list.Items()) {
     item.ExpectMap({"name", "proto", "ports"});
     RoleSpec role;
-    role.name = ReadName(item.Require("name"));
+    role.name = item.Require("name").AsName();
     if (auto proto = item.Get("proto")) {
       const std::string p = proto->AsEnum({"tcp", "udp", "any"});
       role.proto = p == "tcp" ? RoleProto::kTcp : p == "udp" ? RoleProto::kUdp : RoleProto::kAny;
@@ -188,7 +178,7 @@ void ReadProbes(const ConfigNode& node, ProbesConfig& probes) {
       item.ExpectMap({"name", "address", "methods", "tcp_port"});
       ProbePeer peer;
       const auto name_node = item.Require("name");
-      peer.name = ReadName(name_node);
+      peer.name = name_node.AsName();
       if (!seen.insert(peer.name).second) name_node.Fail("a peer name not used before");
       peer.address = item.Require("address").AsString();
       if (auto m = item.Get("methods")) peer.methods = ReadMethods(*m);
@@ -258,7 +248,7 @@ Config ParseConfig(const std::string& text, const std::string& file_name,
   root.ExpectMap({"node_name", "nodes", "roles", "builtin_roles", "flows", "probes"});
   Config config = DefaultConfig(default_node_name);
   config.source = file_name;
-  if (auto v = root.Get("node_name")) config.node_name = ReadName(*v);
+  if (auto v = root.Get("node_name")) config.node_name = v->AsName();
   if (auto v = root.Get("nodes")) config.nodes = ReadNodes(*v);
   std::vector<RoleSpec> roles;
   if (auto v = root.Get("roles")) roles = ReadRoles(*v);
