@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/core/metric_builder.h"
 
 namespace meshflow {
@@ -58,6 +60,16 @@ void CollectorSet::Collect(std::vector<prometheus::MetricFamily>& out) {
   }
   duration.AppendTo(out);
   success.AppendTo(out);
+}
+
+std::vector<int> CollectorSet::CapabilitiesWhileRunning() const {
+  std::vector<int> caps;
+  for (const auto& e : entries_) {
+    for (const int cap : e.collector->CapabilitiesWhileRunning()) caps.push_back(cap);
+  }
+  std::sort(caps.begin(), caps.end());
+  caps.erase(std::unique(caps.begin(), caps.end()), caps.end());
+  return caps;
 }
 
 }  // namespace meshflow

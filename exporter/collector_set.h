@@ -24,6 +24,8 @@ class CollectorSet {
   void ReconfigureAll(const Config& config);
   void Collect(std::vector<prometheus::MetricFamily>& out);
   std::vector<std::string> Names() const;
+  // What the collectors ask to keep once started, each capability once, in ascending order.
+  std::vector<int> CapabilitiesWhileRunning() const;
 
  private:
   struct Entry {

@@ -199,17 +199,6 @@ std::string CapabilityName(int cap) {
   return out;
 }
 
-std::vector<int> CapabilitiesToKeep(const std::vector<std::string>& running_collectors,
-                                    bool promiscuous) {
-  std::vector<int> keep;
-  if (std::find(running_collectors.begin(), running_collectors.end(), "flow") !=
-      running_collectors.end()) {
-    keep.push_back(CAP_NET_RAW);
-    if (promiscuous) keep.push_back(CAP_NET_ADMIN);
-  }
-  return keep;
-}
-
 void DropPrivilegesBeforeStart(const std::string& runas) {
   if (CountThreads() != 1) {
     errno = EBUSY;

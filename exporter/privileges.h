@@ -35,13 +35,6 @@ ProcessPrivileges ReadThreadPrivileges(const std::string& path);
 // "cap_net_raw" for CAP_NET_RAW (12); "cap_<n>" for numbers libcap does not know.
 std::string CapabilityName(int cap);
 
-// The capabilities still needed once collectors have opened their sockets: CAP_NET_RAW while
-// the flow collector runs, because it opens a capture handle for each interface that appears
-// later (a pod's veth, a VPN coming up); CAP_NET_ADMIN too when it captures promiscuously.
-// Probe sockets are opened at start and need nothing afterwards.
-std::vector<int> CapabilitiesToKeep(const std::vector<std::string>& running_collectors,
-                                    bool promiscuous);
-
 // Capabilities are per thread on Linux, so privileges are dropped in two steps:
 //
 // BeforeStart runs while the process has one thread. It narrows every set to what starting

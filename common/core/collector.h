@@ -22,6 +22,9 @@ class Collector {
   virtual void Reconfigure(const Config& /*config*/) {}
   // Appends this collector's families. Throwing marks the collector failed for this scrape only.
   virtual void Collect(std::vector<prometheus::MetricFamily>& out) = 0;
+  // Capabilities (CAP_* of linux/capability.h) the collector still needs once started, while it
+  // runs: the daemon keeps these and drops the rest. Sockets opened in Start() need none.
+  virtual std::vector<int> CapabilitiesWhileRunning() const { return {}; }
 };
 
 }  // namespace meshflow

@@ -66,13 +66,6 @@ TEST(PrivilegesTest, NamesCapabilities) {
   EXPECT_EQ(CapabilityName(63), "cap_63");
 }
 
-TEST(PrivilegesTest, KeepsNetRawOnlyWhileCapturing) {
-  EXPECT_TRUE(CapabilitiesToKeep({}, false).empty());
-  EXPECT_TRUE(CapabilitiesToKeep({"probe"}, true).empty());
-  EXPECT_EQ(CapabilitiesToKeep({"probe", "flow"}, false), std::vector<int>{CAP_NET_RAW});
-  EXPECT_EQ(CapabilitiesToKeep({"flow"}, true), (std::vector<int>{CAP_NET_RAW, CAP_NET_ADMIN}));
-}
-
 TEST(PrivilegesTest, MetricsSayWhatIsHeld) {
   std::vector<prometheus::MetricFamily> out;
   CollectPrivilegeMetrics(*ParseProcStatus(kStatus), out);

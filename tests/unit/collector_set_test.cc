@@ -31,6 +31,17 @@ class ThrowingCollector final : public Collector {
   }
 };
 
+// Asks to keep the capabilities it was given.
+class PrivilegedCollector final : public Collector {
+ public:
+  explicit PrivilegedCollector(std::vector<int> caps) : caps_(std::move(caps)) {}
+  void Collect(std::vector<prometheus::MetricFamily>&) override {}
+  std::vector<int> CapabilitiesWhileRunning() const override { return caps_; }
+
+ private:
+  std::vector<int> caps_;
+};
+
 const prometheus::ClientMetric* Find(const std::vector<prometheus::MetricFamily>& families,
                                      const std::string& name, const std::string& collector) {
   for (const auto& f : families) {
@@ -84,6 +95,16 @@ TEST(CollectorTable, NamesAreUniqueFlagSafeAndHaveFactories) {
               std::string_view::npos)
         << entry.name;
   }
+}
+
+TEST(CollectorSet, KeepsWhatAnyCollectorStillNeedsOnce) {
+  CollectorSet set;
+  EXPECT_TRUE(set.CapabilitiesWhileRunning().empty());
+  set.Add("probe", std::make_unique<ThrowingCollector>());  // asks for nothing
+  EXPECT_TRUE(set.CapabilitiesWhileRunning().empty());
+  set.Add("a", std::make_unique<PrivilegedCollector>(std::vector<int>{13, 12}));
+  set.Add("b", std::make_unique<PrivilegedCollector>(std::vector<int>{12}));
+  EXPECT_EQ(set.CapabilitiesWhileRunning(), (std::vector<int>{12, 13}));
 }
 
 }  // namespace
