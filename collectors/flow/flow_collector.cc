@@ -1,5 +1,7 @@
 #include "collectors/flow/flow_collector.h"
 
+#include <linux/capability.h>
+
 #include <string>
 
 #include "collectors/flow/flow_pipeline.h"
@@ -105,28 +107,28 @@ void AppendCaptureFamilies(const std::vector<InterfaceHealth>& health,
 
 FlowCollector::FlowCollector(const Config& config, std::unique_ptr<FlowStage> stage,
                              const Clock& clock)
-    : stage_(std::move(stage)), loop_(config.flows.capture, *stage_, stage_mutex_, clock, [this] {
-        std::lock_guard lock(stage_mutex_);
-        stage_->RefreshLocalAddresses();
-      }) {}
+    : promiscuous_(config.flows.capture.promiscuous),
+      stage_(std::move(stage)),
+      loop_(config.flows.capture, *stage_, clock, [this] { stage_->RefreshLocalAddresses(); }) {}
 
 FlowCollector::~FlowCollector() { loop_.Stop(); }
+
+std::vector<int> FlowCollector::CapabilitiesWhileRunning() const {
+  if (promiscuous_) return {CAP_NET_RAW, CAP_NET_ADMIN};
+  return {CAP_NET_RAW};
+}
 
 void FlowCollector::Start() { loop_.Start(); }
 
 void FlowCollector::Stop() { loop_.Stop(); }
 
 void FlowCollector::Reconfigure(const Config& config) {
-  {
-    std::lock_guard lock(stage_mutex_);
-    stage_->Reconfigure(config);
-  }
+  stage_->Reconfigure(config);
   loop_.Reconfigure(config.flows.capture);
 }
 
 void FlowCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
   AppendCaptureFamilies(loop_.Health(), loop_.Counters(), out);
-  std::lock_guard lock(stage_mutex_);
   stage_->Collect(out);
 }
 

@@ -3,7 +3,6 @@
 #include <prometheus/metric_family.h>
 
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "collectors/flow/capture/capture_loop.h"
@@ -15,7 +14,9 @@
 namespace meshflow::flow {
 
 // What the collector needs of the flow pipeline: a packet sink that also reports its metrics.
-// Calls come with the collector's sink mutex held, so implementations need no locking of their own.
+// The capture thread feeds it (AddInterface, OnPacket, Flush, RefreshLocalAddresses) while
+// scrapes and reloads call Collect and Reconfigure from other threads: implementations guard
+// themselves, as FlowPipeline does (see collectors/flow/README.md, Threading).
 class FlowStage : public PacketSink {
  public:
   virtual void Reconfigure(const Config& config) = 0;
@@ -45,9 +46,12 @@ class FlowCollector final : public Collector {
   void Stop() override;
   void Reconfigure(const Config& config) override;
   void Collect(std::vector<prometheus::MetricFamily>& out) override;
+  // CAP_NET_RAW: a capture handle opens for each interface that appears later (a pod's veth, a
+  // VPN coming up); CAP_NET_ADMIN too when the config captures promiscuously.
+  std::vector<int> CapabilitiesWhileRunning() const override;
 
  private:
-  std::mutex stage_mutex_;
+  bool promiscuous_;  // as the config said at construction: privileges are dropped once
   std::unique_ptr<FlowStage> stage_;
   CaptureLoop loop_;
 };

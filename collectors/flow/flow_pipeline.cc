@@ -1,7 +1,5 @@
 #include "collectors/flow/flow_pipeline.h"
 
-#include <re2/re2.h>
-
 #include "common/core/log.h"
 #include "common/core/metric_builder.h"
 
@@ -41,16 +39,20 @@ struct FlowPipeline::Interface {
 FlowPipeline::FlowPipeline(const Config& config, AddressSource self_addresses)
     : self_addresses_(std::move(self_addresses)),
       table_(static_cast<size_t>(config.flows.max_series)),
-      config_(config) {
+      // Interface names are immutable once published, so the capture thread may read them.
+      accounts_(table_,
+                [this](uint32_t id) -> const std::string& { return interfaces_[id]->name; }),
+      config_(config),
+      kinds_(std::make_unique<InterfaceKinds>(config.flows.capture.kinds)) {
   rules_ = BuildRules(config);
   // Interface names are immutable once published, so the capture thread may read them.
   tcp_ = std::make_unique<tcp::PassiveTcp>(
-      config, [this](uint32_t id) { return interfaces_[id]->name; },
-      static_cast<tcp::FlowClassifier*>(this));
-  BindTcp();
+      config, [this](uint32_t id) { return interfaces_[id]->name; }, &accounts_);
+  BindLayers();
 }
 
-void FlowPipeline::BindTcp() {
+void FlowPipeline::BindLayers() {
+  accounts_.Bind(rules_->classifier);
   tcp_->Rebind(rules_->tcp, rules_->node_name, rules_->max_series, rules_->classifier);
   tcp_enabled_.store(rules_->tcp.enabled, std::memory_order_relaxed);
 }
@@ -84,7 +86,7 @@ uint32_t FlowPipeline::AddInterface(const std::string& name, int link_type) {
   }
   auto iface = std::make_unique<Interface>();
   iface->name = name;
-  iface->kind = KindOf(name);
+  iface->kind = kinds_->KindOf(name);
   iface->link_type.store(link_type, std::memory_order_relaxed);
   iface->decode.store(decode.value_or(nullptr), std::memory_order_relaxed);
   interfaces_[n] = std::move(iface);
@@ -92,31 +94,31 @@ uint32_t FlowPipeline::AddInterface(const std::string& name, int link_type) {
   return n;
 }
 
-std::string FlowPipeline::KindOf(const std::string& name) const {
-  for (const auto& rule : config_.flows.capture.kinds) {
-    if (RE2::PartialMatch(name, rule.pattern)) return rule.kind;
-  }
-  return "underlay";
-}
-
 void FlowPipeline::Reconfigure(const Config& config) {
   auto rules = BuildRules(config);
+  auto kinds = std::make_unique<InterfaceKinds>(config.flows.capture.kinds);
   std::lock_guard lock(mutex_);
   config_ = config;
+  kinds_ = std::move(kinds);
+  ++config_generation_;
   const uint32_t n = interface_count_.load(std::memory_order_relaxed);
-  for (uint32_t i = 0; i < n; ++i) interfaces_[i]->kind = KindOf(interfaces_[i]->name);
+  for (uint32_t i = 0; i < n; ++i) interfaces_[i]->kind = kinds_->KindOf(interfaces_[i]->name);
   pending_ = std::move(rules);
   has_pending_.store(true, std::memory_order_release);
 }
 
 void FlowPipeline::RefreshLocalAddresses() {
   Config config;
+  uint64_t generation = 0;
   {
     std::lock_guard lock(mutex_);
     config = config_;
+    generation = config_generation_;
   }
   auto rules = BuildRules(config);
   std::lock_guard lock(mutex_);
+  // A Reconfigure meanwhile posted rules of a newer config, built with fresh addresses too.
+  if (generation != config_generation_) return;
   pending_ = std::move(rules);
   has_pending_.store(true, std::memory_order_release);
 }
@@ -133,7 +135,7 @@ void FlowPipeline::ApplyPending() {
     has_pending_.store(false, std::memory_order_relaxed);
   }
   table_.SetMaxSeries(rules_->max_series);
-  BindTcp();
+  BindLayers();
   fragments_.Clear();  // it holds role ids of the old table
   const Classifier& c = rules_->classifier;
   table_.Reindex([&](uint32_t interface_id, const SeriesLabels& labels) {
@@ -202,39 +204,10 @@ void FlowPipeline::OnPacket(uint32_t interface_id, const CapturedPacket& packet)
     tcp_->Submit(info_, {packet.timestamp_ns, interface_id, role, src, dst});
   }
   bool folded;
-  Series(interface_id, role, src, dst, folded)
+  accounts_.Series(interface_id, role, src, dst, folded)
       .Count(info_.ip_bytes,
              info_.has_tcp_header &&
                  (info_.tcp_flags & (tcp_flags::kSyn | tcp_flags::kAck)) == tcp_flags::kSyn);
-}
-
-SeriesCounters& FlowPipeline::Series(uint32_t interface_id, RoleId role, NodeId src, NodeId dst,
-                                     bool& folded) {
-  const Classifier& c = rules_->classifier;
-  const std::string& iface = interfaces_[interface_id]->name;
-  return table_.Get(
-      SeriesKey::Pack(interface_id, role, src, dst),
-      [&] {
-        return SeriesLabels{iface, c.RoleName(role), c.NodeName(src), c.NodeName(dst)};
-      },
-      [&] {
-        return SeriesLabels{iface, "other", "overflow", "overflow"};
-      },
-      folded);
-}
-
-tcp::FlowClassifier::Result FlowPipeline::Classify(const IpAddress& src, uint16_t src_port,
-                                                   const IpAddress& dst, uint16_t dst_port,
-                                                   uint32_t interface_id) {
-  Classifier& c = rules_->classifier;
-  Result r;
-  r.role = c.TcpRole(src_port, dst_port);
-  r.src_node = c.Node(src);
-  r.dst_node = c.Node(dst);
-  bool folded;
-  r.series = &Series(interface_id, r.role, r.src_node, r.dst_node, folded);
-  r.lasting = !folded;
-  return r;
 }
 
 void FlowPipeline::Flush() { tcp_->Flush(); }

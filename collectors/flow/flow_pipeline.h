@@ -11,18 +11,21 @@
 
 #include "collectors/flow/classifier.h"
 #include "collectors/flow/decoder.h"
+#include "collectors/flow/flow_accounts.h"
 #include "collectors/flow/flow_table.h"
+#include "collectors/flow/interface_kinds.h"
 #include "collectors/flow/packet_sink.h"
 #include "collectors/flow/tcp/passive_tcp.h"
 #include "common/config/config.h"
 
 namespace meshflow::flow {
 
-// decoder -> classifier -> flow table, fed by a capture source through PacketSink and read
-// by scrapes through Collect(). With passive TCP on, TCP packets (except first fragments) go to
-// the tracker unclassified: it classifies and counts them when it tracks them (Classify), and
-// remembers each connection direction's flow series in its connection table, so most TCP
-// packets skip the classifier and the flow table's lookup.
+// decode -> classify -> account -> passive TCP, fed by a capture source through PacketSink and
+// read by scrapes through Collect(). Each layer gets what it needs from the one below: with
+// passive TCP on, TCP packets (except first fragments) go to the tracker unclassified, and it
+// classifies and counts them through the accounting layer (FlowAccounts::ClassifyTcp) when it
+// tracks them, remembering each connection direction's flow series in its connection table, so
+// most TCP packets skip the classifier and the flow table's lookup. Nothing calls back up.
 //
 // Threading: OnPacket and Flush run on one capture thread at a time and take no lock. Every counter
 // has that thread as its only writer (a plain load and store, see Counter); Collect reads them with
@@ -30,7 +33,7 @@ namespace meshflow::flow {
 // Reconfigure and Collect take a mutex that OnPacket never touches; a new config reaches the
 // packet path through a flag checked once per packet and is swapped in on the capture thread,
 // so classification state is never shared.
-class FlowPipeline final : public PacketSink, private tcp::FlowClassifier {
+class FlowPipeline final : public PacketSink {
  public:
   explicit FlowPipeline(const Config& config, AddressSource self_addresses = InterfaceAddresses);
   ~FlowPipeline() override;
@@ -58,18 +61,15 @@ class FlowPipeline final : public PacketSink, private tcp::FlowClassifier {
   std::unique_ptr<Rules> BuildRules(const Config& config) const;
   void Post(std::unique_ptr<Rules> rules);
   void ApplyPending();
-  std::string KindOf(const std::string& name) const;  // needs mutex_
   RoleId FragmentRole(const PacketInfo& info, int64_t timestamp_ns, RoleId role);
-  SeriesCounters& Series(uint32_t interface_id, RoleId role, NodeId src, NodeId dst, bool& folded);
-  Result Classify(const IpAddress& src, uint16_t src_port, const IpAddress& dst, uint16_t dst_port,
-                  uint32_t interface_id) override;
-  void BindTcp();
+  void BindLayers();
 
   AddressSource self_addresses_;
 
   // Capture-thread state.
   std::unique_ptr<Rules> rules_;
   FlowTable table_;
+  FlowAccounts accounts_;  // over table_, bound to rules_->classifier
   FragmentTable fragments_;
   PacketInfo info_;
   Counter unmatched_fragments_;
@@ -77,9 +77,11 @@ class FlowPipeline final : public PacketSink, private tcp::FlowClassifier {
   std::unique_ptr<tcp::PassiveTcp> tcp_;  // passive TCP health (flows.tcp)
   std::atomic<bool> tcp_enabled_{false};
 
-  // Shared; mutex_ guards config_, pending_ and interface names/kinds.
+  // Shared; mutex_ guards config_, kinds_, pending_ and interface names/kinds.
   mutable std::mutex mutex_;
   Config config_;
+  std::unique_ptr<InterfaceKinds> kinds_;
+  uint64_t config_generation_ = 0;  // counts Reconfigure calls
   std::unique_ptr<Rules> pending_;
   std::atomic<bool> has_pending_{false};
   std::array<std::unique_ptr<Interface>, FlowTable::kMaxInterfaces> interfaces_;

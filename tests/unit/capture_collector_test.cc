@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 
 #include <algorithm>
 #include <memory>
@@ -51,6 +52,18 @@ TEST(FlowCollector, CollectsCaptureAndPipelineFamilies) {
             names.end());
   // No interface was selected, so there is no per-interface series to show.
   EXPECT_EQ(std::find(names.begin(), names.end(), "meshflow_capture_up"), names.end());
+}
+
+// The daemon keeps what the collector asks for once started, and drops the rest.
+TEST(FlowCollector, AsksToKeepNetRawWhileCapturingAndNetAdminForPromiscuous) {
+  EXPECT_EQ(
+      FlowCollector(NoInterfaces(), std::make_unique<RecordingStage>()).CapabilitiesWhileRunning(),
+      std::vector<int>{CAP_NET_RAW});
+  Config promiscuous = NoInterfaces();
+  promiscuous.flows.capture.promiscuous = true;
+  EXPECT_EQ(
+      FlowCollector(promiscuous, std::make_unique<RecordingStage>()).CapabilitiesWhileRunning(),
+      (std::vector<int>{CAP_NET_RAW, CAP_NET_ADMIN}));
 }
 
 TEST(FlowCollector, ReconfigureReachesThePipeline) {

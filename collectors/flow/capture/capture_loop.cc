@@ -52,10 +52,9 @@ HandleOptions HandleOptionsFrom(const CaptureConfig& config) {
   return options;
 }
 
-CaptureLoop::CaptureLoop(const CaptureConfig& config, PacketSink& sink, std::mutex& sink_mutex,
-                         const Clock& clock, std::function<void()> addresses_changed)
+CaptureLoop::CaptureLoop(const CaptureConfig& config, PacketSink& sink, const Clock& clock,
+                         std::function<void()> addresses_changed)
     : sink_(sink),
-      sink_mutex_(sink_mutex),
       clock_(clock),
       addresses_changed_(std::move(addresses_changed)),
       config_(config),
@@ -200,7 +199,6 @@ void CaptureLoop::Run() {
 
     std::vector<std::string> failed;
     if (!ready.empty()) {
-      std::lock_guard lock(sink_mutex_);
       for (const auto& name : ready) {
         Open& open = open_.at(name);
         int total = 0;
@@ -215,9 +213,8 @@ void CaptureLoop::Run() {
           if (got < kDispatchBatch) break;
         }
       }
-      // The sink may hold a few packets back for speed (passive TCP): they are finished
-      // before the mutex is released, so a scrape, which takes it, or an idle loop never
-      // leaves one uncounted.
+      // The sink may hold a few packets back for speed (passive TCP): they are finished after
+      // every turn, so an idle loop never leaves one uncounted.
       sink_.Flush();
     }
     for (const auto& name : failed) {
@@ -287,10 +284,7 @@ void CaptureLoop::OpenInterface(const LinkState& link) {
   open.ifindex = link.index;
   open.tag = next_tag_++;
   open.rx_dropped_at_open = ReadRxDropped(link.name);
-  {
-    std::lock_guard lock(sink_mutex_);
-    open.interface_id = sink_.AddInterface(link.name, open.handle->facts().link_type);
-  }
+  open.interface_id = sink_.AddInterface(link.name, open.handle->facts().link_type);
   AddToEpoll(epoll_fd_, open.handle->selectable_fd(), open.tag);
   {
     std::lock_guard lock(state_mutex_);

@@ -51,10 +51,11 @@ class CaptureLoop {
   // veths selected by a broad pattern) must not grow the series without end.
   static constexpr size_t kMaxInterfaces = 256;
 
-  // `sink` is called on the loop thread only, with `sink_mutex` held for each batch.
-  // `addresses_changed`, when set, is called on the loop thread after an interface opened or an
-  // address was added or removed.
-  CaptureLoop(const CaptureConfig& config, PacketSink& sink, std::mutex& sink_mutex,
+  // `sink` is called on the loop thread only, and flushed after each turn of reads; it guards
+  // itself against the scrapes that read it meanwhile (FlowPipeline). `addresses_changed`, when
+  // set, is called on the loop thread after an interface opened or an address was added or
+  // removed.
+  CaptureLoop(const CaptureConfig& config, PacketSink& sink,
               const Clock& clock = SystemClock::Instance(),
               std::function<void()> addresses_changed = {});
   ~CaptureLoop();
@@ -100,7 +101,6 @@ class CaptureLoop {
   void ReadAllStats();
 
   PacketSink& sink_;
-  std::mutex& sink_mutex_;
   const Clock& clock_;
   std::function<void()> addresses_changed_;
 

@@ -1,16 +1,7 @@
 #include "collectors/flow/capture/interface_selector.h"
 
-#include <stdexcept>
-
 namespace meshflow::flow {
 namespace {
-
-std::unique_ptr<RE2> Compile(const std::string& pattern) {
-  auto re = std::make_unique<RE2>(pattern, RE2::Quiet);
-  if (!re->ok())
-    throw std::invalid_argument("interface pattern \"" + pattern + "\": " + re->error());
-  return re;
-}
 
 bool AnyMatches(const std::vector<std::unique_ptr<RE2>>& patterns, std::string_view name) {
   for (const auto& re : patterns)
@@ -20,21 +11,13 @@ bool AnyMatches(const std::vector<std::unique_ptr<RE2>>& patterns, std::string_v
 
 }  // namespace
 
-InterfaceSelector::InterfaceSelector(const CaptureConfig& config) {
-  for (const auto& p : config.include) include_.push_back(Compile(p));
-  for (const auto& p : config.exclude) exclude_.push_back(Compile(p));
-  for (const auto& rule : config.kinds) kinds_.push_back({Compile(rule.pattern), rule.kind});
+InterfaceSelector::InterfaceSelector(const CaptureConfig& config) : kinds_(config.kinds) {
+  for (const auto& p : config.include) include_.push_back(CompileInterfacePattern(p));
+  for (const auto& p : config.exclude) exclude_.push_back(CompileInterfacePattern(p));
 }
 
 bool InterfaceSelector::Selected(std::string_view name) const {
   return AnyMatches(include_, name) && !AnyMatches(exclude_, name);
-}
-
-const std::string& InterfaceSelector::KindOf(std::string_view name) const {
-  static const std::string kUnderlay = "underlay";
-  for (const auto& rule : kinds_)
-    if (RE2::PartialMatch(name, *rule.pattern)) return rule.kind;
-  return kUnderlay;
 }
 
 }  // namespace meshflow::flow

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "collectors/flow/interface_kinds.h"
 #include "common/config/config.h"
 
 namespace meshflow::flow {
@@ -19,17 +20,13 @@ class InterfaceSelector {
 
   // True when `name` matches an include pattern and no exclude pattern.
   bool Selected(std::string_view name) const;
-  // overlay, underlay or pod: the first kind rule that matches; underlay when none does.
-  const std::string& KindOf(std::string_view name) const;
+  // overlay, underlay or pod (InterfaceKinds).
+  const std::string& KindOf(std::string_view name) const { return kinds_.KindOf(name); }
 
  private:
-  struct KindRule {
-    std::unique_ptr<RE2> pattern;
-    std::string kind;
-  };
   std::vector<std::unique_ptr<RE2>> include_;
   std::vector<std::unique_ptr<RE2>> exclude_;
-  std::vector<KindRule> kinds_;
+  InterfaceKinds kinds_;
 };
 
 }  // namespace meshflow::flow

@@ -5,7 +5,7 @@
 namespace meshflow::flow::tcp {
 
 PassiveTcp::PassiveTcp(const Config& config, TcpSeries::InterfaceName interface_name,
-                       FlowClassifier* flows)
+                       FlowAccounts* flows)
     : series_(static_cast<size_t>(config.flows.max_series), std::move(interface_name)),
       tracker_(config.flows.tcp, series_, flows) {}
 

@@ -18,7 +18,7 @@ namespace meshflow::flow::tcp {
 class PassiveTcp {
  public:
   // `flows` classifies and counts the packets submitted unclassified (see TcpTracker::Submit).
-  PassiveTcp(const Config& config, TcpSeries::InterfaceName interface_name, FlowClassifier* flows);
+  PassiveTcp(const Config& config, TcpSeries::InterfaceName interface_name, FlowAccounts* flows);
 
   // After (re)building the classifier: ids, the node's own id, table size and rates. Packets
   // submitted before are tracked first, under the old classifier's ids and names.

@@ -35,7 +35,7 @@ uint64_t RandomOddSeed() {
 static_assert(sizeof(ConnectionTable<TcpTracker::State>::Entry) == 128,
               "a connection's entry should stay two cache lines");
 
-TcpTracker::TcpTracker(const TcpConfig& config, ResultSink& sink, FlowClassifier* flows)
+TcpTracker::TcpTracker(const TcpConfig& config, ResultSink& sink, FlowAccounts* flows)
     : sink_(sink),
       flows_(flows),
       table_(static_cast<size_t>(config.max_connections), kMoveGranularityNs),
@@ -105,7 +105,7 @@ void TcpTracker::Submit(const PacketInfo& info, const PacketContext& context) {
   if (!seg.context.classified) {
     if (entry != nullptr) series = entry->state.series[dir];
     if (series == nullptr) [[unlikely]] {
-      const FlowClassifier::Result classified = Classify(seg);
+      const FlowAccounts::Classified classified = Classify(seg);
       series = classified.series;
       lasting = classified.lasting;
     }
@@ -144,10 +144,10 @@ void TcpTracker::Submit(const PacketInfo& info, const PacketContext& context) {
   entries_.store(table_.size(), std::memory_order_relaxed);
 }
 
-FlowClassifier::Result TcpTracker::Classify(Segment& seg) {
+FlowAccounts::Classified TcpTracker::Classify(Segment& seg) {
   PacketContext& c = seg.context;
-  const FlowClassifier::Result r =
-      flows_->Classify(seg.src, seg.src_port, seg.dst, seg.dst_port, c.interface_id);
+  const FlowAccounts::Classified r =
+      flows_->ClassifyTcp(seg.src, seg.src_port, seg.dst, seg.dst_port, c.interface_id);
   c.role = r.role;
   c.src_node = r.src_node;
   c.dst_node = r.dst_node;

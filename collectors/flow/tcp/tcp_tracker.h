@@ -6,6 +6,7 @@
 
 #include "collectors/flow/classifier.h"
 #include "collectors/flow/decoder.h"
+#include "collectors/flow/flow_accounts.h"
 #include "collectors/flow/flow_table.h"
 #include "collectors/flow/tcp/connection_table.h"
 #include "common/config/config.h"
@@ -22,28 +23,11 @@ struct PacketContext {
   NodeId src_node = NodeTable::kExternal;
   NodeId dst_node = NodeTable::kExternal;
   // False: the packet is neither classified (role and nodes are ignored) nor counted in its
-  // flow series yet, and the tracker does both through its FlowClassifier (see Submit).
+  // flow series yet, and the tracker does both through the accounting layer below it
+  // (FlowAccounts::ClassifyTcp, see Submit). A tracked connection remembers each direction's
+  // flow series, so only its first packet each way is classified: the rest skip the classifier
+  // and the flow table's lookup, which the connection table's lookup replaces.
   bool classified = true;
-};
-
-// The flow pipeline's classification, for the packets it leaves to the tracker to classify and
-// count. A tracked connection remembers each direction's flow series, so only its first
-// packet each way is classified here: the rest skip the classifier and the flow table's
-// lookup, which the connection table's lookup replaces.
-class FlowClassifier {
- public:
-  struct Result {
-    RoleId role = Classifier::kOther;
-    NodeId src_node = NodeTable::kExternal;
-    NodeId dst_node = NodeTable::kExternal;
-    SeriesCounters* series = nullptr;  // where the packet counts
-    // The series is this connection direction's for as long as the classifier is (until the
-    // next Rebind); false for the overflow series, which counts every packet it folds.
-    bool lasting = false;
-  };
-  virtual ~FlowClassifier() = default;
-  virtual Result Classify(const IpAddress& src, uint16_t src_port, const IpAddress& dst,
-                          uint16_t dst_port, uint32_t interface_id) = 0;
 };
 
 // One round-trip time measured from a connection; client is the side that opened it.
@@ -88,7 +72,7 @@ class TcpTracker {
  public:
   // `flows` classifies and counts the packets submitted unclassified; it may be null when none
   // are.
-  TcpTracker(const TcpConfig& config, ResultSink& sink, FlowClassifier* flows = nullptr);
+  TcpTracker(const TcpConfig& config, ResultSink& sink, FlowAccounts* flows = nullptr);
 
   // Binds to a classifier's ids (after a reconfiguration): connection state holding old ids is
   // dropped and tracking restarts mid-stream. `self` is this node's id in that classifier.
@@ -108,8 +92,8 @@ class TcpTracker {
   // packets: whoever reads them must Flush first (at the end of input, when capture goes
   // idle, before a Rebind). Only what the tracker needs of the packet is kept.
   // An unclassified packet (context.classified false) is classified and counted in its flow
-  // series when it is tracked, with the FlowClassifier's rules of that moment: a caller
-  // changing them must Flush first.
+  // series when it is tracked, with the classifier bound to `flows` at that moment: a caller
+  // binding another must Flush first.
   void Submit(const PacketInfo& info, const PacketContext& context);
   // Tracks every submitted packet.
   void Flush() {
@@ -158,7 +142,8 @@ class TcpTracker {
     // HalfState, whose 4-byte alignment then packs it.
     int64_t armed_ns[2] = {0, 0};
     // Per direction: the flow series its unclassified packets count in, once known (see
-    // FlowClassifier); kept when a reused port restarts the state, as the tuple is the same.
+    // PacketContext::classified); kept when a reused port restarts the state, as the tuple is the
+    // same.
     SeriesCounters* series[2] = {nullptr, nullptr};
     RoleId role = Classifier::kOther;
     NodeId node[2] = {NodeTable::kExternal, NodeTable::kExternal};
@@ -197,7 +182,7 @@ class TcpTracker {
 
   void Process(Pending& p);
   // Fills an unclassified segment's role and nodes; the series it counts in is returned.
-  FlowClassifier::Result Classify(Segment& seg);
+  FlowAccounts::Classified Classify(Segment& seg);
   void StartConnection(State& s, const Segment& seg, Direction dir);
   void Handshake(State& s, const Segment& seg, Direction dir);
   void Timestamps(State& s, const Segment& seg, Direction dir);
@@ -209,7 +194,7 @@ class TcpTracker {
   }
 
   ResultSink& sink_;
-  FlowClassifier* flows_;
+  FlowAccounts* flows_;
   Table table_;
   uint64_t endpoint_seed_;  // see EndpointHash
   // Submitted packets in a ring: numbers processed_ up to submitted_ are waiting.
