@@ -139,8 +139,12 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
       n->Fail("host:port, such as gateway.example:9475");
   }
   std::set<std::string> seen;
-  auto claim = [&](const ConfigNode& at, const std::string& node) {
-    if (!seen.insert(node).second) at.Fail("a node name not listed before");
+  // A target's or pusher's node: a valid name, listed once across both.
+  auto read_node = [&](const ConfigNode& item) {
+    const ConfigNode node = item.Require("node");
+    std::string name = node.AsName("node name");
+    if (!seen.insert(name).second) node.Fail("a node name not listed before");
+    return name;
   };
   if (auto targets = root.Get("targets")) {
     targets->ExpectMap({"static", "dns", "push"});
@@ -148,9 +152,7 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
       for (const auto& item : list->Items()) {
         item.ExpectMap({"node", "url"});
         StaticTarget t;
-        const auto node = item.Require("node");
-        t.node = node.AsName("node name");
-        claim(node, t.node);
+        t.node = read_node(item);
         t.url = ReadUrl(item.Require("url"));
         config.static_targets.push_back(std::move(t));
       }
@@ -187,9 +189,7 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
       for (const auto& item : list->Items()) {
         item.ExpectMap({"node", "token_file"});
         PushNode p;
-        const auto node = item.Require("node");
-        p.node = node.AsName("node name");
-        claim(node, p.node);
+        p.node = read_node(item);
         const auto token_node = item.Require("token_file");
         p.token_file = token_node.AsString();
         p.token = ReadToken(token_node, file_name);

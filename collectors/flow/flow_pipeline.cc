@@ -212,6 +212,13 @@ void FlowPipeline::OnPacket(uint32_t interface_id, const CapturedPacket& packet)
 
 void FlowPipeline::Flush() { tcp_->Flush(); }
 
+template <typename Visit>
+void FlowPipeline::ForEachInterface(Visit&& visit) const {
+  std::lock_guard lock(mutex_);
+  const uint32_t n = interface_count_.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; ++i) visit(static_cast<const Interface&>(*interfaces_[i]));
+}
+
 void FlowPipeline::Collect(std::vector<prometheus::MetricFamily>& out) const {
   using prometheus::MetricType;
   FamilyBuilder bytes("meshflow_flow_bytes_total",
@@ -287,25 +294,20 @@ void FlowPipeline::Collect(std::vector<prometheus::MetricFamily>& out) const {
                       "Bytes of outer headers around decapsulated packets (outer IP length "
                       "minus inner IP length).",
                       MetricType::Counter);
-  {
-    std::lock_guard lock(mutex_);
-    const uint32_t n = interface_count_.load(std::memory_order_acquire);
-    for (uint32_t i = 0; i < n; ++i) {
-      const Interface& iface = *interfaces_[i];
-      for (size_t s = static_cast<size_t>(DecodeStatus::kTruncatedLinkHeader); s < kStatuses; ++s) {
-        errors.Counter(
-            {{"iface", iface.name}, {"reason", std::string(DecodeStatusName(DecodeStatus(s)))}},
-            static_cast<double>(iface.statuses[s].value()));
-      }
-      skipped.Counter(
-          {{"iface", iface.name}, {"reason", "not_ip"}},
-          static_cast<double>(iface.statuses[static_cast<size_t>(DecodeStatus::kNotIp)].value()));
-      for (size_t e = 1; e < kEncaps; ++e) {
-        encap.Counter({{"iface", iface.name}, {"encap", std::string(EncapName(Encap(e)))}},
-                      static_cast<double>(iface.encap_bytes[e].value()));
-      }
+  ForEachInterface([&](const Interface& iface) {
+    for (size_t s = static_cast<size_t>(DecodeStatus::kTruncatedLinkHeader); s < kStatuses; ++s) {
+      errors.Counter(
+          {{"iface", iface.name}, {"reason", std::string(DecodeStatusName(DecodeStatus(s)))}},
+          static_cast<double>(iface.statuses[s].value()));
     }
-  }
+    skipped.Counter(
+        {{"iface", iface.name}, {"reason", "not_ip"}},
+        static_cast<double>(iface.statuses[static_cast<size_t>(DecodeStatus::kNotIp)].value()));
+    for (size_t e = 1; e < kEncaps; ++e) {
+      encap.Counter({{"iface", iface.name}, {"encap", std::string(EncapName(Encap(e)))}},
+                    static_cast<double>(iface.encap_bytes[e].value()));
+    }
+  });
   errors.AppendTo(out);
   skipped.AppendTo(out);
   encap.AppendTo(out);
@@ -321,15 +323,10 @@ void FlowPipeline::CollectCaptureFamilies(std::vector<prometheus::MetricFamily>&
                      "Interface kind (overlay, underlay, pod): sum one kind to count each "
                      "byte once.",
                      MetricType::Gauge);
-  {
-    std::lock_guard lock(mutex_);
-    const uint32_t n = interface_count_.load(std::memory_order_acquire);
-    for (uint32_t i = 0; i < n; ++i) {
-      const Interface& iface = *interfaces_[i];
-      captured.Counter({{"iface", iface.name}}, static_cast<double>(iface.packets.value()));
-      info.Gauge({{"iface", iface.name}, {"kind", iface.kind}}, 1);
-    }
-  }
+  ForEachInterface([&](const Interface& iface) {
+    captured.Counter({{"iface", iface.name}}, static_cast<double>(iface.packets.value()));
+    info.Gauge({{"iface", iface.name}, {"kind", iface.kind}}, 1);
+  });
   captured.AppendTo(out);
   info.AppendTo(out);
 }

@@ -63,6 +63,9 @@ class FlowPipeline final : public PacketSink {
   void ApplyPending();
   RoleId FragmentRole(const PacketInfo& info, int64_t timestamp_ns, RoleId role);
   void BindLayers();
+  // Visits every interface under mutex_ (their kinds may change beside a scrape).
+  template <typename Visit>
+  void ForEachInterface(Visit&& visit) const;
 
   AddressSource self_addresses_;
 
