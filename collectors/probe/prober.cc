@@ -521,7 +521,7 @@ void Prober::SendDatagram(SocketSlot slot, SeriesEntry& entry, const IpAddress& 
     return;
   }
   static_assert(std::tuple_size_v<decltype(OutgoingProbe::bytes)> >=
-                std::max(kProbeSize, kIcmpHeader + kIcmpPayload));
+                std::max(kProbeSize, kIcmpEchoSize));
   OutgoingProbe& out = s.outbox.emplace_back();
   out.series_id = entry.id;
   out.sequence = sequence;

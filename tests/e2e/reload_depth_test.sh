@@ -11,7 +11,7 @@ gateway=$2
 work=$(mktemp -d)
 pid=""
 trap '[[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-# shellcheck source=../gateway/lib.sh
+# shellcheck source-path=SCRIPTDIR source=../gateway/lib.sh
 . "$(dirname "$0")/../gateway/lib.sh" # fail (shows $work/*.log), pass
 log=$work/daemon.log
 # poll_for SECONDS COMMAND...: as wait_for, every 10 ms (hundreds of reloads are waited for).
@@ -22,7 +22,8 @@ poll_for() {
 
 # Depths: every one up to 130 (the cap is 64; civetweb workers used to overflow near 150), then
 # larger steps up to yaml-cpp's own limit (2,000) and far beyond it.
-depths=($(seq 1 130) 150 200 256 512 1000 1999 2000 2001 4096 10000 30000 100000)
+mapfile -t depths < <(seq 1 130)
+depths+=(150 200 256 512 1000 1999 2000 2001 4096 10000 30000 100000)
 python3 - "$work" "${depths[@]}" <<'PY'
 import sys
 work, depths = sys.argv[1], [int(d) for d in sys.argv[2:]]
@@ -53,12 +54,14 @@ run_daemon() {
     >"$log" 2>&1 &
   pid=$!
   poll_for 10 bound >/dev/null || fail "$name did not start"
-  local base="http://127.0.0.1:$(bound | cut -d: -f2)"
+  local base
+  base="http://127.0.0.1:$(bound | cut -d: -f2)"
   local n=0 d code
   for d in "${depths[@]}"; do
     cp "$work/depth-$d.yml" "$config"
     kill -HUP "$pid" 2>/dev/null || fail "$name died before the SIGHUP reload of depth $d"
     n=$((n + 1))
+    # shellcheck disable=SC2016 # evaluated by poll_for, each time it polls
     poll_for 10 eval '(( $(reloads) >= n ))' || fail "$name did not answer the SIGHUP of depth $d"
   done
   kill -0 "$pid" 2>/dev/null || fail "$name died during the SIGHUP reloads"
