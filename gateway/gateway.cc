@@ -76,7 +76,8 @@ Gateway::Gateway(GatewayOptions options, const Clock& clock, std::unique_ptr<Res
       clock_(clock),
       resolver_(resolver ? std::move(resolver) : std::make_unique<SystemResolver>()),
       registry_(*resolver_, clock_),
-      push_store_(clock_) {
+      push_store_(clock_, &memory_budget_),
+      push_reject_log_(clock_) {
   options_.http.listen_addresses = options_.listen_addresses;
 }
 
@@ -89,6 +90,8 @@ void Gateway::Apply(const GatewayConfig& config) {
   settings.ttl = config.push.ttl;
   settings.default_interval = config.push.default_interval;
   settings.max_body_bytes = static_cast<size_t>(config.push.max_body_bytes);
+  settings.max_series_per_push = static_cast<size_t>(config.memory.max_series_per_push);
+  memory_budget_.SetBudget(static_cast<size_t>(config.memory.budget_bytes));
   push_store_.Configure(std::move(settings));
   std::lock_guard lock(config_mutex_);
   config_ = config;
@@ -119,7 +122,20 @@ void Gateway::Start() {
                  [this](const HttpRequest& r) { return HandleMetrics(r); });
   server_->Route("/targets", {"GET"}, [this](const HttpRequest& r) { return HandleTargets(r); });
   server_->Route("/proxy", {"GET"}, [this](const HttpRequest& r) { return HandleProxy(r); });
-  server_->Route("/push", {"POST", "PUT"}, [this](const HttpRequest& r) { return HandlePush(r); });
+  // The token is checked from the headers, before the body is read.
+  RouteOptions push_route;
+  push_route.max_body_bytes = options_.http.max_body_bytes;
+  push_route.before_body = [this](const HttpRequest& r) -> std::optional<HttpResponse> {
+    const std::string node = r.QueryValue("node").value_or("");
+    if (node.empty()) return Text(400, "missing ?node=<node>");
+    const auto refused = push_store_.Authorize(node, r.Header("Authorization"));
+    if (!refused) return std::nullopt;
+    LogPushRejection(r, node, *refused);
+    return Text(refused->http_status, refused->message);
+  };
+  server_->Route(
+      "/push", {"POST", "PUT"}, [this](const HttpRequest& r) { return HandlePush(r); },
+      std::move(push_route));
   server_->Route("/federate", {"GET"}, [this](const HttpRequest& r) { return HandleFederate(r); });
   server_->Route("/-/healthy", {"GET", "HEAD"},
                  [](const HttpRequest&) { return HttpResponse::Text(200, "OK\n"); });
@@ -260,6 +276,8 @@ HttpResponse Gateway::HandleProxy(const HttpRequest& request) {
     job.headers.emplace_back("Accept-Encoding", enc);
   job.headers.emplace_back(std::string(kTimeoutHeader), std::to_string(Seconds(timeout)));
   job.headers.emplace_back("User-Agent", std::string("meshflow-gateway/") + std::string(kVersion));
+  // The exporter answers every Accept the same way, so requests differ upstream only by gzip.
+  job.share_key = *node + (AcceptsGzip(request.Header("Accept-Encoding")) ? "|gzip" : "|identity");
   {
     std::lock_guard lock(config_mutex_);
     job.tls = config_.scrape.tls;
@@ -273,14 +291,25 @@ HttpResponse Gateway::HandleProxy(const HttpRequest& request) {
     return Text(503, "scrape of node " + *node + " not started: " + outcome.refused);
   }
   const FetchResult& fetch = outcome.fetch;
+  // The upstream URL and error text describe the inside of the overlay: only a client that gave
+  // credentials sees them (with basic auth configured, every request that gets here has).
+  const bool details = server_ && server_->RequiresAuth();
   if (!fetch.ok()) {
     Record(*node, false, outcome.duration);
     const int status = fetch.error == FetchError::kTimeout ? 504 : 502;
+    if (!details) {
+      spdlog::debug("scraping node {} at {} failed: {}", *node, target->url, fetch.message);
+      return Text(status, "scraping node " + *node + " failed (" +
+                              std::string(FetchErrorName(fetch.error)) + ")");
+    }
     return Text(status, "scraping node " + *node + " at " + target->url + " failed (" +
                             std::string(FetchErrorName(fetch.error)) + "): " + fetch.message);
   }
   if (fetch.response.status != 200) {
     Record(*node, false, outcome.duration);
+    if (!details)
+      return Text(502, "node " + *node + " exporter answered HTTP " +
+                           std::to_string(fetch.response.status));
     return Text(502, "node " + *node + " exporter at " + target->url + " answered HTTP " +
                          std::to_string(fetch.response.status));
   }
@@ -305,18 +334,50 @@ HttpResponse Gateway::HandlePush(const HttpRequest& request) {
   if (auto s = ParseSeconds(request.Header(kPushIntervalHeader)))
     push.announced_interval =
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(*s));
+  push.length_known =
+      !request.Header("Content-Length").empty() || !request.Header("Transfer-Encoding").empty();
   push.body = request.body;
   const PushOutcome outcome = push_store_.Push(push);
-  if (!outcome.accepted()) {
-    spdlog::warn("push rejected node={} remote={} reason={}: {}", push.node, request.remote_address,
-                 outcome.reason, outcome.message);
+  if (!outcome.accepted()) LogPushRejection(request, push.node, outcome);
+  HttpResponse r = Text(outcome.http_status, outcome.message);
+  if (outcome.http_status == 429) r.headers.emplace_back("Retry-After", "5");
+  return r;
+}
+
+void Gateway::LogPushRejection(const HttpRequest& request, const std::string& node,
+                               const PushOutcome& outcome) {
+  // Counted always (meshflow_gateway_push_rejected_total); logged once a minute per address.
+  uint64_t suppressed = 0;
+  if (push_reject_log_.Allow(request.remote_address, &suppressed)) {
+    spdlog::warn(
+        "push rejected node={} remote={} reason={}: {} ({} more rejections from this "
+        "address in the last minute not logged)",
+        node, request.remote_address, outcome.reason, outcome.message, suppressed);
   }
-  return Text(outcome.http_status, outcome.message);
 }
 
 HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
+  GatewayConfig::Federate limits_config;
+  {
+    std::lock_guard lock(config_mutex_);
+    limits_config = config_.federate;
+  }
+  auto refuse = [&](int status, std::string why) {
+    std::lock_guard lock(state_mutex_);
+    ++federate_refused_;
+    return Text(status, std::move(why));
+  };
+  if (request.query.size() > static_cast<size_t>(limits_config.max_query_bytes))
+    return refuse(414, "query of " + std::to_string(request.query.size()) +
+                           " bytes exceeds federate.max_query_bytes (" +
+                           std::to_string(limits_config.max_query_bytes) + ")");
+  const auto selector_texts = request.QueryValues("match[]");
+  if (selector_texts.size() > static_cast<size_t>(limits_config.max_selectors))
+    return refuse(400, std::to_string(selector_texts.size()) +
+                           " match[] selectors exceed federate.max_selectors (" +
+                           std::to_string(limits_config.max_selectors) + ")");
   std::vector<Selector> selectors;
-  for (const auto& text : request.QueryValues("match[]")) {
+  for (const auto& text : selector_texts) {
     std::string why;
     auto selector = ParseSelector(text, &why);
     if (!selector) return Text(400, "bad match[] \"" + text + "\": " + why);
@@ -360,6 +421,7 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
                    {std::string(kTimeoutHeader), std::to_string(Seconds(timeout))}};
     if (!authorization.empty()) job.headers.emplace_back("Authorization", authorization);
     job.tls = tls;
+    job.share_key = t.node + "|identity";
     jobs.push_back(std::move(job));
     job_index.push_back(i);
   }
@@ -386,11 +448,18 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
   FederateStats stats;
   HttpResponse r;
   r.content_type = std::string(kTextContentType);
-  r.body = Federate(nodes, selectors, &stats);
+  // Upstream waits are bounded by the timeout; selecting and writing by the time budget.
+  const auto budget_end = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                   limits_config.time_budget);
+  r.body = Federate(nodes, selectors, &stats, budget_end);
   if (stats.type_conflicts > 0) {
     std::lock_guard lock(state_mutex_);
     type_conflicts_ += stats.type_conflicts;
   }
+  if (stats.out_of_time)
+    return refuse(503,
+                  "federation took longer than federate.time_budget; ask with narrower "
+                  "match[] selectors");
   MaybeGzip(request, r);
   return r;
 }
@@ -462,6 +531,41 @@ void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
         .Counter({}, static_cast<double>(type_conflicts_))
         .AppendTo(out);
   }
+
+  {
+    std::lock_guard lock(state_mutex_);
+    FamilyBuilder("meshflow_gateway_federate_refused_total",
+                  "Federation requests refused for too many selectors, a too long query or "
+                  "running past federate.time_budget.",
+                  MetricType::Counter)
+        .Counter({}, static_cast<double>(federate_refused_))
+        .AppendTo(out);
+  }
+  FamilyBuilder("meshflow_gateway_scrapes_shared_total",
+                "Upstream scrapes asked for while the same scrape was in flight, answered by it.",
+                MetricType::Counter)
+      .Counter({}, scraper_ ? static_cast<double>(scraper_->shared_total()) : 0)
+      .AppendTo(out);
+  FamilyBuilder("meshflow_gateway_memory_budget_bytes",
+                "The memory budget for what nodes send (memory.budget_bytes).", MetricType::Gauge)
+      .Gauge({}, static_cast<double>(memory_budget_.budget()))
+      .AppendTo(out);
+  FamilyBuilder used("meshflow_gateway_memory_used_bytes",
+                     "Bytes of the memory budget held, by consumer.", MetricType::Gauge);
+  FamilyBuilder over("meshflow_gateway_memory_refused_total",
+                     "Reservations refused because the memory budget was used up, by consumer; "
+                     "each is a 429.",
+                     MetricType::Counter);
+  const auto refused_by = memory_budget_.RefusedByConsumer();
+  for (const std::string consumer : {"stored_pushes", "pushes_in_flight"}) {
+    const auto u = memory_budget_.UsedByConsumer();
+    used.Gauge({{"consumer", consumer}},
+               u.count(consumer) ? static_cast<double>(u.at(consumer)) : 0);
+    over.Counter({{"consumer", consumer}},
+                 refused_by.count(consumer) ? static_cast<double>(refused_by.at(consumer)) : 0);
+  }
+  used.AppendTo(out);
+  over.AppendTo(out);
 
   reload_status_.CollectSelf(out);
   if (server_) server_->Collect(out);

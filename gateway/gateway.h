@@ -16,8 +16,10 @@
 #include "common/daemon/control_loop.h"
 #include "common/daemon/process_metrics.h"
 #include "common/http/http_server.h"
+#include "common/http/log_limiter.h"
 #include "common/http/secured_server.h"
 #include "gateway/gateway_config.h"
+#include "gateway/memory_budget.h"
 #include "gateway/push_store.h"
 #include "gateway/scraper.h"
 #include "gateway/targets.h"
@@ -65,6 +67,8 @@ class Gateway {
 
   TargetRegistry& registry() { return registry_; }
   PushStore& push_store() { return push_store_; }
+  // Everything that grows with what nodes send reserves its bytes here (memory.budget_bytes).
+  MemoryBudget& memory_budget() { return memory_budget_; }
 
  private:
   struct NodeState {
@@ -77,12 +81,16 @@ class Gateway {
   void Record(const std::string& node, bool up, std::chrono::nanoseconds duration);
   void CollectSelf(std::vector<prometheus::MetricFamily>& out);
   void RefreshLoop();
+  void LogPushRejection(const HttpRequest& request, const std::string& node,
+                        const PushOutcome& outcome);
 
   GatewayOptions options_;
   const Clock& clock_;
   std::unique_ptr<Resolver> resolver_;
   TargetRegistry registry_;
+  MemoryBudget memory_budget_;
   PushStore push_store_;
+  LogLimiter push_reject_log_;
   std::unique_ptr<Scraper> scraper_;
   std::unique_ptr<SecuredServer> server_;
 
@@ -93,6 +101,7 @@ class Gateway {
   std::mutex state_mutex_;
   std::map<std::string, NodeState> node_state_;
   uint64_t type_conflicts_ = 0;
+  uint64_t federate_refused_ = 0;  // over the selector, query or time limits
 
   std::mutex refresh_mutex_;
   std::condition_variable refresh_cv_;

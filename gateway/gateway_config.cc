@@ -131,7 +131,7 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
   GatewayConfig config;
   config.source = file_name;
   const ConfigNode root = ConfigNode::Parse(text, file_name);
-  root.ExpectMap({"advertise_address", "targets", "scrape", "push", "federate"});
+  root.ExpectMap({"advertise_address", "targets", "scrape", "push", "federate", "memory"});
   if (auto n = root.Get("advertise_address")) {
     config.advertise_address = n->AsString();
     static const RE2 kHostPort(R"((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})");
@@ -222,8 +222,19 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
       config.push.max_body_bytes = n->AsInt(1024, int64_t{256} << 20);
   }
   if (auto f = root.Get("federate")) {
-    f->ExpectMap({"timeout"});
+    f->ExpectMap({"timeout", "max_selectors", "max_query_bytes", "time_budget"});
     if (auto n = f->Get("timeout")) config.federate.timeout = ReadPositiveDuration(*n);
+    if (auto n = f->Get("max_selectors")) config.federate.max_selectors = n->AsInt(1, 1024);
+    if (auto n = f->Get("max_query_bytes"))
+      config.federate.max_query_bytes = n->AsInt(256, int64_t{1} << 20);
+    if (auto n = f->Get("time_budget")) config.federate.time_budget = ReadPositiveDuration(*n);
+  }
+  if (auto m = root.Get("memory")) {
+    m->ExpectMap({"budget_bytes", "max_series_per_push"});
+    if (auto n = m->Get("budget_bytes"))
+      config.memory.budget_bytes = n->AsInt(int64_t{1} << 20, int64_t{1} << 40);
+    if (auto n = m->Get("max_series_per_push"))
+      config.memory.max_series_per_push = n->AsInt(1, 10'000'000);
   }
   return config;
 }

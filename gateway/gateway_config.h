@@ -65,7 +65,16 @@ struct GatewayConfig {
   } push;
   struct Federate {
     nanoseconds timeout = std::chrono::seconds(10);
+    int64_t max_selectors = 32;      // match[] parameters per request
+    int64_t max_query_bytes = 8192;  // the request's query string
+    // CPU a request may spend selecting and writing samples; past it the answer is 503.
+    nanoseconds time_budget = std::chrono::milliseconds(500);
   } federate;
+  // What the gateway may hold of what nodes send; past it pushes are refused with 429.
+  struct Memory {
+    int64_t budget_bytes = int64_t{256} << 20;  // stored pushes, pushes being parsed
+    int64_t max_series_per_push = 50'000;
+  } memory;
 };
 
 // Parses gateway config text; `file_name` labels errors and anchors relative token_file paths.

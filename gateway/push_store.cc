@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 #include "common/http/gzip.h"
 
@@ -22,7 +23,45 @@ bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
 constexpr auto kMinTtl = std::chrono::seconds(1);
 constexpr auto kMaxTtl = std::chrono::hours(1);
 
+constexpr char kStoredConsumer[] = "stored_pushes";
+constexpr char kParsingConsumer[] = "pushes_in_flight";
+// Heap bytes of a string beyond its own object, with the allocator's header.
+size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 + 16 : 0; }
+// What parsing a body may hold before its size is known: the text, a copy per label value and
+// per line a sample, its series key and the containers' growth.
+constexpr size_t kParseBytesPerLine = 256;
+
+bool NeedsHeader(const TextFamily& family) {
+  if (family.kind != MetricKind::kUntyped || family.has_help) return true;
+  const std::string_view name = family.name;
+  return name.ends_with("_bucket") || name.ends_with("_sum") || name.ends_with("_count");
+}
+
 }  // namespace
+
+std::string WriteExposition(const Exposition& exposition) {
+  std::string out;
+  for (const auto& family : exposition.families) {
+    if (family.samples.empty() && !family.has_help && family.kind == MetricKind::kUntyped) continue;
+    if (NeedsHeader(family)) AppendFamilyHeader(out, family);
+    for (const auto& sample : family.samples)
+      AppendSample(out, sample.name, sample.labels, sample.value, sample.timestamp_ms);
+  }
+  return out;
+}
+
+size_t ExpositionCost(const Exposition& exposition) {
+  size_t bytes = sizeof(Exposition) + exposition.families.capacity() * sizeof(TextFamily);
+  for (const auto& family : exposition.families) {
+    bytes += HeapBytes(family.name) + HeapBytes(family.help) +
+             family.samples.capacity() * sizeof(TextSample) + 16;
+    for (const auto& sample : family.samples) {
+      bytes += HeapBytes(sample.name) + sample.labels.capacity() * sizeof(sample.labels[0]) + 16;
+      for (const auto& [k, v] : sample.labels) bytes += HeapBytes(k) + HeapBytes(v);
+    }
+  }
+  return bytes;
+}
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -33,8 +72,10 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 
 const std::vector<std::string>& PushStore::Reasons() {
   static const std::vector<std::string> kReasons{
-      "missing_token", "bad_token", "wrong_node",           "unknown_node",
-      "too_large",     "malformed", "unsupported_encoding", "unsupported_content_type"};
+      "missing_token",   "bad_token", "wrong_node",           "unknown_node",
+      "too_large",       "malformed", "unsupported_encoding", "unsupported_content_type",
+      "length_required", "empty",     "too_many_series",      "type_conflict",
+      "memory_budget"};
   return kReasons;
 }
 
@@ -42,11 +83,62 @@ void PushStore::Configure(Settings settings) {
   std::lock_guard lock(mutex_);
   settings_ = std::move(settings);
   for (auto it = latest_.begin(); it != latest_.end();) {
-    if (settings_.tokens.count(it->first) == 0)
-      it = latest_.erase(it);
-    else
+    if (settings_.tokens.count(it->first) == 0) {
+      auto gone = it++;
+      Drop(gone);
+    } else {
       ++it;
+    }
   }
+}
+
+void PushStore::Drop(std::map<std::string, std::shared_ptr<const PushedBody>>::iterator it) {
+  // Caller holds mutex_.
+  if (it->second->exposition) Index(*it->second->exposition, -1);
+  budget_->Release(kStoredConsumer, it->second->cost_bytes);
+  latest_.erase(it);
+}
+
+void PushStore::Index(const Exposition& exposition, int delta) {
+  // Caller holds mutex_.
+  for (const auto& family : exposition.families) {
+    if (family.samples.empty()) continue;
+    auto it = families_.find(family.name);
+    if (delta > 0) {
+      if (it == families_.end())
+        families_.emplace(family.name, std::make_pair(family.kind, 1));
+      else
+        ++it->second.second;
+    } else if (it != families_.end() && --it->second.second <= 0) {
+      families_.erase(it);
+    }
+  }
+}
+
+std::optional<PushOutcome> PushStore::Authorize(const std::string& node,
+                                                const std::string& authorization) {
+  std::lock_guard lock(mutex_);
+  return AuthorizeLocked(node, authorization);
+}
+
+std::optional<PushOutcome> PushStore::AuthorizeLocked(const std::string& node,
+                                                      const std::string& authorization) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!StartsWithIgnoreCase(authorization, kBearer))
+    return Reject(401, "missing_token", "an Authorization: Bearer token is required");
+  const std::string_view token = std::string_view(authorization).substr(kBearer.size());
+  // Every configured token is compared, so the time taken does not tell which node matched.
+  const std::string* owner = nullptr;
+  for (const auto& [name, expected] : settings_.tokens) {
+    if (ConstantTimeEquals(token, expected)) owner = &name;
+  }
+  if (owner == nullptr) return Reject(401, "bad_token", "the token is not valid");
+  if (*owner != node) {
+    if (settings_.tokens.count(node) == 0)
+      return Reject(404, "unknown_node", "node \"" + node + "\" is not a push node");
+    return Reject(403, "wrong_node", "the token belongs to another node than \"" + node + "\"");
+  }
+  return std::nullopt;
 }
 
 PushOutcome PushStore::Reject(int status, std::string reason, std::string message) {
@@ -62,22 +154,9 @@ PushOutcome PushStore::Reject(int status, std::string reason, std::string messag
 PushOutcome PushStore::Push(const PushRequest& request) {
   std::unique_lock lock(mutex_);
   // Authentication comes first: an unauthenticated client learns nothing about the body checks.
-  constexpr std::string_view kBearer = "Bearer ";
-  if (!StartsWithIgnoreCase(request.authorization, kBearer))
-    return Reject(401, "missing_token", "an Authorization: Bearer token is required");
-  const std::string_view token = std::string_view(request.authorization).substr(kBearer.size());
-  // Every configured token is compared, so the time taken does not tell which node matched.
-  const std::string* owner = nullptr;
-  for (const auto& [node, expected] : settings_.tokens) {
-    if (ConstantTimeEquals(token, expected)) owner = &node;
-  }
-  if (owner == nullptr) return Reject(401, "bad_token", "the token is not valid");
-  if (*owner != request.node) {
-    if (settings_.tokens.count(request.node) == 0)
-      return Reject(404, "unknown_node", "node \"" + request.node + "\" is not a push node");
-    return Reject(403, "wrong_node",
-                  "the token belongs to another node than \"" + request.node + "\"");
-  }
+  if (auto refused = AuthorizeLocked(request.node, request.authorization)) return *refused;
+  if (!request.length_known)
+    return Reject(411, "length_required", "a push needs a Content-Length or chunked encoding");
   const bool gzipped = request.content_encoding == "gzip";
   if (!gzipped && !request.content_encoding.empty() && request.content_encoding != "identity")
     return Reject(415, "unsupported_encoding",
@@ -89,8 +168,22 @@ PushOutcome PushStore::Push(const PushRequest& request) {
     return Reject(413, "too_large",
                   "body of " + std::to_string(request.body.size()) +
                       " bytes exceeds the limit of " + std::to_string(settings_.max_body_bytes));
+  if (request.body.empty()) return Reject(400, "empty", "the push has an empty body");
   const size_t max_body = settings_.max_body_bytes;
+  const size_t max_series = settings_.max_series_per_push;
+  // Parsing holds several times the body; reserve it before, so concurrent large pushes cannot
+  // add up past the budget.
+  const size_t lines =
+      static_cast<size_t>(std::count(request.body.begin(), request.body.end(), '\n')) + 1;
+  size_t parse_cost = request.body.size() * 3 + lines * kParseBytesPerLine;
+  if (!budget_->Reserve(kParsingConsumer, parse_cost))
+    return Reject(429, "memory_budget", "the gateway's memory budget is used up; try later");
   lock.unlock();  // parsing is the expensive part and needs no shared state
+  struct Release {
+    MemoryBudget* budget;
+    size_t* bytes;
+    ~Release() { budget->Release(kParsingConsumer, *bytes); }
+  } release{budget_, &parse_cost};
 
   std::string inflated;
   if (gzipped) {
@@ -105,18 +198,37 @@ PushOutcome PushStore::Push(const PushRequest& request) {
       return Reject(400, "malformed", why);
     }
     inflated = std::move(*body);
+    // The inflated text is what is parsed: take the rest of its cost too.
+    const size_t inflated_lines =
+        static_cast<size_t>(std::count(inflated.begin(), inflated.end(), '\n')) + 1;
+    const size_t more = inflated.size() * 3 + inflated_lines * kParseBytesPerLine;
+    if (!budget_->Reserve(kParsingConsumer, more)) {
+      lock.lock();
+      return Reject(429, "memory_budget", "the gateway's memory budget is used up; try later");
+    }
+    parse_cost += more;
   }
   const std::string& text = gzipped ? inflated : request.body;
 
   TextFormatLimits limits;
   limits.max_body_bytes = max_body;
+  limits.max_samples = max_series;
   auto exposition = std::make_shared<Exposition>();
   if (auto error = ParseTextFormat(text, limits, exposition.get())) {
     lock.lock();
+    if (error->code == "too_many_samples")
+      return Reject(413, "too_many_series",
+                    "more than " + std::to_string(max_series) + " series in one push");
     return Reject(400, "malformed", "not valid text format: " + error->ToString());
   }
+  if (exposition->sample_count == 0) {
+    lock.lock();
+    return Reject(400, "empty", "the push has no samples");
+  }
   auto stored = std::make_shared<PushedBody>();
-  stored->body = text;
+  stored->body = WriteExposition(*exposition);
+  stored->body.shrink_to_fit();
+  stored->cost_bytes = sizeof(PushedBody) + HeapBytes(stored->body) + ExpositionCost(*exposition);
   stored->exposition = std::move(exposition);
   stored->received_monotonic = clock_.Monotonic();
   stored->received_wall_seconds =
@@ -125,9 +237,35 @@ PushOutcome PushStore::Push(const PushRequest& request) {
   lock.lock();
   if (settings_.tokens.count(request.node) == 0)  // reconfigured away meanwhile
     return Reject(404, "unknown_node", "node \"" + request.node + "\" is not a push node");
+  // A family another node already federates under another type would be left out of /federate
+  // for one of them; refuse it here, where the pusher hears why.
+  const auto previous = latest_.find(request.node);
+  for (const auto& family : stored->exposition->families) {
+    if (family.samples.empty()) continue;
+    const auto known = families_.find(family.name);
+    if (known == families_.end() || known->second.first == family.kind) continue;
+    int others = known->second.second;
+    if (previous != latest_.end()) {
+      for (const auto& own : previous->second->exposition->families) {
+        if (own.name == family.name && !own.samples.empty()) {
+          --others;
+          break;
+        }
+      }
+    }
+    if (others > 0)
+      return Reject(409, "type_conflict",
+                    "family " + family.name + " is a " + std::string(MetricKindName(family.kind)) +
+                        " here but a " + std::string(MetricKindName(known->second.first)) +
+                        " in another node's push");
+  }
+  if (!budget_->Reserve(kStoredConsumer, stored->cost_bytes))
+    return Reject(429, "memory_budget", "the gateway's memory budget is used up; try later");
   std::chrono::nanoseconds ttl = settings_.ttl;
   if (ttl.count() == 0) ttl = 3 * request.announced_interval.value_or(settings_.default_interval);
   stored->ttl = std::clamp<std::chrono::nanoseconds>(ttl, kMinTtl, kMaxTtl);
+  if (previous != latest_.end()) Drop(previous);
+  Index(*stored->exposition, +1);
   latest_[request.node] = std::move(stored);
   PushOutcome ok;
   ok.http_status = 200;

@@ -1,5 +1,6 @@
 #include "gateway/scraper.h"
 
+#include <algorithm>
 #include <condition_variable>
 
 namespace meshflow::gateway {
@@ -18,7 +19,20 @@ struct Scraper::Pending {
 Scraper::Scraper(Settings settings)
     : settings_(settings), pool_(settings.workers, settings.max_queue) {}
 
-std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job) {
+std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job, bool* joined) {
+  if (joined) *joined = false;
+  if (!job.share_key.empty()) {
+    std::lock_guard lock(mutex_);
+    auto it = flights_.find(job.share_key);
+    if (it != flights_.end()) {
+      if (auto flying = it->second.lock()) {
+        ++shared_;
+        if (joined) *joined = true;
+        return flying;
+      }
+      flights_.erase(it);
+    }
+  }
   auto pending = std::make_shared<Pending>();
   pending->job = std::move(job);
   auto finish_refused = [&](std::string why) {
@@ -38,6 +52,7 @@ std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job) {
       return pending;
     }
     ++n;
+    if (!pending->job.share_key.empty()) flights_[pending->job.share_key] = pending;
   }
   const std::string node = pending->job.node;
   const bool queued = pool_.Submit([this, pending] {
@@ -64,6 +79,7 @@ std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job) {
       std::lock_guard lock(mutex_);
       if (--inflight_[pending->job.node] <= 0) inflight_.erase(pending->job.node);
       if (!outcome.refused.empty()) ++refused_;
+      EndFlight(pending);
     }
     std::lock_guard lock(pending->mutex);
     pending->outcome = std::move(outcome);
@@ -74,16 +90,18 @@ std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job) {
     {
       std::lock_guard lock(mutex_);
       if (--inflight_[node] <= 0) inflight_.erase(node);
+      EndFlight(pending);
     }
     return finish_refused("too many scrapes queued");
   }
   return pending;
 }
 
-ScrapeOutcome Scraper::Wait(const std::shared_ptr<Pending>& pending) {
+ScrapeOutcome Scraper::Wait(const std::shared_ptr<Pending>& pending,
+                            SteadyClock::time_point deadline) {
   std::unique_lock lock(pending->mutex);
   // The fetch honours the deadline itself; the grace covers scheduling only.
-  const auto give_up = pending->job.deadline + std::chrono::milliseconds(200);
+  const auto give_up = std::min(deadline, pending->job.deadline) + std::chrono::milliseconds(200);
   if (!pending->done_cv.wait_until(lock, give_up, [&] { return pending->done; })) {
     ScrapeOutcome late;
     late.fetch.error = FetchError::kTimeout;
@@ -93,16 +111,47 @@ ScrapeOutcome Scraper::Wait(const std::shared_ptr<Pending>& pending) {
   return pending->outcome;
 }
 
-ScrapeOutcome Scraper::Scrape(ScrapeJob job) { return Wait(Begin(std::move(job))); }
+ScrapeOutcome Scraper::Scrape(ScrapeJob job) {
+  for (;;) {
+    bool joined = false;
+    const auto deadline = job.deadline;
+    auto pending = Begin(job, &joined);
+    ScrapeOutcome outcome = Wait(pending, deadline);
+    // A joined scrape that ran out of its own (shorter) time says nothing about the node: while
+    // this job still has time, scrape again rather than report someone else's deadline.
+    const bool out_of_time =
+        !outcome.refused.empty() || outcome.fetch.error == FetchError::kTimeout;
+    if (joined && out_of_time && pending->job.deadline < deadline &&
+        SteadyClock::now() + std::chrono::milliseconds(100) < deadline)
+      continue;
+    return outcome;
+  }
+}
 
 std::vector<ScrapeOutcome> Scraper::ScrapeAll(std::vector<ScrapeJob> jobs) {
   std::vector<std::shared_ptr<Pending>> pending;
   pending.reserve(jobs.size());
-  for (auto& job : jobs) pending.push_back(Begin(std::move(job)));
+  std::vector<SteadyClock::time_point> deadlines;
+  for (auto& job : jobs) {
+    deadlines.push_back(job.deadline);
+    pending.push_back(Begin(std::move(job)));
+  }
   std::vector<ScrapeOutcome> out;
   out.reserve(pending.size());
-  for (const auto& p : pending) out.push_back(Wait(p));
+  for (size_t i = 0; i < pending.size(); ++i) out.push_back(Wait(pending[i], deadlines[i]));
   return out;
+}
+
+void Scraper::EndFlight(const std::shared_ptr<Pending>& pending) {
+  // Caller holds mutex_.
+  if (pending->job.share_key.empty()) return;
+  auto it = flights_.find(pending->job.share_key);
+  if (it != flights_.end() && it->second.lock() == pending) flights_.erase(it);
+}
+
+uint64_t Scraper::shared_total() const {
+  std::lock_guard lock(mutex_);
+  return shared_;
 }
 
 uint64_t Scraper::refused_total() const {

@@ -21,6 +21,9 @@ struct ScrapeJob {
   ClientHeaders headers;  // Accept, Accept-Encoding, the timeout header, Authorization
   std::chrono::steady_clock::time_point deadline;
   std::shared_ptr<const TlsClient> tls;  // for https:// URLs; null: the system's trust store
+  // Jobs with the same non-empty key share one upstream scrape while it is in flight (the same
+  // node asked for the same way), so a flood of requests costs one scrape per node at a time.
+  std::string share_key;
 };
 
 struct ScrapeOutcome {
@@ -33,6 +36,7 @@ struct ScrapeOutcome {
 
 // Runs upstream scrapes on a bounded worker pool. A dead or slow node holds at most
 // `max_inflight_per_node` workers, and only until its deadline, so other nodes keep theirs.
+// Concurrent jobs with one share_key join the scrape in flight (single-flight).
 class Scraper {
  public:
   struct Settings {
@@ -49,17 +53,23 @@ class Scraper {
   std::vector<ScrapeOutcome> ScrapeAll(std::vector<ScrapeJob> jobs);
 
   uint64_t refused_total() const;
+  // Jobs that joined a scrape already in flight instead of starting one.
+  uint64_t shared_total() const;
 
  private:
   struct Pending;
-  std::shared_ptr<Pending> Begin(ScrapeJob job);
-  ScrapeOutcome Wait(const std::shared_ptr<Pending>& pending);
+  std::shared_ptr<Pending> Begin(ScrapeJob job, bool* joined = nullptr);
+  ScrapeOutcome Wait(const std::shared_ptr<Pending>& pending,
+                     std::chrono::steady_clock::time_point deadline);
+  void EndFlight(const std::shared_ptr<Pending>& pending);
 
   const Settings settings_;
   WorkerPool pool_;
   mutable std::mutex mutex_;
   std::map<std::string, int> inflight_;
+  std::map<std::string, std::weak_ptr<Pending>> flights_;  // by share_key
   uint64_t refused_ = 0;
+  uint64_t shared_ = 0;
 };
 
 }  // namespace meshflow::gateway

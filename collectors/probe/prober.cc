@@ -104,6 +104,7 @@ ProberOptions OptionsFromConfig(const Config& config) {
   o.reflector_address = p.reflector.listen_address;
   o.reflector_port = p.reflector.port;
   o.reflector_rate = p.reflector.max_replies_per_source_per_second;
+  o.reflector_global_rate = p.reflector.max_replies_per_second;
   auto methods = [](const std::vector<std::string>& names) {
     std::vector<Method> out;
     for (const auto& n : names)
@@ -278,6 +279,7 @@ void Prober::Apply(const ProberOptions& options, nanoseconds now) {
                                  options.reflector_port != options_.reflector_port;
   if (!reflector_) reflector_.emplace(options.reflector_rate);
   reflector_->set_rate(options.reflector_rate);
+  reflector_->set_global_rate(options.reflector_global_rate);
   if (reflector_changed || reopen_reflector_) OpenReflector(options);
   reopen_reflector_ = false;
   options_ = options;

@@ -38,9 +38,27 @@ bool SourceRateLimiter::Allow(const IpAddress& source, std::chrono::nanoseconds 
 }
 
 ReflectorCore::ReflectorCore(double max_replies_per_source_per_second, size_t max_sources,
-                             size_t max_sessions)
+                             size_t max_sessions, double max_replies_per_second)
     : limiter_(max_replies_per_source_per_second, max_sources),
+      global_rate_(max_replies_per_second),
+      global_tokens_(std::max(1.0, max_replies_per_second)),
       max_sessions_(std::max<size_t>(1, max_sessions)) {}
+
+void ReflectorCore::set_global_rate(double per_second) {
+  global_rate_ = per_second;
+  global_tokens_ = std::min(global_tokens_, std::max(1.0, per_second));
+}
+
+bool ReflectorCore::AllowGlobal(std::chrono::nanoseconds now) {
+  // A token bucket of one second's worth: the cap holds over any window of a second or more.
+  const double burst = std::max(1.0, global_rate_);
+  const double elapsed = std::chrono::duration<double>(now - global_last_).count();
+  if (elapsed > 0) global_tokens_ = std::min(burst, global_tokens_ + elapsed * global_rate_);
+  global_last_ = std::max(global_last_, now);
+  if (global_tokens_ < 1.0) return false;
+  global_tokens_ -= 1.0;
+  return true;
+}
 
 uint64_t ReflectorCore::CountRequest(const SessionKey& key) {
   auto it = sessions_.find(key);
@@ -76,6 +94,12 @@ std::optional<ProbeBytes> ReflectorCore::Handle(const IpAddress& source,
   const uint64_t received = CountRequest(SessionKey{source, decoded.packet->session});
   if (!limiter_.Allow(source, now)) {
     ++counters_.rate_limited;
+    return std::nullopt;
+  }
+  // After the per-source check, so a flooding source spends its own allowance, not everyone's.
+  if (!AllowGlobal(now)) {
+    ++counters_.rate_limited;
+    ++counters_.global_rate_limited;
     return std::nullopt;
   }
   ProbePacket reply = *decoded.packet;

@@ -42,7 +42,8 @@ class SourceRateLimiter {
 struct ReflectorCounters {
   uint64_t requests = 0;      // well-formed requests received
   uint64_t replies = 0;       // replies handed to the socket
-  uint64_t rate_limited = 0;  // requests not answered because their source was over its rate
+  uint64_t rate_limited = 0;  // requests not answered: their source, or all sources, over the rate
+  uint64_t global_rate_limited = 0;  // of those, the ones refused by the cap over all sources
   std::array<uint64_t, kDecodeErrorCount> malformed{};  // by DecodeError
   uint64_t not_request = 0;  // well-formed datagrams that were not requests (replies, loops)
   uint64_t session_evictions = 0;
@@ -52,13 +53,16 @@ struct ReflectorCounters {
 // exactly the request's size; anything that is not a valid request gets nothing.
 class ReflectorCore {
  public:
+  // Replies stay under max_replies_per_second over all sources together, so rotating over many
+  // (spoofed) source addresses, each with its own fresh allowance, gains nothing past it.
   ReflectorCore(double max_replies_per_source_per_second, size_t max_sources = 4096,
-                size_t max_sessions = 4096);
+                size_t max_sessions = 4096, double max_replies_per_second = 1000);
 
   std::optional<ProbeBytes> Handle(const IpAddress& source, std::span<const uint8_t> datagram,
                                    std::chrono::nanoseconds now);
   const ReflectorCounters& counters() const { return counters_; }
   void set_rate(double per_second) { limiter_.set_rate(per_second); }
+  void set_global_rate(double per_second);
   size_t sessions() const { return sessions_.size(); }
 
  private:
@@ -79,7 +83,12 @@ class ReflectorCore {
 
   uint64_t CountRequest(const SessionKey& key);
 
+  bool AllowGlobal(std::chrono::nanoseconds now);
+
   SourceRateLimiter limiter_;
+  double global_rate_;
+  double global_tokens_;
+  std::chrono::nanoseconds global_last_{0};
   size_t max_sessions_;
   std::list<Session> session_lru_;  // most recent first
   std::unordered_map<SessionKey, std::list<Session>::iterator, SessionKeyHash> sessions_;

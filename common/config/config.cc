@@ -187,7 +187,8 @@ void ReadProbes(const ConfigNode& node, ProbesConfig& probes) {
     }
   }
   if (auto r = node.Get("reflector")) {
-    r->ExpectMap({"enabled", "listen_address", "port", "max_replies_per_source_per_second"});
+    r->ExpectMap({"enabled", "listen_address", "port", "max_replies_per_source_per_second",
+                  "max_replies_per_second"});
     if (auto v = r->Get("enabled")) probes.reflector.enabled = v->AsBool();
     if (auto v = r->Get("listen_address")) {
       probes.reflector.listen_address = v->AsString();
@@ -197,6 +198,8 @@ void ReadProbes(const ConfigNode& node, ProbesConfig& probes) {
     if (auto v = r->Get("port")) probes.reflector.port = static_cast<uint16_t>(v->AsInt(1, 65535));
     if (auto v = r->Get("max_replies_per_source_per_second"))
       probes.reflector.max_replies_per_source_per_second = v->AsDouble(0.1, 100000);
+    if (auto v = r->Get("max_replies_per_second"))
+      probes.reflector.max_replies_per_second = v->AsDouble(1, 1000000);
   }
 }
 

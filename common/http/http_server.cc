@@ -69,6 +69,81 @@ int CloseOrphanedConnections(const std::vector<int>& listening_ports) {
   return static_cast<int>(orphans.size());
 }
 
+// Shuts down the server side of the connection from `remote_address`:`remote_port` to
+// `server_port`. Civetweb gives no access to a connection's socket, so it is found among this
+// process's descriptors by its addresses; done only for connections being refused, so the walk
+// is not paid on the normal path. After SHUT_RDWR the worker's next read sees end of file and
+// civetweb closes the connection at once, instead of waiting for headers or draining a body.
+bool ShutdownConnection(std::string_view remote_address, int remote_port, int server_port) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
+    int fd = -1;
+    const std::string name = entry.path().filename().string();
+    if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) continue;
+    sockaddr_storage local{};
+    socklen_t local_length = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) != 0) continue;
+    char text[INET6_ADDRSTRLEN] = {};
+    int port = -1;
+    int local_port = -1;
+    if (peer.ss_family == AF_INET) {
+      const auto& in = reinterpret_cast<const sockaddr_in&>(peer);
+      inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
+      port = ntohs(in.sin_port);
+      local_port = ntohs(reinterpret_cast<const sockaddr_in&>(local).sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+      const auto& in6 = reinterpret_cast<const sockaddr_in6&>(peer);
+      inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
+      port = ntohs(in6.sin6_port);
+      local_port = ntohs(reinterpret_cast<const sockaddr_in6&>(local).sin6_port);
+    } else {
+      continue;
+    }
+    if (port == remote_port && local_port == server_port && remote_address == text) {
+      shutdown(fd, SHUT_RDWR);
+      return true;
+    }
+  }
+  return false;
+}
+
+void ShutdownConnection(const mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  if (info == nullptr) return;
+  ShutdownConnection(info->remote_addr, info->remote_port, info->server_port);
+}
+
+bool IsChunked(std::string_view transfer_encoding) {
+  for (size_t i = 0; i + 7 <= transfer_encoding.size(); ++i) {
+    if (EqualsIgnoreCase(transfer_encoding.substr(i, 7), "chunked")) return true;
+  }
+  return false;
+}
+
+// Percent-decoding of a path: nullopt for a NUL or a broken escape, which could make two
+// different paths look alike to different readers ("/metrics%00.txt" as "/metrics").
+std::optional<std::string> DecodePath(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\0') return std::nullopt;
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    int v = 0;
+    if (i + 2 >= s.size()) return std::nullopt;
+    const auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+    if (ec != std::errc() || end != s.data() + i + 3 || v == 0) return std::nullopt;
+    out.push_back(static_cast<char>(v));
+    i += 2;
+  }
+  return out;
+}
+
 std::string UrlDecode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -141,8 +216,68 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(std::move(options))
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::Route(std::string path, std::vector<std::string> methods, HttpHandler handler) {
-  routes_[std::move(path)] = Route_{std::move(methods), std::move(handler)};
+void HttpServer::Route(std::string path, std::vector<std::string> methods, HttpHandler handler,
+                       RouteOptions route_options) {
+  const bool takes_body = std::any_of(methods.begin(), methods.end(), [](const std::string& m) {
+    return m == "POST" || m == "PUT";
+  });
+  const size_t limit =
+      route_options.max_body_bytes.value_or(takes_body ? options_.max_body_bytes : 0);
+  routes_[std::move(path)] =
+      Route_{std::move(methods), std::move(handler), limit, std::move(route_options.before_body)};
+}
+
+int HttpServer::SourceLimit() const {
+  if (options_.max_connections_per_source > 0) return options_.max_connections_per_source;
+  return std::max(2, options_.threads / 2);
+}
+
+HttpServerStats HttpServer::Stats() const {
+  HttpServerStats s;
+  s.connections_over_source_limit = counters_.connections_over_source_limit;
+  s.too_many_headers = counters_.too_many_headers;
+  s.bad_path = counters_.bad_path;
+  s.body_too_large = counters_.body_too_large;
+  s.body_budget_exhausted = counters_.body_budget_exhausted;
+  s.incomplete_body = counters_.incomplete_body;
+  return s;
+}
+
+// Marks a connection counted against its source in connections_by_source_.
+static char kCountedConnection;
+
+int HttpServer::OnInitConnection(const mg_connection* conn, void** conn_data) {
+  auto* self = static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)));
+  const mg_request_info* info = mg_get_request_info(conn);
+  *conn_data = nullptr;
+  if (self == nullptr || info == nullptr) return 0;
+  bool over = false;
+  {
+    std::lock_guard lock(self->sources_mutex_);
+    int& open = self->connections_by_source_[info->remote_addr];
+    if (open >= self->SourceLimit()) {
+      over = true;
+      if (open == 0) self->connections_by_source_.erase(info->remote_addr);
+    } else {
+      ++open;
+      *conn_data = &kCountedConnection;
+    }
+  }
+  if (over) {
+    ++self->counters_.connections_over_source_limit;
+    ShutdownConnection(conn);
+  }
+  return 0;
+}
+
+void HttpServer::OnConnectionClose(const mg_connection* conn) {
+  auto* self = static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)));
+  if (self == nullptr || mg_get_user_connection_data(conn) != &kCountedConnection) return;
+  const mg_request_info* info = mg_get_request_info(conn);
+  std::lock_guard lock(self->sources_mutex_);
+  auto it = self->connections_by_source_.find(info->remote_addr);
+  if (it == self->connections_by_source_.end()) return;
+  if (--it->second <= 0) self->connections_by_source_.erase(it);
 }
 
 std::string HttpServer::ToCivetwebPorts(const std::vector<std::string>& listen_addresses,
@@ -190,10 +325,14 @@ void HttpServer::Start() {
   const std::string ports = ToCivetwebPorts(options_.listen_addresses, options_.tls);
   const std::string threads = std::to_string(options_.threads);
   const std::string timeout = std::to_string(options_.request_timeout.count());
+  const std::string keep_alive = std::to_string(options_.keep_alive_timeout.count());
   std::vector<std::string> storage = {"listening_ports", ports, "num_threads", threads,
                                       "request_timeout_ms", timeout, "enable_keep_alive", "yes",
-                                      "keep_alive_timeout_ms", "30000", "enable_auth_domain_check",
-                                      "no",
+                                      "keep_alive_timeout_ms", keep_alive,
+                                      "enable_auth_domain_check", "no",
+                                      // The path is decoded here, where a NUL in it is refused;
+                                      // civetweb would cut the path at the NUL.
+                                      "decode_url", "no",
                                       // Headers and body go out in separate writes: without
                                       // this, Nagle holds the body for the client's delayed
                                       // ACK (40 ms on Linux) on every small response.
@@ -208,6 +347,8 @@ void HttpServer::Start() {
 
   mg_callbacks callbacks{};
   callbacks.begin_request = &HttpServer::OnRequest;
+  callbacks.init_connection = &HttpServer::OnInitConnection;
+  callbacks.connection_close = &HttpServer::OnConnectionClose;
   if (options_.tls && init_ssl_) callbacks.init_ssl = &HttpServer::OnInitSsl;
   // Civetweb reports bind failures and TLS setup errors through log_message; keep the last one
   // made on this thread so Start() can say why. Worker threads report per-connection trouble
@@ -331,52 +472,135 @@ int HttpServer::OnRequest(mg_connection* conn) {
   return self->Serve(conn);
 }
 
+std::optional<HttpResponse> HttpServer::ReadBody(mg_connection* conn, HttpRequest& request,
+                                                 size_t limit, bool chunked,
+                                                 long long content_length) {
+  if (!chunked && content_length <= 0) return std::nullopt;
+  if (!chunked && static_cast<unsigned long long>(content_length) > limit) {
+    ++counters_.body_too_large;
+    return HttpResponse::Text(
+        413, "request body too large: the limit is " + std::to_string(limit) + " bytes\n");
+  }
+  // A chunked body's size is known only at its end, so it holds its route's whole limit.
+  const size_t reserve = chunked ? limit + 1 : static_cast<size_t>(content_length);
+  size_t before = body_bytes_in_flight_.load();
+  do {
+    if (before + reserve > options_.max_body_bytes_in_flight) {
+      ++counters_.body_budget_exhausted;
+      HttpResponse busy = HttpResponse::Text(503, "too many request bodies in flight\n");
+      busy.headers.emplace_back("Retry-After", "1");
+      return busy;
+    }
+  } while (!body_bytes_in_flight_.compare_exchange_weak(before, before + reserve));
+  struct Release {
+    std::atomic<size_t>& in_flight;
+    size_t bytes;
+    ~Release() { in_flight -= bytes; }
+  } release{body_bytes_in_flight_, reserve};
+
+  // Read in steps, so memory grows with what arrives rather than with what was announced.
+  constexpr size_t kStep = 64 << 10;
+  const size_t want = chunked ? limit + 1 : static_cast<size_t>(content_length);
+  for (;;) {
+    const size_t got = request.body.size();
+    if (got >= want) break;
+    const size_t step = std::min(kStep, want - got);
+    request.body.resize(got + step);
+    const int n = mg_read(conn, request.body.data() + got, step);
+    request.body.resize(got + static_cast<size_t>(std::max(n, 0)));
+    if (n <= 0) break;
+  }
+  if (chunked && request.body.size() > limit) {
+    ++counters_.body_too_large;
+    request.body.clear();
+    return HttpResponse::Text(
+        413, "request body too large: the limit is " + std::to_string(limit) + " bytes\n");
+  }
+  if (!chunked && request.body.size() < want) {
+    ++counters_.incomplete_body;
+    request.body.clear();
+    return HttpResponse::Text(400, "request body ended before its Content-Length\n");
+  }
+  return std::nullopt;
+}
+
 int HttpServer::Serve(mg_connection* conn) {
   const mg_request_info* info = mg_get_request_info(conn);
   HttpRequest request;
   request.method = info->request_method ? info->request_method : "";
-  request.path = info->local_uri ? info->local_uri : "";
   request.query = info->query_string ? info->query_string : "";
   request.remote_address = info->remote_addr;
   for (int i = 0; i < info->num_headers; ++i) {
     request.headers.emplace_back(info->http_headers[i].name, info->http_headers[i].value);
   }
+  const bool chunked = IsChunked(request.Header("Transfer-Encoding"));
+  const bool has_body = chunked || info->content_length > 0;
 
+  // Everything up to the body is decided from the headers alone: a refused request costs no
+  // memory for what it announced.
   HttpResponse response;
-  const auto route = routes_.find(request.path);
-  if (info->content_length > static_cast<long long>(options_.max_body_bytes)) {
-    response = HttpResponse::Text(413, "request body too large\n");
+  bool body_unread = has_body;
+  const auto path = DecodePath(info->local_uri ? info->local_uri : "");
+  const Route_* route = nullptr;
+  if (info->num_headers > kMaxRequestHeaders) {
+    ++counters_.too_many_headers;
+    response = HttpResponse::Text(
+        431, "more than " + std::to_string(kMaxRequestHeaders) + " request headers\n");
+  } else if (!path) {
+    ++counters_.bad_path;
+    response = HttpResponse::Text(400, "invalid path\n");
   } else {
-    if (info->content_length > 0) {
-      request.body.resize(static_cast<size_t>(info->content_length));
-      size_t got = 0;
-      while (got < request.body.size()) {
-        const int n = mg_read(conn, request.body.data() + got, request.body.size() - got);
-        if (n <= 0) break;
-        got += static_cast<size_t>(n);
-      }
-      request.body.resize(got);
-    }
+    request.path = *path;
+    const auto found = routes_.find(request.path);
     std::optional<HttpResponse> refused;
     if (guard_) refused = guard_(request);
     if (refused) {
       response = std::move(*refused);
-    } else if (route == routes_.end()) {
+    } else if (found == routes_.end()) {
       response = HttpResponse::Text(404, "not found\n");
-    } else if (std::find(route->second.methods.begin(), route->second.methods.end(),
-                         request.method) == route->second.methods.end()) {
+    } else if (std::find(found->second.methods.begin(), found->second.methods.end(),
+                         request.method) == found->second.methods.end()) {
       response = HttpResponse::Text(405, "method not allowed\n");
       std::string allow;
-      for (const auto& m : route->second.methods) allow += (allow.empty() ? "" : ", ") + m;
+      for (const auto& m : found->second.methods) allow += (allow.empty() ? "" : ", ") + m;
       response.headers.emplace_back("Allow", allow);
+    } else if (found->second.before_body && (refused = found->second.before_body(request))) {
+      response = std::move(*refused);
     } else {
-      try {
-        response = route->second.handler(request);
-      } catch (const std::exception& e) {
-        spdlog::error("handler for {} failed: {}", request.path, e.what());
-        response = HttpResponse::Text(500, "internal error\n");
-      }
+      route = &found->second;
     }
+  }
+  if (route != nullptr) {
+    if (auto refused =
+            ReadBody(conn, request, route->max_body_bytes, chunked, info->content_length)) {
+      response = std::move(*refused);
+      route = nullptr;
+    } else {
+      body_unread = false;
+    }
+  }
+  if (route != nullptr) {
+    try {
+      response = route->handler(request);
+    } catch (const std::exception& e) {
+      spdlog::error("handler for {} failed: {}", request.path, e.what());
+      response = HttpResponse::Text(500, "internal error\n");
+    }
+  }
+
+  // A refused request's body, when small, is read and dropped so the connection stays usable
+  // and the client is not reset before it reads the answer; a large or chunked one is not read.
+  constexpr long long kDrainLimit = 64 << 10;
+  if (body_unread && !chunked && info->content_length <= kDrainLimit) {
+    char sink[4096];
+    long long left = info->content_length;
+    while (left > 0) {
+      const int n =
+          mg_read(conn, sink, static_cast<size_t>(std::min<long long>(left, sizeof sink)));
+      if (n <= 0) break;
+      left -= n;
+    }
+    body_unread = left > 0;
   }
 
   mg_response_header_start(conn, response.status);
@@ -386,10 +610,14 @@ int HttpServer::Serve(mg_connection* conn) {
   for (const auto& [k, v] : response.headers) {
     mg_response_header_add(conn, k.c_str(), v.c_str(), -1);
   }
+  if (body_unread) mg_response_header_add(conn, "Connection", "close", -1);
   mg_response_header_send(conn);
   if (request.method != "HEAD" && !response.body.empty()) {
     mg_write(conn, response.body.data(), response.body.size());
   }
+  // A body left unread would otherwise be read and thrown away by civetweb to keep the
+  // connection alive: a worker spent on whatever the client chooses to send.
+  if (body_unread) ShutdownConnection(conn);
   return response.status;
 }
 

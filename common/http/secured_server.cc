@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/core/metric_builder.h"
 #include "common/web/tls_context.h"
 #include "common/web/tls_runtime.h"
 
@@ -42,9 +43,39 @@ std::optional<HttpResponse> SecuredServer::Authenticate(const HttpRequest& reque
   const auto authorization =
       header.empty() ? std::nullopt : std::optional<std::string_view>(header);
   if (web_.Authorize(authorization)) return std::nullopt;
+  uint64_t suppressed = 0;
+  if (auth_failure_log_.Allow(request.remote_address, &suppressed)) {
+    spdlog::warn(
+        "unauthorized request from {} for {} ({} more from it in the last minute not "
+        "logged)",
+        request.remote_address, request.path, suppressed);
+  }
   HttpResponse refused = HttpResponse::Text(401, "Unauthorized\n");
   refused.headers.emplace_back("WWW-Authenticate", "Basic");
   return refused;
+}
+
+void SecuredServer::Collect(std::vector<prometheus::MetricFamily>& out) const {
+  web_.Collect(out);
+  FamilyBuilder("meshflow_http_auth_failures_total",
+                "Requests refused for missing or wrong basic auth credentials; logged at most "
+                "once a minute per client address.",
+                prometheus::MetricType::Counter)
+      .Counter({}, static_cast<double>(auth_failure_log_.events()))
+      .AppendTo(out);
+  const HttpServerStats s = server_.Stats();
+  FamilyBuilder refused("meshflow_http_requests_refused_total",
+                        "Requests and connections the HTTP server refused before any handler ran, "
+                        "by reason.",
+                        prometheus::MetricType::Counter);
+  refused.Counter({{"reason", "source_connection_limit"}},
+                  static_cast<double>(s.connections_over_source_limit));
+  refused.Counter({{"reason", "too_many_headers"}}, static_cast<double>(s.too_many_headers));
+  refused.Counter({{"reason", "bad_path"}}, static_cast<double>(s.bad_path));
+  refused.Counter({{"reason", "body_too_large"}}, static_cast<double>(s.body_too_large));
+  refused.Counter({{"reason", "body_budget"}}, static_cast<double>(s.body_budget_exhausted));
+  refused.Counter({{"reason", "incomplete_body"}}, static_cast<double>(s.incomplete_body));
+  refused.AppendTo(out);
 }
 
 int SecuredServer::ConfigureTls(void* ssl_ctx) {

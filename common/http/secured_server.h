@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/http/http_server.h"
+#include "common/http/log_limiter.h"
 #include "common/web/web_config_watcher.h"
 
 namespace meshflow {
@@ -26,17 +27,22 @@ class SecuredServer {
   // Requests to `path` carry their own credentials (the gateway's bearer-token pushes), which
   // basic auth would claim as its Authorization header.
   void ExemptFromBasicAuth(std::string path) { exempt_.insert(std::move(path)); }
-  void Route(std::string path, std::vector<std::string> methods, HttpHandler handler) {
-    server_.Route(std::move(path), std::move(methods), std::move(handler));
+  void Route(std::string path, std::vector<std::string> methods, HttpHandler handler,
+             RouteOptions route_options = {}) {
+    server_.Route(std::move(path), std::move(methods), std::move(handler),
+                  std::move(route_options));
   }
   // Binds and starts watching the web config file; throws as HttpServer::Start().
   void Start();
   void Stop();
 
   bool tls() const { return web_.Current()->config.tls.has_value(); }
+  // True when basic auth guards the routes: a request a handler sees then came with credentials.
+  bool RequiresAuth() const { return !web_.Current()->config.basic_auth_users.empty(); }
   std::vector<std::string> BoundAddresses() const { return server_.BoundAddresses(); }
-  // The web config's own metrics (reload success, users, TLS).
-  void Collect(std::vector<prometheus::MetricFamily>& out) const { web_.Collect(out); }
+  // The web config's own metrics (reload success, users, TLS), authentication failures and what
+  // the HTTP server refused before routing.
+  void Collect(std::vector<prometheus::MetricFamily>& out) const;
 
  private:
   std::optional<HttpResponse> Authenticate(const HttpRequest& request);
@@ -46,6 +52,7 @@ class SecuredServer {
   web::WebConfigWatcher web_;
   HttpServer server_;
   std::set<std::string, std::less<>> exempt_;
+  LogLimiter auth_failure_log_;
   std::mutex mutex_;  // a TLS restart from the watcher's thread against Start()/Stop()
   bool started_ = false;
 };

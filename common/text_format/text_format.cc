@@ -1,8 +1,10 @@
 #include "common/text_format/text_format.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/text_format/names.h"
 
@@ -261,6 +263,10 @@ class Parser {
     }
     Family& family = FamilyOfSample(name);
     if (!CheckShape(family, sample)) return;
+    if (!series_.insert(SeriesKey(sample)).second) {
+      Fail("duplicate_series", "second sample of the series " + SeriesText(sample));
+      return;
+    }
     family.has_samples = true;
     if (out_) {
       out_->families[family.index].samples.push_back(std::move(sample));
@@ -286,6 +292,12 @@ class Parser {
       }
       while (!AtEnd() && IsLabelNameChar(Peek())) ++pos_;
       std::string label_name(line_.substr(begin, pos_ - begin));
+      // The sample's name is its __name__: a second one would make the series ambiguous, and
+      // Prometheus refuses the whole scrape that carries it.
+      if (label_name == "__name__") {
+        Fail("reserved_label", "label name __name__ is reserved for the metric name");
+        return false;
+      }
       SkipBlanks();
       if (AtEnd() || Peek() != '=') {
         Fail("bad_label", "expected = after label name " + label_name);
@@ -395,6 +407,29 @@ class Parser {
     return FamilyNamed(name);
   }
 
+  // Name and labels in label-name order, with separators no name or UTF-8 value contains.
+  static std::string SeriesKey(const TextSample& sample) {
+    std::vector<const std::pair<std::string, std::string>*> sorted;
+    sorted.reserve(sample.labels.size());
+    for (const auto& label : sample.labels) sorted.push_back(&label);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto* a, const auto* b) { return a->first < b->first; });
+    std::string key = sample.name;
+    for (const auto* label : sorted) {
+      key += '\xff';
+      key += label->first;
+      key += '\xfe';
+      key += label->second;
+    }
+    return key;
+  }
+  static std::string SeriesText(const TextSample& sample) {
+    std::string text = sample.name + "{";
+    for (const auto& [k, v] : sample.labels) text += k + "=\"" + v + "\",";
+    if (text.back() == ',') text.pop_back();
+    return text + "}";
+  }
+
   static const std::string* FindLabel(const TextLabels& labels, std::string_view name) {
     for (const auto& [k, v] : labels)
       if (k == name) return &v;
@@ -427,6 +462,7 @@ class Parser {
   const TextFormatLimits& limits_;
   Exposition* out_;
   std::unordered_map<std::string, Family> families_;
+  std::unordered_set<std::string> series_;
   std::string_view line_;
   size_t pos_ = 0;
   size_t line_no_ = 0;

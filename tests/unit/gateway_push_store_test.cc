@@ -164,6 +164,86 @@ TEST_F(PushStoreTest, ReconfigureDropsRemovedNodes) {
   EXPECT_FALSE(store_.IsPushNode("laptop-agent"));
 }
 
+TEST_F(PushStoreTest, StoresTheBodyWrittenBackWithAFinalNewline) {
+  ASSERT_TRUE(Push("acer-agent", kAcerToken, "# TYPE c counter\nc_total 1\t\nm 2").accepted());
+  EXPECT_EQ(store_.Get("acer-agent").body->body, "# TYPE c counter\nc_total 1\nm 2\n");
+}
+
+TEST_F(PushStoreTest, RefusesEmptyPushesAndUnknownLengths) {
+  EXPECT_EQ(Push("acer-agent", kAcerToken, "").reason, "empty");
+  EXPECT_EQ(Push("acer-agent", kAcerToken, "# just a comment\n").reason, "empty");
+  PushRequest r;
+  r.node = "acer-agent";
+  r.authorization = std::string("Bearer ") + kAcerToken;
+  r.length_known = false;
+  r.body = "m 1\n";
+  const auto out = store_.Push(r);
+  EXPECT_EQ(out.http_status, 411);
+  EXPECT_EQ(out.reason, "length_required");
+  EXPECT_EQ(store_.Get("acer-agent").state, PushStore::State::kNever);
+}
+
+// One node's type for a family must not hide another node's family in /federate.
+TEST_F(PushStoreTest, RefusesATypeAnotherNodeDeclaresDifferently) {
+  ASSERT_TRUE(Push("acer-agent", kAcerToken, "# TYPE shared counter\nshared 1\n").accepted());
+  const auto out = Push("laptop-agent", kLaptopToken, "# TYPE shared gauge\nshared 1\n");
+  EXPECT_EQ(out.http_status, 409);
+  EXPECT_EQ(out.reason, "type_conflict");
+  // The same type is fine, and a node may change the type only it uses.
+  EXPECT_TRUE(Push("laptop-agent", kLaptopToken, "# TYPE shared counter\nshared 2\n").accepted());
+  ASSERT_TRUE(Push("acer-agent", kAcerToken, "other 1\n").accepted());
+  ASSERT_TRUE(Push("laptop-agent", kLaptopToken, "# TYPE shared gauge\nshared 3\n").accepted());
+}
+
+TEST_F(PushStoreTest, SeriesPerPushAreCapped) {
+  PushStore::Settings s;
+  s.tokens = {{"acer-agent", kAcerToken}};
+  s.max_series_per_push = 3;
+  store_.Configure(s);
+  EXPECT_TRUE(Push("acer-agent", kAcerToken, "a 1\nb 1\nc 1\n").accepted());
+  const auto out = Push("acer-agent", kAcerToken, "a 1\nb 1\nc 1\nd 1\n");
+  EXPECT_EQ(out.http_status, 413);
+  EXPECT_EQ(out.reason, "too_many_series");
+}
+
+TEST(PushStoreBudget, RefusesPastTheMemoryBudgetAndReleasesReplacedPushes) {
+  FakeClock clock;
+  MemoryBudget budget(64 << 10);
+  PushStore store(clock, &budget);
+  PushStore::Settings s;
+  for (int i = 0; i < 100; ++i) s.tokens["n" + std::to_string(i)] = "token-" + std::to_string(i);
+  store.Configure(s);
+  std::string body;
+  for (int i = 0; i < 20; ++i)
+    body += "m{peer=\"a-rather-long-peer-name-" + std::to_string(i) + "\"} 1\n";
+  auto push = [&](int i) {
+    PushRequest r;
+    r.node = "n" + std::to_string(i);
+    r.authorization = "Bearer token-" + std::to_string(i);
+    r.body = body;
+    return store.Push(r);
+  };
+  int accepted = 0;
+  int refused = 0;
+  for (int i = 0; i < 100; ++i) {
+    const auto out = push(i);
+    if (out.accepted()) ++accepted;
+    if (out.http_status == 429) ++refused;
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(accepted + refused, 100);
+  EXPECT_LE(budget.used(), budget.budget());
+  EXPECT_EQ(store.RejectedByReason().at("memory_budget"), static_cast<uint64_t>(refused));
+  // A node that already stored a push can replace it: its old push is released.
+  const size_t used = budget.used();
+  EXPECT_TRUE(push(0).accepted());
+  EXPECT_EQ(budget.used(), used);
+  // Dropping nodes gives their bytes back.
+  store.Configure(PushStore::Settings{});
+  EXPECT_EQ(budget.used(), 0u);
+}
+
 TEST(ConstantTimeEquals, ComparesWholeStrings) {
   EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
   EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));

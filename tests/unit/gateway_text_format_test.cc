@@ -141,7 +141,11 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"# TYPE h histogram\nh_bucket{le=\"x\"} 1\n", 2, "bad_histogram"},
         Malformed{"# TYPE h histogram\nh 1\n", 2, "bad_histogram"},
         Malformed{"# TYPE s summary\ns 1\n", 2, "bad_summary"},
-        Malformed{"# TYPE s summary\ns{quantile=\"q\"} 1\n", 2, "bad_summary"}));
+        Malformed{"# TYPE s summary\ns{quantile=\"q\"} 1\n", 2, "bad_summary"},
+        Malformed{"x{__name__=\"y\"} 1\n", 1, "reserved_label"},
+        Malformed{"m 1\nm 2\n", 2, "duplicate_series"},
+        Malformed{"m{a=\"1\",b=\"2\"} 1\nm{b=\"2\",a=\"1\"} 1\n", 2, "duplicate_series"},
+        Malformed{"# TYPE h histogram\nh_count 1\nh_count 2\n", 3, "duplicate_series"}));
 
 TEST(TextFormat, LimitsAreEnforced) {
   TextFormatLimits limits;

@@ -97,6 +97,26 @@ TEST(ProbeReflector, RateLimitsPerSourceAndRefills) {
   EXPECT_EQ(Decode(*r.Handle(noisy, RequestBytes(1, 28), t)).packet->receive_count, 28u);
 }
 
+// Rotating over more sources than the per-source table holds gives each datagram a fresh
+// allowance; the cap over all sources still holds.
+TEST(ProbeReflector, GlobalCapHoldsWhateverTheNumberOfSources) {
+  ReflectorCore r(/*per second=*/50, /*max_sources=*/4096, /*max_sessions=*/4096,
+                  /*max_replies_per_second=*/200);
+  nanoseconds t = seconds(5);
+  int answered = 0;
+  // 3 seconds at 10,000 requests per second from 8,192 rotating sources.
+  for (int i = 0; i < 30'000; ++i) {
+    t += std::chrono::microseconds(100);
+    answered += r.Handle(IpAddress::FromV4(0x0A000000 + static_cast<uint32_t>(i % 8192)),
+                         RequestBytes(1, static_cast<uint64_t>(i) + 1), t)
+                    .has_value();
+  }
+  // One second's burst plus 200 per second for the 3 seconds.
+  EXPECT_LE(answered, 200 + 3 * 200 + 1);
+  EXPECT_GE(answered, 3 * 200);
+  EXPECT_GT(r.counters().global_rate_limited, 29'000u - 1'000u);
+}
+
 TEST(ProbeReflector, SourceTableIsBounded) {
   SourceRateLimiter limiter(1, /*max_sources=*/4);
   const nanoseconds t = seconds(1);
