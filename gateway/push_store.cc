@@ -194,7 +194,12 @@ PushOutcome PushStore::Push(const PushRequest& request) {
   const size_t lines =
       static_cast<size_t>(std::count(request.body.begin(), request.body.end(), '\n')) + 1;
   size_t parse_cost = request.body.size() * 3 + lines * kParseBytesPerLine;
-  if (!budget_->Reserve(kParsingConsumer, parse_cost))
+  // A node that already holds a push may go past the budget by that push while replacing it,
+  // so nodes already in do not go stale when the budget is full.
+  size_t allowance = 0;
+  if (const auto it = latest_.find(request.node); it != latest_.end())
+    allowance = it->second->cost_bytes;
+  if (!budget_->Reserve(kParsingConsumer, parse_cost, allowance))
     return Reject(429, "memory_budget", "the gateway's memory budget is used up; try later");
   lock.unlock();  // parsing is the expensive part and needs no shared state
   struct Release {
@@ -220,7 +225,7 @@ PushOutcome PushStore::Push(const PushRequest& request) {
     const size_t inflated_lines =
         static_cast<size_t>(std::count(inflated.begin(), inflated.end(), '\n')) + 1;
     const size_t more = inflated.size() * 3 + inflated_lines * kParseBytesPerLine;
-    if (!budget_->Reserve(kParsingConsumer, more)) {
+    if (!budget_->Reserve(kParsingConsumer, more, allowance)) {
       lock.lock();
       return Reject(429, "memory_budget", "the gateway's memory budget is used up; try later");
     }
@@ -301,7 +306,8 @@ PushOutcome PushStore::Push(const PushRequest& request) {
       }
     }
   }
-  if (!budget_->Reserve(kStoredConsumer, stored->cost_bytes))
+  if (!budget_->Reserve(kStoredConsumer, stored->cost_bytes,
+                        previous != latest_.end() ? previous->second->cost_bytes : 0))
     return Reject(429, "memory_budget", "the gateway's memory budget is used up; try later");
   std::chrono::nanoseconds ttl = settings_.ttl;
   if (ttl.count() == 0) ttl = 3 * request.announced_interval.value_or(settings_.default_interval);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -69,12 +70,12 @@ int CloseOrphanedConnections(const std::vector<int>& listening_ports) {
   return static_cast<int>(orphans.size());
 }
 
-// Shuts down the server side of the connection from `remote_address`:`remote_port` to
-// `server_port`. Civetweb gives no access to a connection's socket, so it is found among this
-// process's descriptors by its addresses; done only for connections being refused, so the walk
-// is not paid on the normal path. After SHUT_RDWR the worker's next read sees end of file and
+// The server side of the connection from `remote_address`:`remote_port` to `server_port`, or
+// -1. Civetweb gives no access to a connection's socket, so it is found among this process's
+// descriptors by its addresses; done only for connections being refused, so the walk is not paid
+// on the normal path. After SHUT_RDWR the worker's next read sees end of file and
 // civetweb closes the connection at once, instead of waiting for headers or draining a body.
-bool ShutdownConnection(std::string_view remote_address, int remote_port, int server_port) {
+int FindConnectionFd(std::string_view remote_address, int remote_port, int server_port) {
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
     int fd = -1;
@@ -102,12 +103,26 @@ bool ShutdownConnection(std::string_view remote_address, int remote_port, int se
     } else {
       continue;
     }
-    if (port == remote_port && local_port == server_port && remote_address == text) {
-      shutdown(fd, SHUT_RDWR);
-      return true;
-    }
+    if (port == remote_port && local_port == server_port && remote_address == text) return fd;
   }
-  return false;
+  return -1;
+}
+
+bool ShutdownConnection(std::string_view remote_address, int remote_port, int server_port) {
+  const int fd = FindConnectionFd(remote_address, remote_port, server_port);
+  if (fd < 0) return false;
+  shutdown(fd, SHUT_RDWR);
+  return true;
+}
+
+// Bytes of the connection's request already received and not yet read by civetweb.
+size_t BytesWaiting(const mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  if (info == nullptr) return 0;
+  const int fd = FindConnectionFd(info->remote_addr, info->remote_port, info->server_port);
+  int waiting = 0;
+  if (fd < 0 || ioctl(fd, FIONREAD, &waiting) != 0 || waiting < 0) return 0;
+  return static_cast<size_t>(waiting);
 }
 
 void ShutdownConnection(const mg_connection* conn) {
@@ -633,10 +648,12 @@ int HttpServer::Serve(mg_connection* conn) {
       route = &found->second;
     }
   }
+  bool body_started = false;
   if (route != nullptr) {
     if (auto refused =
             ReadBody(conn, request, route->max_body_bytes, chunked, info->content_length)) {
       response = std::move(*refused);
+      body_started = response.status == 400 || response.status == 413;
       route = nullptr;
     } else {
       body_unread = false;
@@ -651,10 +668,12 @@ int HttpServer::Serve(mg_connection* conn) {
     }
   }
 
-  // A refused request's body, when small, is read and dropped so the connection stays usable
-  // and the client is not reset before it reads the answer; a large or chunked one is not read.
+  // A refused request's body, when small and already here, is read and dropped so the
+  // connection stays usable and the client is not reset before it reads the answer. One that is
+  // large, chunked, partly read or still to come is not waited for: the connection is closed.
   constexpr long long kDrainLimit = 64 << 10;
-  if (body_unread && !chunked && info->content_length <= kDrainLimit) {
+  if (body_unread && !chunked && !body_started && info->content_length <= kDrainLimit &&
+      BytesWaiting(conn) >= static_cast<size_t>(info->content_length)) {
     char sink[4096];
     long long left = info->content_length;
     while (left > 0) {
