@@ -1,8 +1,10 @@
 #include "gateway/federate.h"
 
+#include <optional>
 #include <unordered_map>
 
 #include "common/text_format/writer.h"
+#include "gateway/push_store.h"
 
 namespace meshflow::gateway {
 namespace {
@@ -75,6 +77,18 @@ std::string Federate(const std::vector<NodeExposition>& nodes,
         AppendSample(target.samples, sample.name, labels, sample.value, sample.timestamp_ms);
         ++local.samples_out;
       }
+    }
+  }
+  // A family named like a histogram's or summary's samples would be read as part of it.
+  auto kind_of = [&](const std::string& name) -> std::optional<MetricKind> {
+    const auto it = index.find(name);
+    if (it == index.end() || merged[it->second].samples.empty()) return std::nullopt;
+    return merged[it->second].header->kind;
+  };
+  for (auto& m : merged) {
+    if (!m.samples.empty() && CollidingBase(m.header->name, kind_of)) {
+      m.samples.clear();
+      ++local.type_conflicts;
     }
   }
   std::string out;

@@ -1,10 +1,12 @@
 #include "gateway/gateway.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 
 #include "common/core/config_reader.h"
 #include "common/core/metric_builder.h"
@@ -30,6 +32,17 @@ double WallSeconds(const Clock& clock) {
 }
 
 double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+// Resident set size now, from /proc/self/statm; 0 when it cannot be read.
+size_t ResidentBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0;
+  unsigned long resident = 0;
+  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
 
 std::optional<double> ParseSeconds(std::string_view text) {
   double v = 0;
@@ -110,6 +123,16 @@ void Gateway::Start() {
   s.max_body_bytes = static_cast<size_t>(config.scrape.max_body_bytes);
   scraper_ = std::make_unique<Scraper>(s);
   registry_.Refresh();
+  // The budget covers the whole process: what it holds before the first push and what the HTTP
+  // server may hold in bodies being read are reserved first, the rest is for what nodes send.
+  {
+    const size_t held = ResidentBytes() + options_.http.max_body_bytes_in_flight;
+    if (!memory_budget_.Reserve("process", held))
+      spdlog::warn(
+          "memory.budget_bytes ({}) is below what the gateway holds without any push "
+          "({}): every push will be refused",
+          memory_budget_.budget(), held);
+  }
 
   // Pushes a little over the limit reach the handler and are counted as too_large; far bigger
   // ones are refused by the server before their body is read.
@@ -557,7 +580,7 @@ void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
                      "each is a 429.",
                      MetricType::Counter);
   const auto refused_by = memory_budget_.RefusedByConsumer();
-  for (const std::string consumer : {"stored_pushes", "pushes_in_flight"}) {
+  for (const std::string consumer : {"process", "stored_pushes", "pushes_in_flight"}) {
     const auto u = memory_budget_.UsedByConsumer();
     used.Gauge({{"consumer", consumer}},
                u.count(consumer) ? static_cast<double>(u.at(consumer)) : 0);

@@ -2,9 +2,9 @@
 
 namespace meshflow::gateway {
 
-bool MemoryBudget::Reserve(const std::string& consumer, size_t bytes) {
+bool MemoryBudget::Reserve(const std::string& consumer, size_t bytes, size_t allowance) {
   std::lock_guard lock(mutex_);
-  if (used_ + bytes > budget_) {
+  if (used_ + bytes > budget_ + allowance) {
     ++refused_by_[consumer];
     return false;
   }

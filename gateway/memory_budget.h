@@ -20,8 +20,9 @@ class MemoryBudget {
   void SetBudget(size_t budget_bytes) { budget_ = budget_bytes; }
   size_t budget() const { return budget_; }
 
-  // Takes `bytes` for `consumer`; false (nothing taken, a refusal counted) when they do not fit.
-  bool Reserve(const std::string& consumer, size_t bytes);
+  // Takes `bytes` for `consumer`; false (nothing taken, a refusal counted) when they do not fit
+  // in the budget plus `allowance` (bytes about to be released, such as a push being replaced).
+  bool Reserve(const std::string& consumer, size_t bytes, size_t allowance = 0);
   void Release(const std::string& consumer, size_t bytes);
 
   size_t used() const { return used_; }

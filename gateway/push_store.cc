@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <set>
 
 #include "common/http/gzip.h"
 
@@ -30,6 +31,23 @@ size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity()
 // What parsing a body may hold before its size is known: the text, a copy per label value and
 // per line a sample, its series key and the containers' growth.
 constexpr size_t kParseBytesPerLine = 256;
+
+}  // namespace
+
+std::optional<std::string> CollidingBase(
+    const std::string& name,
+    const std::function<std::optional<MetricKind>(const std::string&)>& kind_of) {
+  for (const std::string_view suffix : {"_bucket", "_sum", "_count"}) {
+    if (name.size() <= suffix.size() || !std::string_view(name).ends_with(suffix)) continue;
+    const std::string base = name.substr(0, name.size() - suffix.size());
+    const auto kind = kind_of(base);
+    if (kind == MetricKind::kHistogram || (kind == MetricKind::kSummary && suffix != "_bucket"))
+      return base;
+  }
+  return std::nullopt;
+}
+
+namespace {
 
 bool NeedsHeader(const TextFamily& family) {
   if (family.kind != MetricKind::kUntyped || family.has_help) return true;
@@ -176,7 +194,12 @@ PushOutcome PushStore::Push(const PushRequest& request) {
   const size_t lines =
       static_cast<size_t>(std::count(request.body.begin(), request.body.end(), '\n')) + 1;
   size_t parse_cost = request.body.size() * 3 + lines * kParseBytesPerLine;
-  if (!budget_->Reserve(kParsingConsumer, parse_cost))
+  // A node that already holds a push may go past the budget by that push while replacing it,
+  // so nodes already in do not go stale when the budget is full.
+  size_t allowance = 0;
+  if (const auto it = latest_.find(request.node); it != latest_.end())
+    allowance = it->second->cost_bytes;
+  if (!budget_->Reserve(kParsingConsumer, parse_cost, allowance))
     return Reject(429, "memory_budget", "the gateway's memory budget is used up; try later");
   lock.unlock();  // parsing is the expensive part and needs no shared state
   struct Release {
@@ -202,7 +225,7 @@ PushOutcome PushStore::Push(const PushRequest& request) {
     const size_t inflated_lines =
         static_cast<size_t>(std::count(inflated.begin(), inflated.end(), '\n')) + 1;
     const size_t more = inflated.size() * 3 + inflated_lines * kParseBytesPerLine;
-    if (!budget_->Reserve(kParsingConsumer, more)) {
+    if (!budget_->Reserve(kParsingConsumer, more, allowance)) {
       lock.lock();
       return Reject(429, "memory_budget", "the gateway's memory budget is used up; try later");
     }
@@ -240,26 +263,51 @@ PushOutcome PushStore::Push(const PushRequest& request) {
   // A family another node already federates under another type would be left out of /federate
   // for one of them; refuse it here, where the pusher hears why.
   const auto previous = latest_.find(request.node);
+  std::set<std::string_view> own_before;
+  if (previous != latest_.end()) {
+    for (const auto& f : previous->second->exposition->families)
+      if (!f.samples.empty()) own_before.insert(f.name);
+  }
+  std::map<std::string_view, MetricKind> own;
+  for (const auto& f : stored->exposition->families)
+    if (!f.samples.empty()) own.emplace(f.name, f.kind);
+  // The type other nodes' stored pushes give `name`, if any.
+  auto others = [&](const std::string& name) -> std::optional<MetricKind> {
+    const auto known = families_.find(name);
+    if (known == families_.end()) return std::nullopt;
+    const int count = known->second.second - (own_before.contains(name) ? 1 : 0);
+    if (count <= 0) return std::nullopt;
+    return known->second.first;
+  };
   for (const auto& family : stored->exposition->families) {
     if (family.samples.empty()) continue;
-    const auto known = families_.find(family.name);
-    if (known == families_.end() || known->second.first == family.kind) continue;
-    int others = known->second.second;
-    if (previous != latest_.end()) {
-      for (const auto& own : previous->second->exposition->families) {
-        if (own.name == family.name && !own.samples.empty()) {
-          --others;
-          break;
-        }
-      }
-    }
-    if (others > 0)
+    if (const auto kind = others(family.name); kind && *kind != family.kind)
       return Reject(409, "type_conflict",
                     "family " + family.name + " is a " + std::string(MetricKindName(family.kind)) +
-                        " here but a " + std::string(MetricKindName(known->second.first)) +
+                        " here but a " + std::string(MetricKindName(*kind)) +
                         " in another node's push");
+    if (const auto base = CollidingBase(family.name, [&](const std::string& name) {
+          if (auto k = others(name)) return k;
+          const auto it = own.find(name);
+          return it == own.end() ? std::nullopt : std::optional<MetricKind>(it->second);
+        }))
+      return Reject(409, "type_conflict",
+                    "family " + family.name + " would be read as part of the " + *base +
+                        " family another push declares");
+    if (family.kind == MetricKind::kHistogram || family.kind == MetricKind::kSummary) {
+      for (const std::string_view suffix : {"_bucket", "_sum", "_count"}) {
+        if (family.kind == MetricKind::kSummary && suffix == "_bucket") continue;
+        const std::string child = family.name + std::string(suffix);
+        if (others(child))
+          return Reject(409, "type_conflict",
+                        "another node's push has a family " + child + " that the " +
+                            std::string(MetricKindName(family.kind)) + " " + family.name +
+                            " would take");
+      }
+    }
   }
-  if (!budget_->Reserve(kStoredConsumer, stored->cost_bytes))
+  if (!budget_->Reserve(kStoredConsumer, stored->cost_bytes,
+                        previous != latest_.end() ? previous->second->cost_bytes : 0))
     return Reject(429, "memory_budget", "the gateway's memory budget is used up; try later");
   std::chrono::nanoseconds ttl = settings_.ttl;
   if (ttl.count() == 0) ttl = 3 * request.announced_interval.value_or(settings_.default_interval);

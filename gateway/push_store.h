@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -106,6 +107,13 @@ class PushStore {
   MemoryBudget unbounded_{SIZE_MAX / 2};
   MemoryBudget* budget_;
 };
+
+// A family named like a histogram's or summary's own samples (x_bucket, x_sum, x_count) is read
+// by Prometheus as part of x when x is one: returns that x, asking `kind_of` for the type a family
+// name has (nullopt: no such family).
+std::optional<std::string> CollidingBase(
+    const std::string& name,
+    const std::function<std::optional<MetricKind>(const std::string&)>& kind_of);
 
 // The text exposition written back from a parsed one: every family together under its header,
 // each line in canonical form, a final newline. Untyped families without HELP keep no header

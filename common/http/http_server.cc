@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -69,12 +70,12 @@ int CloseOrphanedConnections(const std::vector<int>& listening_ports) {
   return static_cast<int>(orphans.size());
 }
 
-// Shuts down the server side of the connection from `remote_address`:`remote_port` to
-// `server_port`. Civetweb gives no access to a connection's socket, so it is found among this
-// process's descriptors by its addresses; done only for connections being refused, so the walk
-// is not paid on the normal path. After SHUT_RDWR the worker's next read sees end of file and
+// The server side of the connection from `remote_address`:`remote_port` to `server_port`, or
+// -1. Civetweb gives no access to a connection's socket, so it is found among this process's
+// descriptors by its addresses; done only for connections being refused, so the walk is not paid
+// on the normal path. After SHUT_RDWR the worker's next read sees end of file and
 // civetweb closes the connection at once, instead of waiting for headers or draining a body.
-bool ShutdownConnection(std::string_view remote_address, int remote_port, int server_port) {
+int FindConnectionFd(std::string_view remote_address, int remote_port, int server_port) {
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
     int fd = -1;
@@ -102,12 +103,26 @@ bool ShutdownConnection(std::string_view remote_address, int remote_port, int se
     } else {
       continue;
     }
-    if (port == remote_port && local_port == server_port && remote_address == text) {
-      shutdown(fd, SHUT_RDWR);
-      return true;
-    }
+    if (port == remote_port && local_port == server_port && remote_address == text) return fd;
   }
-  return false;
+  return -1;
+}
+
+bool ShutdownConnection(std::string_view remote_address, int remote_port, int server_port) {
+  const int fd = FindConnectionFd(remote_address, remote_port, server_port);
+  if (fd < 0) return false;
+  shutdown(fd, SHUT_RDWR);
+  return true;
+}
+
+// Bytes of the connection's request already received and not yet read by civetweb.
+size_t BytesWaiting(const mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  if (info == nullptr) return 0;
+  const int fd = FindConnectionFd(info->remote_addr, info->remote_port, info->server_port);
+  int waiting = 0;
+  if (fd < 0 || ioctl(fd, FIONREAD, &waiting) != 0 || waiting < 0) return 0;
+  return static_cast<size_t>(waiting);
 }
 
 void ShutdownConnection(const mg_connection* conn) {
@@ -243,12 +258,46 @@ HttpServerStats HttpServer::Stats() const {
   return s;
 }
 
+namespace {
+
 // Marks a connection counted against its source in connections_by_source_.
-static char kCountedConnection;
+char kCountedConnection;
+
+// Civetweb fills a connection's client address before its init_connection callback but will not
+// hand it out there (mg_get_request_info answers only once the connection is typed as a
+// request). Its place inside the connection is fixed by the library's build, so it is learnt
+// from the first request, where mg_get_request_info does answer, and used for every connection
+// after; -1 before that, -2 if two requests ever disagreed (the limit is then not enforced).
+std::atomic<std::ptrdiff_t> g_request_info_offset{-1};
+
+void LearnRequestInfoOffset(const mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  if (info == nullptr) return;
+  const std::ptrdiff_t offset =
+      reinterpret_cast<const char*>(info) - reinterpret_cast<const char*>(conn);
+  std::ptrdiff_t known = -1;
+  if (!g_request_info_offset.compare_exchange_strong(known, offset) && known != offset &&
+      known != -2) {
+    g_request_info_offset = -2;
+    spdlog::warn("http server: cannot locate client addresses; per-address limit disabled");
+  }
+}
+
+const mg_request_info* ClientInfo(const mg_connection* conn) {
+  if (const mg_request_info* info = mg_get_request_info(conn)) return info;
+  const std::ptrdiff_t offset = g_request_info_offset;
+  if (offset < 0) return nullptr;
+  const auto* info =
+      reinterpret_cast<const mg_request_info*>(reinterpret_cast<const char*>(conn) + offset);
+  if (info->remote_addr[0] == '\0' || info->remote_port <= 0) return nullptr;
+  return info;
+}
+
+}  // namespace
 
 int HttpServer::OnInitConnection(const mg_connection* conn, void** conn_data) {
   auto* self = static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)));
-  const mg_request_info* info = mg_get_request_info(conn);
+  const mg_request_info* info = ClientInfo(conn);
   *conn_data = nullptr;
   if (self == nullptr || info == nullptr) return 0;
   bool over = false;
@@ -265,7 +314,7 @@ int HttpServer::OnInitConnection(const mg_connection* conn, void** conn_data) {
   }
   if (over) {
     ++self->counters_.connections_over_source_limit;
-    ShutdownConnection(conn);
+    ShutdownConnection(info->remote_addr, info->remote_port, info->server_port);
   }
   return 0;
 }
@@ -273,7 +322,8 @@ int HttpServer::OnInitConnection(const mg_connection* conn, void** conn_data) {
 void HttpServer::OnConnectionClose(const mg_connection* conn) {
   auto* self = static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)));
   if (self == nullptr || mg_get_user_connection_data(conn) != &kCountedConnection) return;
-  const mg_request_info* info = mg_get_request_info(conn);
+  const mg_request_info* info = ClientInfo(conn);
+  if (info == nullptr) return;
   std::lock_guard lock(self->sources_mutex_);
   auto it = self->connections_by_source_.find(info->remote_addr);
   if (it == self->connections_by_source_.end()) return;
@@ -379,6 +429,33 @@ void HttpServer::Start() {
     throw std::runtime_error("cannot serve HTTP on " + ports + ": " +
                              (why.empty() ? "unknown error" : why));
   }
+  // One request to ourselves teaches where civetweb keeps client addresses (see ClientInfo),
+  // so the per-address limit holds from the first attacker on. Over TLS the first real request
+  // teaches it.
+  if (g_request_info_offset == -1 && !options_.tls) {
+    const auto bound = BoundPorts();
+    if (!bound.empty()) {
+      const auto& asked = options_.listen_addresses.front();
+      const auto colon = asked.rfind(':');
+      std::string host = colon == std::string::npos ? "" : asked.substr(0, colon);
+      if (host.empty() || host == "0.0.0.0" || host == "localhost") host = "127.0.0.1";
+      const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      timeval wait{1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(bound.front()));
+      inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+      if (fd >= 0 && connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
+        constexpr std::string_view kProbe = "HEAD /-/healthy HTTP/1.0\r\n\r\n";
+        send(fd, kProbe.data(), kProbe.size(), MSG_NOSIGNAL);
+        char sink[512];
+        while (recv(fd, sink, sizeof sink, 0) > 0) {
+        }
+      }
+      if (fd >= 0) close(fd);
+    }
+  }
 }
 
 void HttpServer::Stop() {
@@ -469,6 +546,7 @@ int HttpServer::OnInitSsl(void* ssl_ctx, void* user_data) {
 
 int HttpServer::OnRequest(mg_connection* conn) {
   auto* self = static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)));
+  if (g_request_info_offset == -1) LearnRequestInfoOffset(conn);
   return self->Serve(conn);
 }
 
@@ -570,10 +648,12 @@ int HttpServer::Serve(mg_connection* conn) {
       route = &found->second;
     }
   }
+  bool body_started = false;
   if (route != nullptr) {
     if (auto refused =
             ReadBody(conn, request, route->max_body_bytes, chunked, info->content_length)) {
       response = std::move(*refused);
+      body_started = response.status == 400 || response.status == 413;
       route = nullptr;
     } else {
       body_unread = false;
@@ -588,10 +668,12 @@ int HttpServer::Serve(mg_connection* conn) {
     }
   }
 
-  // A refused request's body, when small, is read and dropped so the connection stays usable
-  // and the client is not reset before it reads the answer; a large or chunked one is not read.
+  // A refused request's body, when small and already here, is read and dropped so the
+  // connection stays usable and the client is not reset before it reads the answer. One that is
+  // large, chunked, partly read or still to come is not waited for: the connection is closed.
   constexpr long long kDrainLimit = 64 << 10;
-  if (body_unread && !chunked && info->content_length <= kDrainLimit) {
+  if (body_unread && !chunked && !body_started && info->content_length <= kDrainLimit &&
+      BytesWaiting(conn) >= static_cast<size_t>(info->content_length)) {
     char sink[4096];
     long long left = info->content_length;
     while (left > 0) {

@@ -309,14 +309,18 @@ TEST_F(GatewayLoopback, ADeadNodeHoldsAtMostItsShareOfWorkers) {
       "    - {node: fast, url: '" +
       fast.url() +
       "'}\n"
-      "scrape: {concurrency: 3, max_inflight_per_node: 2, timeout_offset: 0s}\n");
+      "scrape: {concurrency: 2, max_inflight_per_node: 1, timeout_offset: 0s}\n");
+  // Requests that ask alike share one scrape; these ask differently (gzip or not), so one scrape
+  // runs and the node's only slot refuses the others.
   std::vector<std::future<FetchResult>> calls;
-  for (int i = 0; i < 3; ++i) {
-    calls.push_back(std::async(std::launch::async, [&] {
-      return Call("GET", "/proxy?target=slow", {{"X-Prometheus-Scrape-Timeout-Seconds", "5"}});
+  for (const char* encoding : {"gzip", "identity", "identity"}) {
+    calls.push_back(std::async(std::launch::async, [&, encoding] {
+      return Call("GET", "/proxy?target=slow",
+                  {{"X-Prometheus-Scrape-Timeout-Seconds", "5"}, {"Accept-Encoding", encoding}});
     }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  // The refused third scrape answers at once; by then the other two hold two of three workers.
+  // The refused scrapes answer at once; by then the other one holds one of two workers.
   const auto refused_by = SteadyClock::now() + std::chrono::seconds(1);
   auto any_ready = [&] {
     for (auto& c : calls)
@@ -326,7 +330,7 @@ TEST_F(GatewayLoopback, ADeadNodeHoldsAtMostItsShareOfWorkers) {
   while (!any_ready() && SteadyClock::now() < refused_by)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_TRUE(any_ready());
-  // The third worker is still free for another node: with a 0.5 s deadline, waiting for a
+  // The second worker is still free for another node: with a 0.5 s deadline, waiting for a
   // slow scrape to finish (1.5 s) would end in 503/504 instead.
   EXPECT_EQ(Call("GET", "/proxy?target=fast", {{"X-Prometheus-Scrape-Timeout-Seconds", "0.5"}})
                 .response.status,
@@ -334,9 +338,29 @@ TEST_F(GatewayLoopback, ADeadNodeHoldsAtMostItsShareOfWorkers) {
   std::vector<int> statuses;
   for (auto& c : calls) statuses.push_back(c.get().response.status);
   std::sort(statuses.begin(), statuses.end());
-  EXPECT_EQ(statuses, (std::vector<int>{200, 200, 503}));
+  EXPECT_EQ(statuses, (std::vector<int>{200, 503, 503}));
   EXPECT_THAT(Call("GET", "/metrics").response.body,
-              HasSubstr("meshflow_gateway_scrapes_refused_total 1"));
+              HasSubstr("meshflow_gateway_scrapes_refused_total 2"));
+}
+
+// Concurrent requests for one node asked alike share one upstream scrape.
+TEST_F(GatewayLoopback, ConcurrentProxyRequestsShareOneScrape) {
+  std::atomic<int> upstream{0};
+  FakeExporter slow([&](const HttpRequest&) {
+    ++upstream;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    return HttpResponse::Text(200, "m 1\n");
+  });
+  StartGateway("targets:\n  static:\n    - {node: slow, url: '" + slow.url() +
+               "'}\nscrape: {max_inflight_per_node: 1}\n");
+  std::vector<std::future<FetchResult>> calls;
+  for (int i = 0; i < 8; ++i) {
+    calls.push_back(std::async(std::launch::async, [&] {
+      return Call("GET", "/proxy?target=slow", {{"X-Prometheus-Scrape-Timeout-Seconds", "5"}});
+    }));
+  }
+  for (auto& c : calls) EXPECT_EQ(c.get().response.status, 200);
+  EXPECT_LE(upstream.load(), 2);
 }
 
 TEST_F(GatewayLoopback, TargetsAnswerInHttpSdFormat) {

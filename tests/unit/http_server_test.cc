@@ -268,7 +268,7 @@ TEST_F(HttpServerLimits, ReadsBodiesWholeOrRefusesThem) {
       413);
   // A body that stops short of its length is not handed on truncated.
   const int fd_status = StatusOf(Exchange(port_, head + "Content-Length: 100\r\n\r\nshort",
-                                          "127.0.0.1", std::chrono::seconds(8)));
+                                          "127.0.0.1", std::chrono::seconds(15)));
   EXPECT_EQ(fd_status, 400);
   EXPECT_EQ(handled_.load(), 2);
 }
