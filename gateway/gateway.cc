@@ -106,6 +106,10 @@ void Gateway::Start() {
   s.max_body_bytes = static_cast<size_t>(config.scrape.max_body_bytes);
   scraper_ = std::make_unique<Scraper>(s);
   registry_.Refresh();
+  remote_writer_ = std::make_unique<remote_write::RemoteWriter>();
+  scrape_loop_ =
+      std::make_unique<ScrapeLoop>(registry_, push_store_, *scraper_, *remote_writer_, clock_);
+  ApplyRemoteWrite(config);
 
   // Pushes a little over the limit reach the handler and are counted as too_large; far bigger
   // ones are refused by the server before their body is read.
@@ -158,6 +162,12 @@ void Gateway::Stop() {
   refresh_cv_.notify_all();
   if (refresh_thread_.joinable()) refresh_thread_.join();
   if (server_) server_->Stop();
+  std::lock_guard lock(remote_write_mutex_);
+  if (scrape_loop_) scrape_loop_->Stop();
+  scrape_loop_running_ = false;
+  if (remote_writer_) remote_writer_->Stop();
+  scrape_loop_.reset();
+  remote_writer_.reset();
   scraper_.reset();
   started_ = false;
 }
@@ -173,11 +183,29 @@ void Gateway::RefreshLoop() {
   }
 }
 
+void Gateway::ApplyRemoteWrite(const GatewayConfig& config) {
+  std::lock_guard lock(remote_write_mutex_);
+  if (!scrape_loop_) return;
+  remote_writer_->Configure(config.remote_write);
+  ScrapeLoop::Settings s;
+  s.interval = config.scrape_interval;
+  s.timeout = config.scrape.default_timeout;
+  s.max_body_bytes = static_cast<size_t>(config.scrape.max_body_bytes);
+  s.tls = config.scrape.tls;
+  s.authorization = config.scrape.authorization;
+  scrape_loop_->Configure(std::move(s));
+  const bool wanted = !config.remote_write.empty();
+  if (wanted && !scrape_loop_running_) scrape_loop_->Start();
+  if (!wanted && scrape_loop_running_) scrape_loop_->Stop();
+  scrape_loop_running_ = wanted;
+}
+
 bool Gateway::Reload(std::string* error) {
   try {
     const GatewayConfig config = LoadGatewayConfigFile(options_.config_file);
     Apply(config);
     registry_.Refresh();
+    ApplyRemoteWrite(config);
     std::lock_guard lock(config_mutex_);
     last_reload_ok_ = true;
     last_reload_success_time_ = WallSeconds(clock_);
@@ -320,6 +348,7 @@ HttpResponse Gateway::HandlePush(const HttpRequest& request) {
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(*s));
   push.body = request.body;
   const PushOutcome outcome = push_store_.Push(push);
+  if (outcome.accepted() && scrape_loop_running_) scrape_loop_->TakePush(push.node);
   if (!outcome.accepted()) {
     spdlog::warn("push rejected node={} remote={} reason={}: {}", push.node, request.remote_address,
                  outcome.reason, outcome.message);
@@ -483,6 +512,7 @@ void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
     reload_ok = last_reload_ok_;
     reload_time = last_reload_success_time_;
   }
+  if (remote_writer_) remote_writer_->Collect(out);
   CollectDaemonSelfMetrics(reload_ok, reload_time, out);
   if (server_) server_->Collect(out);
 }

@@ -16,6 +16,8 @@
 #include "common/http/secured_server.h"
 #include "gateway/gateway_config.h"
 #include "gateway/push_store.h"
+#include "gateway/remote_write/remote_writer.h"
+#include "gateway/scrape_loop.h"
 #include "gateway/scraper.h"
 #include "gateway/targets.h"
 
@@ -70,6 +72,7 @@ class Gateway {
   void Record(const std::string& node, bool up, std::chrono::nanoseconds duration);
   void CollectSelf(std::vector<prometheus::MetricFamily>& out);
   void RefreshLoop();
+  void ApplyRemoteWrite(const GatewayConfig& config);
 
   GatewayOptions options_;
   const Clock& clock_;
@@ -78,6 +81,11 @@ class Gateway {
   PushStore push_store_;
   std::unique_ptr<Scraper> scraper_;
   std::unique_ptr<SecuredServer> server_;
+  // The gateway's own scrapes and remote_write, running while the config names endpoints.
+  std::unique_ptr<remote_write::RemoteWriter> remote_writer_;
+  std::unique_ptr<ScrapeLoop> scrape_loop_;
+  std::atomic<bool> scrape_loop_running_{false};
+  std::mutex remote_write_mutex_;  // reloads from SIGHUP and /-/reload apply one at a time
 
   mutable std::mutex config_mutex_;
   GatewayConfig config_;
