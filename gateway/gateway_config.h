@@ -59,8 +59,10 @@ struct RemoteWriteEndpoint {
   std::vector<RelabelRule> write_relabel_configs;
   std::vector<std::pair<std::string, std::string>> external_labels;  // sorted by name
   struct Queue {
-    int64_t capacity = 10000;  // samples buffered per shard; the oldest go first when full
-    int64_t max_shards = 4;    // shards run (the gateway does not reshard)
+    // Samples buffered per shard in memory; the oldest go first when full. Larger than
+    // Prometheus' 10000: a round of scrapes arrives at once, not spread over the interval.
+    int64_t capacity = 50000;
+    int64_t max_shards = 4;  // shards run (the gateway does not reshard)
     int64_t max_samples_per_send = 2000;
     nanoseconds batch_send_deadline = std::chrono::seconds(5);
     nanoseconds min_backoff = std::chrono::milliseconds(30);

@@ -105,13 +105,13 @@ void ScrapeLoop::Ingest(const std::string& node, const Exposition* exposition, i
         Labels labels;
         labels.reserve(sample.labels.size() + target.size() + 1);
         labels.emplace_back("__name__", sample.name);
-        for (const auto& [name, value] : sample.labels) {
+        for (const auto& label : sample.labels) {
+          if (label.second.empty()) continue;  // an empty label is no label
           // A label the target also sets is kept as exported_<name>, as Prometheus does
           // without honor_labels.
           const bool clash = std::any_of(target.begin(), target.end(),
-                                         [&](const auto& t) { return t.first == name; });
-          if (value.empty()) continue;  // an empty label is no label
-          labels.emplace_back(clash ? "exported_" + name : name, value);
+                                         [&](const auto& t) { return t.first == label.first; });
+          labels.emplace_back(clash ? "exported_" + label.first : label.first, label.second);
         }
         labels.insert(labels.end(), target.begin(), target.end());
         out.push_back({Intern(state, std::move(labels)), sample.timestamp_ms.value_or(timestamp_ms),
@@ -186,39 +186,36 @@ void ScrapeLoop::RunOnce() {
     job.tls = settings.tls;
     jobs.push_back(std::move(job));
   }
-  const auto outcomes = scraper_.ScrapeAll(jobs);
+  auto outcomes = scraper_.ScrapeAll(jobs);
 
-  // Parse outside the lock: it is the expensive part.
   TextFormatLimits limits;
   limits.max_body_bytes = settings.max_body_bytes;
-  std::vector<std::unique_ptr<Exposition>> expositions(outcomes.size());
-  for (size_t i = 0; i < outcomes.size(); ++i) {
-    const auto& o = outcomes[i];
-    if (!o.refused.empty() || !o.fetch.ok() || o.fetch.response.status != 200) {
-      spdlog::debug("scrape loop: node {} down: {}", jobs[i].node,
-                    !o.refused.empty() ? o.refused
-                    : o.fetch.ok()     ? "HTTP " + std::to_string(o.fetch.response.status)
-                                       : o.fetch.message);
-      continue;
-    }
-    auto exposition = std::make_unique<Exposition>();
-    if (auto error = ParseTextFormat(o.fetch.response.body, limits, exposition.get())) {
-      spdlog::debug("scrape loop: node {} exposition not valid: {}", jobs[i].node,
-                    error->ToString());
-      continue;
-    }
-    expositions[i] = std::move(exposition);
-  }
-
   std::vector<SeriesSample> out;
   std::lock_guard lock(mutex_);
   ++round_;
+  // One node at a time, each body dropped once parsed and its exposition once ingested, so
+  // memory holds one node's parse, not every node's.
   for (size_t i = 0; i < outcomes.size(); ++i) {
+    auto& o = outcomes[i];
     // Not started (the node's in-flight cap, held by /proxy requests, or a full queue): no
     // verdict on the node this round, rather than a false `up 0`.
-    if (!outcomes[i].refused.empty()) continue;
-    Ingest(jobs[i].node, expositions[i].get(), round_ms,
-           std::chrono::duration<double>(outcomes[i].duration).count(), out);
+    if (!o.refused.empty()) continue;
+    std::unique_ptr<Exposition> exposition;
+    if (!o.fetch.ok() || o.fetch.response.status != 200) {
+      spdlog::debug(
+          "scrape loop: node {} down: {}", jobs[i].node,
+          o.fetch.ok() ? "HTTP " + std::to_string(o.fetch.response.status) : o.fetch.message);
+    } else {
+      exposition = std::make_unique<Exposition>();
+      if (auto error = ParseTextFormat(o.fetch.response.body, limits, exposition.get())) {
+        spdlog::debug("scrape loop: node {} exposition not valid: {}", jobs[i].node,
+                      error->ToString());
+        exposition.reset();
+      }
+      std::string().swap(o.fetch.response.body);
+    }
+    Ingest(jobs[i].node, exposition.get(), round_ms,
+           std::chrono::duration<double>(o.duration).count(), out);
   }
   // Taken now, not at the round's start: a push taken in meanwhile has a later timestamp.
   const int64_t now_ms = WallMillis(clock_);

@@ -103,11 +103,18 @@ EndpointQueue::Translated EndpointQueue::Translate(const std::shared_ptr<const L
                                                    const RemoteWriteEndpoint& config) const {
   Translated t;
   t.source = source;
+  if (config.external_labels.empty() && config.write_relabel_configs.empty()) {
+    // Nothing changes: share the scrape loop's label set (already sorted).
+    t.hash = HashLabels(*source);
+    t.labels = source;
+    return t;
+  }
   Labels labels = *source;
   // External labels never override a series' own label of the same name, as in Prometheus.
-  for (const auto& [name, value] : config.external_labels) {
-    if (std::none_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == name; }))
-      labels.emplace_back(name, value);
+  for (const auto& external : config.external_labels) {
+    if (std::none_of(labels.begin(), labels.end(),
+                     [&](const auto& l) { return l.first == external.first; }))
+      labels.push_back(external);
   }
   if (!Relabel(config.write_relabel_configs, labels)) return t;
   std::sort(labels.begin(), labels.end());
@@ -138,7 +145,11 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
       per_shard[t.hash % shards_.size()].push_back({t.labels, s.timestamp_ms, s.value});
     }
     if (translated_.size() >= sweep_at_) {
-      std::erase_if(translated_, [](const auto& kv) { return kv.second.source.expired(); });
+      // A shared label set is held by the entry itself: gone when nobody else holds it.
+      std::erase_if(translated_, [](const auto& kv) {
+        return kv.second.source.expired() ||
+               (kv.second.labels.get() == kv.first && kv.second.labels.use_count() == 1);
+      });
       sweep_at_ = std::max<size_t>(1024, translated_.size() * 2);
     }
   }

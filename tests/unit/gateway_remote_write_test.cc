@@ -153,6 +153,20 @@ class StubTransport final : public Transport {
   }
 };
 
+StubTransport::Answer Reply(int status, std::string body, ClientHeaders headers = {}) {
+  StubTransport::Answer a;
+  a.status = status;
+  a.body = std::move(body);
+  a.headers = std::move(headers);
+  return a;
+}
+
+StubTransport::Answer Down() {
+  StubTransport::Answer a;
+  a.network_error = true;
+  return a;
+}
+
 // Advances a fake clock by each wait instead of sleeping.
 class FakeWaiter final : public Waiter {
  public:
@@ -193,13 +207,13 @@ std::string HeaderOf(const ClientRequest& r, const std::string& name) {
 
 TEST(EndpointQueueTest, Retries5xxAnd429ThenDrops400) {
   StubTransport stub;
-  stub.script = {{500, "busy"},
-                 {500, "busy"},
-                 {503, "down"},
-                 {.network_error = true},
-                 {429, "slow down", {{"retry-after", "2"}}},
-                 {200, ""},
-                 {400, "out of order sample"}};
+  stub.script = {Reply(500, "busy"),
+                 Reply(500, "busy"),
+                 Reply(503, "down"),
+                 Down(),
+                 Reply(429, "slow down", {{"retry-after", "2"}}),
+                 Reply(200, ""),
+                 Reply(400, "out of order sample")};
   FakeClock clock;
   std::vector<nanoseconds> waits;
   RemoteWriteEndpoint e = Endpoint();
@@ -333,7 +347,7 @@ TEST(EndpointQueueTest, ThreadsSendOnTheirOwnAndStop) {
 
 TEST(RemoteWriterTest, ReloadKeepsTheQueueOfAnEndpointThatStays) {
   auto stub = std::make_unique<StubTransport>();
-  stub->script = std::deque<StubTransport::Answer>(100, {.network_error = true});
+  stub->script = std::deque<StubTransport::Answer>(100, Down());
   RemoteWriter writer(std::move(stub));
   RemoteWriteEndpoint a = Endpoint();
   a.queue.batch_send_deadline = seconds(3600);  // nothing leaves during the test
@@ -385,7 +399,7 @@ TEST(EndpointQueueTest, DiskQueueSurvivesARestartDuringAnOutage) {
     ASSERT_TRUE(q.SendBatch(0));  // acknowledged before the outage
     EXPECT_EQ(q.Stats().sent, 6u);
     // The receiver goes down; the queue stops while retrying the next batch.
-    stub.script = std::deque<StubTransport::Answer>(3, {.network_error = true});
+    stub.script = std::deque<StubTransport::Answer>(3, Down());
     stop_after->waits_left = 2;
     ASSERT_TRUE(q.SendBatch(0));
     EXPECT_EQ(stub.requests.size(), 4u);
