@@ -133,6 +133,10 @@ void Gateway::Start() {
           "({}): every push will be refused",
           memory_budget_.budget(), held);
   }
+  remote_writer_ = std::make_unique<remote_write::RemoteWriter>();
+  scrape_loop_ =
+      std::make_unique<ScrapeLoop>(registry_, push_store_, *scraper_, *remote_writer_, clock_);
+  ApplyRemoteWrite(config);
 
   // Pushes a little over the limit reach the handler and are counted as too_large; far bigger
   // ones are refused by the server before their body is read.
@@ -194,6 +198,12 @@ void Gateway::Stop() {
   refresh_cv_.notify_all();
   if (refresh_thread_.joinable()) refresh_thread_.join();
   if (server_) server_->Stop();
+  std::lock_guard lock(remote_write_mutex_);
+  if (scrape_loop_) scrape_loop_->Stop();
+  scrape_loop_running_ = false;
+  if (remote_writer_) remote_writer_->Stop();
+  scrape_loop_.reset();
+  remote_writer_.reset();
   scraper_.reset();
   started_ = false;
 }
@@ -209,11 +219,29 @@ void Gateway::RefreshLoop() {
   }
 }
 
+void Gateway::ApplyRemoteWrite(const GatewayConfig& config) {
+  std::lock_guard lock(remote_write_mutex_);
+  if (!scrape_loop_) return;
+  remote_writer_->Configure(config.remote_write);
+  ScrapeLoop::Settings s;
+  s.interval = config.scrape_interval;
+  s.timeout = config.scrape.default_timeout;
+  s.max_body_bytes = static_cast<size_t>(config.scrape.max_body_bytes);
+  s.tls = config.scrape.tls;
+  s.authorization = config.scrape.authorization;
+  scrape_loop_->Configure(std::move(s));
+  const bool wanted = !config.remote_write.empty();
+  if (wanted && !scrape_loop_running_) scrape_loop_->Start();
+  if (!wanted && scrape_loop_running_) scrape_loop_->Stop();
+  scrape_loop_running_ = wanted;
+}
+
 ReloadOutcome Gateway::Reload() {
   return reload_status_.Reload("gateway config", clock_, [this] {
     const GatewayConfig config = LoadGatewayConfigFile(options_.config_file);
     Apply(config);
     registry_.Refresh();
+    ApplyRemoteWrite(config);
     return config.source;
   });
 }
@@ -361,6 +389,7 @@ HttpResponse Gateway::HandlePush(const HttpRequest& request) {
       !request.Header("Content-Length").empty() || !request.Header("Transfer-Encoding").empty();
   push.body = request.body;
   const PushOutcome outcome = push_store_.Push(push);
+  if (outcome.accepted() && scrape_loop_running_) scrape_loop_->TakePush(push.node);
   if (!outcome.accepted()) LogPushRejection(request, push.node, outcome);
   HttpResponse r = Text(outcome.http_status, outcome.message);
   if (outcome.http_status == 429) r.headers.emplace_back("Retry-After", "5");
@@ -590,6 +619,7 @@ void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
   used.AppendTo(out);
   over.AppendTo(out);
 
+  if (remote_writer_) remote_writer_->Collect(out);
   reload_status_.CollectSelf(out);
   if (server_) server_->Collect(out);
 }

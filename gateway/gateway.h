@@ -21,6 +21,8 @@
 #include "gateway/gateway_config.h"
 #include "gateway/memory_budget.h"
 #include "gateway/push_store.h"
+#include "gateway/remote_write/remote_writer.h"
+#include "gateway/scrape_loop.h"
 #include "gateway/scraper.h"
 #include "gateway/targets.h"
 
@@ -83,6 +85,7 @@ class Gateway {
   void RefreshLoop();
   void LogPushRejection(const HttpRequest& request, const std::string& node,
                         const PushOutcome& outcome);
+  void ApplyRemoteWrite(const GatewayConfig& config);
 
   GatewayOptions options_;
   const Clock& clock_;
@@ -93,6 +96,11 @@ class Gateway {
   LogLimiter push_reject_log_;
   std::unique_ptr<Scraper> scraper_;
   std::unique_ptr<SecuredServer> server_;
+  // The gateway's own scrapes and remote_write, running while the config names endpoints.
+  std::unique_ptr<remote_write::RemoteWriter> remote_writer_;
+  std::unique_ptr<ScrapeLoop> scrape_loop_;
+  std::atomic<bool> scrape_loop_running_{false};
+  std::mutex remote_write_mutex_;  // reloads from SIGHUP and /-/reload apply one at a time
 
   mutable std::mutex config_mutex_;
   GatewayConfig config_;

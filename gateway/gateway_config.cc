@@ -1,7 +1,11 @@
 #include "gateway/gateway_config.h"
 
 #include <re2/re2.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -125,13 +129,135 @@ nanoseconds ReadPositiveDuration(const ConfigNode& node) {
   return d;
 }
 
+bool ValidLabelName(const std::string& name) {
+  static const RE2 kLabel("[a-zA-Z_][a-zA-Z0-9_]*");
+  return RE2::FullMatch(name, kLabel);
+}
+
+RelabelRule ReadRelabelRule(const ConfigNode& node) {
+  node.ExpectMap({"source_labels", "separator", "regex", "action"});
+  RelabelRule rule;
+  if (auto n = node.Get("action")) {
+    const std::string action = n->AsEnum({"keep", "drop", "labeldrop", "labelkeep"});
+    if (action == "drop") rule.action = RelabelRule::Action::kDrop;
+    if (action == "labeldrop") rule.action = RelabelRule::Action::kLabelDrop;
+    if (action == "labelkeep") rule.action = RelabelRule::Action::kLabelKeep;
+  }
+  const bool selects =
+      rule.action == RelabelRule::Action::kKeep || rule.action == RelabelRule::Action::kDrop;
+  if (auto n = node.Get("source_labels")) {
+    if (!selects) n->Fail("no source_labels with labeldrop or labelkeep");
+    rule.source_labels = n->AsStringList();
+    for (const auto& l : rule.source_labels) {
+      if (!ValidLabelName(l)) n->Fail("label names such as __name__ or node");
+    }
+  } else if (selects) {
+    node.Require("source_labels");
+  }
+  if (auto n = node.Get("separator")) rule.separator = n->AsString();
+  std::string pattern = "(.*)";
+  if (auto n = node.Get("regex")) pattern = n->AsString();
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto regex = std::make_shared<RE2>("^(?:" + pattern + ")$", options);
+  if (!regex->ok()) {
+    const ConfigNode at = node.Get("regex") ? *node.Get("regex") : node;
+    at.Fail("a valid RE2 regular expression (" + regex->error() + ")");
+  }
+  rule.regex = std::move(regex);
+  return rule;
+}
+
+// Headers the remote-write protocol sets itself, or that would break the request's framing.
+bool ReservedHeader(std::string name) {
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::set<std::string> kReserved = {"authorization",
+                                                  "content-encoding",
+                                                  "content-length",
+                                                  "content-type",
+                                                  "host",
+                                                  "user-agent",
+                                                  "connection",
+                                                  "transfer-encoding",
+                                                  "x-prometheus-remote-write-version"};
+  return kReserved.contains(name);
+}
+
+RemoteWriteEndpoint ReadRemoteWrite(const ConfigNode& node, const std::string& config_file) {
+  node.ExpectMap({"url", "name", "remote_timeout", "headers", "basic_auth", "bearer_token_file",
+                  "tls_config", "write_relabel_configs", "queue_config", "external_labels"});
+  RemoteWriteEndpoint e;
+  e.url = ReadUrl(node.Require("url"));
+  e.name = e.url;
+  if (auto n = node.Get("name")) e.name = n->AsName();
+  if (auto n = node.Get("remote_timeout")) e.remote_timeout = ReadPositiveDuration(*n);
+  if (auto h = node.Get("headers")) {
+    for (const auto& key : h->Keys()) {
+      const ConfigNode value = h->Require(key);
+      static const RE2 kToken("[!#$%&'*+.^_`|~0-9A-Za-z-]+");
+      if (!RE2::FullMatch(key, kToken) || ReservedHeader(key))
+        value.Fail("a header name the protocol does not set itself");
+      const std::string v = value.AsString();
+      if (v.find_first_of("\r\n") != std::string::npos) value.Fail("a header value of one line");
+      e.headers.emplace_back(key, v);
+    }
+  }
+  if (auto n = node.Get("basic_auth")) e.authorization = ReadBasicAuth(*n, config_file);
+  if (auto n = node.Get("bearer_token_file")) {
+    if (node.Get("basic_auth")) n->Fail("basic_auth or bearer_token_file, not both");
+    const std::string token = ReadSecretFile(*n, config_file, "bearer token");
+    if (token.empty() || token.find_first_of("\r\n") != std::string::npos)
+      n->Fail("a bearer token file holding one non-empty line");
+    e.authorization = "Bearer " + token;
+  }
+  if (auto n = node.Get("tls_config")) e.tls = ReadTlsConfig(*n, config_file);
+  if (auto list = node.Get("write_relabel_configs")) {
+    for (const auto& item : list->Items()) e.write_relabel_configs.push_back(ReadRelabelRule(item));
+  }
+  if (auto l = node.Get("external_labels")) {
+    for (const auto& key : l->Keys()) {
+      const ConfigNode value = l->Require(key);
+      if (!ValidLabelName(key) || key.starts_with("__"))
+        value.Fail("a label name such as cluster (not starting with __)");
+      e.external_labels.emplace_back(key, value.AsString());
+    }
+    std::sort(e.external_labels.begin(), e.external_labels.end());
+  }
+  if (auto q = node.Get("queue_config")) {
+    q->ExpectMap({"capacity", "max_shards", "max_samples_per_send", "batch_send_deadline",
+                  "min_backoff", "max_backoff", "retry_on_http_429", "path", "max_bytes",
+                  "max_age"});
+    auto& c = e.queue;
+    if (auto n = q->Get("capacity")) c.capacity = n->AsInt(1, 10'000'000);
+    if (auto n = q->Get("max_shards")) c.max_shards = n->AsInt(1, 64);
+    if (auto n = q->Get("max_samples_per_send")) c.max_samples_per_send = n->AsInt(1, 100'000);
+    if (auto n = q->Get("batch_send_deadline")) c.batch_send_deadline = ReadPositiveDuration(*n);
+    if (auto n = q->Get("min_backoff")) c.min_backoff = ReadPositiveDuration(*n);
+    if (auto n = q->Get("max_backoff")) c.max_backoff = ReadPositiveDuration(*n);
+    if (auto n = q->Get("retry_on_http_429")) c.retry_on_http_429 = n->AsBool();
+    if (auto n = q->Get("path")) {
+      c.path = ResolvePath(*n, config_file);
+      std::error_code ec;
+      std::filesystem::create_directories(c.path, ec);
+      if (ec || ::access(c.path.c_str(), W_OK | X_OK) != 0)
+        n->Fail("a folder the gateway can create and write (" + c.path + ")");
+    }
+    if (auto n = q->Get("max_bytes")) c.max_bytes = n->AsInt(1 << 20, int64_t{1} << 40);
+    if (auto n = q->Get("max_age")) c.max_age = ReadPositiveDuration(*n);
+    if (c.min_backoff > c.max_backoff)
+      q->Require("min_backoff").Fail("a duration not above queue_config.max_backoff");
+  }
+  return e;
+}
+
 }  // namespace
 
 GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& file_name) {
   GatewayConfig config;
   config.source = file_name;
   const ConfigNode root = ConfigNode::Parse(text, file_name);
-  root.ExpectMap({"advertise_address", "targets", "scrape", "push", "federate", "memory"});
+  root.ExpectMap({"advertise_address", "targets", "scrape", "push", "federate", "memory",
+                  "scrape_interval", "remote_write"});
   if (auto n = root.Get("advertise_address")) {
     config.advertise_address = n->AsString();
     static const RE2 kHostPort(R"((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})");
@@ -235,6 +361,23 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
       config.memory.budget_bytes = n->AsInt(int64_t{1} << 20, int64_t{1} << 40);
     if (auto n = m->Get("max_series_per_push"))
       config.memory.max_series_per_push = n->AsInt(1, 10'000'000);
+  }
+  if (auto n = root.Get("scrape_interval")) {
+    config.scrape_interval = n->AsDuration();
+    if (config.scrape_interval < std::chrono::seconds(1)) n->Fail("a duration of at least 1s");
+  }
+  if (auto list = root.Get("remote_write")) {
+    std::set<std::string> names;
+    std::set<std::string> paths;
+    for (const auto& item : list->Items()) {
+      auto endpoint = ReadRemoteWrite(item, file_name);
+      if (!names.insert(endpoint.name).second)
+        (item.Get("name") ? *item.Get("name") : item.Require("url"))
+            .Fail("a name (or URL) not used by another remote_write entry");
+      if (!endpoint.queue.path.empty() && !paths.insert(endpoint.queue.path).second)
+        item.Require("queue_config").Require("path").Fail("a queue folder of its own");
+      config.remote_write.push_back(std::move(endpoint));
+    }
   }
   return config;
 }

@@ -6,7 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "common/http/http_client.h"
 #include "common/http/tls_client.h"
+
+namespace re2 {
+class RE2;
+}
 
 namespace meshflow::gateway {
 
@@ -32,6 +37,42 @@ struct PushNode {
   std::string node;
   std::string token_file;
   std::string token;  // read from token_file when the config is loaded
+};
+
+// One write_relabel_configs entry, as Prometheus takes it (the actions that select or strip).
+struct RelabelRule {
+  enum class Action { kKeep, kDrop, kLabelDrop, kLabelKeep };
+  Action action = Action::kKeep;
+  std::vector<std::string> source_labels;  // keep/drop: their values joined by `separator`
+  std::string separator = ";";
+  std::shared_ptr<const re2::RE2> regex;  // fully anchored, as in Prometheus
+};
+
+// One remote_write endpoint, in the shape of Prometheus' remote_write entries.
+struct RemoteWriteEndpoint {
+  std::string name;  // names the queue and its metrics; default: the URL
+  std::string url;
+  nanoseconds remote_timeout = std::chrono::seconds(30);
+  ClientHeaders headers;      // e.g. X-Scope-OrgID
+  std::string authorization;  // basic_auth or bearer_token_file, as a header value
+  std::shared_ptr<const TlsClient> tls;
+  std::vector<RelabelRule> write_relabel_configs;
+  std::vector<std::pair<std::string, std::string>> external_labels;  // sorted by name
+  struct Queue {
+    // Samples buffered per shard in memory; the oldest go first when full. Larger than
+    // Prometheus' 10000: a round of scrapes arrives at once, not spread over the interval.
+    int64_t capacity = 50000;
+    int64_t max_shards = 4;  // shards run (the gateway does not reshard)
+    int64_t max_samples_per_send = 2000;
+    nanoseconds batch_send_deadline = std::chrono::seconds(5);
+    nanoseconds min_backoff = std::chrono::milliseconds(30);
+    nanoseconds max_backoff = std::chrono::seconds(5);
+    bool retry_on_http_429 = true;
+    // A folder for the write-ahead queue on disk; empty: the queue lives in memory only.
+    std::string path;
+    int64_t max_bytes = int64_t{1} << 30;  // on disk, over all shards' segments
+    nanoseconds max_age = std::chrono::hours(2);
+  } queue;
 };
 
 struct GatewayConfig {
@@ -75,6 +116,9 @@ struct GatewayConfig {
     int64_t budget_bytes = int64_t{256} << 20;  // stored pushes, pushes being parsed
     int64_t max_series_per_push = 50'000;
   } memory;
+  // How often the gateway scrapes every node itself; only while remote_write names endpoints.
+  nanoseconds scrape_interval = std::chrono::seconds(5);
+  std::vector<RemoteWriteEndpoint> remote_write;
 };
 
 // Parses gateway config text; `file_name` labels errors and anchors relative token_file paths.

@@ -103,6 +103,20 @@ void ConfigNode::ExpectMap(std::initializer_list<std::string_view> allowed) cons
   }
 }
 
+std::vector<std::string> ConfigNode::Keys() const {
+  std::vector<std::string> keys;
+  if (IsNull()) return keys;
+  if (!node_.IsMap()) Fail("a mapping");
+  for (const auto& kv : node_) {
+    if (!kv.first.IsScalar()) {
+      ConfigNode(kv.first, path_.empty() ? "top level" : path_, file_, kv.first.Mark())
+          .Fail("a plain key");
+    }
+    keys.push_back(kv.first.Scalar());
+  }
+  return keys;
+}
+
 std::optional<ConfigNode> ConfigNode::Get(std::string_view key) const {
   if (IsNull() || !node_.IsMap()) return std::nullopt;
   YAML::Node child = node_[std::string(key)];

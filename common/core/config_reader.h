@@ -45,6 +45,8 @@ class ConfigNode {
   ConfigNode Require(std::string_view key) const;
   // Items of a sequence; fails on anything else.
   std::vector<ConfigNode> Items() const;
+  // Keys of a mapping in file order (an empty section has none); fails on anything else.
+  std::vector<std::string> Keys() const;
 
   std::string AsString() const;
   // A name that becomes a label value (a node, a role, a peer): see ValidName. `what` words the

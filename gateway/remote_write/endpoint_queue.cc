@@ -1,0 +1,360 @@
+#include "gateway/remote_write/endpoint_queue.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "common/daemon/version.h"
+#include "gateway/remote_write/relabel.h"
+
+namespace meshflow::gateway::remote_write {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+class RealWaiter final : public Waiter {
+ public:
+  bool Wait(std::chrono::nanoseconds duration) override {
+    std::unique_lock lock(mutex_);
+    return !cv_.wait_for(lock, duration, [this] { return stopping_; });
+  }
+  void Stop() override {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+FetchResult HttpTransport::Post(const ClientRequest& request, std::chrono::nanoseconds timeout,
+                                const TlsClient* tls) {
+  // Receivers answer with a short text at most; a long body is only read up to this bound.
+  constexpr size_t kMaxResponseBytes = 64 << 10;
+  return Fetch(request,
+               SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(timeout),
+               kMaxResponseBytes, tls);
+}
+
+EndpointQueue::EndpointQueue(RemoteWriteEndpoint config, Transport& transport, bool run_threads,
+                             std::unique_ptr<Waiter> waiter, const Clock& clock)
+    : name_(config.name),
+      transport_(transport),
+      waiter_(waiter ? std::move(waiter) : std::make_unique<RealWaiter>()),
+      capacity_(static_cast<size_t>(config.queue.capacity)),
+      rng_(std::random_device{}()) {
+  const auto shards = static_cast<size_t>(config.queue.max_shards);
+  config_ = std::make_shared<const RemoteWriteEndpoint>(std::move(config));
+  for (size_t i = 0; i < shards; ++i) {
+    shards_.push_back(std::make_unique<Shard>());
+    if (config_->queue.path.empty()) continue;
+    SegmentLog::Options o;
+    o.dir = config_->queue.path + "/shard-" + std::to_string(i);
+    o.max_bytes = static_cast<uint64_t>(config_->queue.max_bytes) / shards;
+    o.segment_bytes = std::clamp<uint64_t>(o.max_bytes / 8, 64 << 10, 16 << 20);
+    o.max_age = config_->queue.max_age;
+    std::string why;
+    shards_[i]->log = SegmentLog::Open(o, clock, &why);
+    if (!shards_[i]->log) {
+      spdlog::error("remote_write {}: no queue on disk for shard {}, keeping it in memory: {}",
+                    name_, i, why);
+    } else if (shards_[i]->log->pending_samples() > 0) {
+      spdlog::info("remote_write {}: shard {} resumes with {} samples from {}", name_, i,
+                   shards_[i]->log->pending_samples(), o.dir);
+    }
+  }
+  if (run_threads) {
+    for (size_t i = 0; i < shards; ++i)
+      shards_[i]->thread = std::thread([this, i] { RunShard(i); });
+  }
+}
+
+EndpointQueue::~EndpointQueue() { Stop(); }
+
+void EndpointQueue::Stop() {
+  stopping_ = true;
+  waiter_->Stop();
+  for (auto& s : shards_) {
+    { std::lock_guard lock(s->mutex); }
+    s->wake.notify_all();
+  }
+  for (auto& s : shards_) {
+    if (s->thread.joinable()) s->thread.join();
+  }
+}
+
+void EndpointQueue::Reconfigure(RemoteWriteEndpoint config) {
+  {
+    std::lock_guard lock(config_mutex_);
+    config_ = std::make_shared<const RemoteWriteEndpoint>(std::move(config));
+  }
+  std::lock_guard lock(translate_mutex_);
+  translated_.clear();
+}
+
+EndpointQueue::Translated EndpointQueue::Translate(const std::shared_ptr<const Labels>& source,
+                                                   const RemoteWriteEndpoint& config) const {
+  Translated t;
+  t.source = source;
+  if (config.external_labels.empty() && config.write_relabel_configs.empty()) {
+    // Nothing changes: share the scrape loop's label set (already sorted).
+    t.hash = HashLabels(*source);
+    t.labels = source;
+    return t;
+  }
+  Labels labels = *source;
+  // External labels never override a series' own label of the same name, as in Prometheus.
+  for (const auto& external : config.external_labels) {
+    if (std::none_of(labels.begin(), labels.end(),
+                     [&](const auto& l) { return l.first == external.first; }))
+      labels.push_back(external);
+  }
+  if (!Relabel(config.write_relabel_configs, labels)) return t;
+  std::sort(labels.begin(), labels.end());
+  t.hash = HashLabels(labels);
+  t.labels = std::make_shared<const Labels>(std::move(labels));
+  return t;
+}
+
+void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
+  std::shared_ptr<const RemoteWriteEndpoint> config;
+  {
+    std::lock_guard lock(config_mutex_);
+    config = config_;
+  }
+  std::vector<std::vector<SeriesSample>> per_shard(shards_.size());
+  {
+    std::lock_guard lock(translate_mutex_);
+    for (const auto& s : samples) {
+      auto it = translated_.find(s.labels.get());
+      if (it == translated_.end() || it->second.source.lock() != s.labels) {
+        it = translated_.insert_or_assign(s.labels.get(), Translate(s.labels, *config)).first;
+      }
+      const Translated& t = it->second;
+      if (!t.labels) {
+        relabel_dropped_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      per_shard[t.hash % shards_.size()].push_back({t.labels, s.timestamp_ms, s.value});
+    }
+    if (translated_.size() >= sweep_at_) {
+      // A shared label set is held by the entry itself: gone when nobody else holds it.
+      std::erase_if(translated_, [](const auto& kv) {
+        return kv.second.source.expired() ||
+               (kv.second.labels.get() == kv.first && kv.second.labels.use_count() == 1);
+      });
+      sweep_at_ = std::max<size_t>(1024, translated_.size() * 2);
+    }
+  }
+  const auto max_per_send = static_cast<size_t>(config->queue.max_samples_per_send);
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    if (per_shard[i].empty()) continue;
+    Shard& shard = *shards_[i];
+    uint64_t dropped = 0;
+    bool wake = false;
+    if (shard.log) {
+      int64_t highest = 0;
+      for (const auto& s : per_shard[i]) highest = std::max(highest, s.timestamp_ms);
+      const std::string payload = EncodeWriteRequest(per_shard[i]);
+      const auto n = static_cast<uint32_t>(per_shard[i].size());
+      {
+        std::lock_guard lock(shard.mutex);
+        if (shard.log->pending_samples() == 0) {
+          shard.oldest_queued = SteadyClock::now();
+          wake = true;
+        }
+        if (!shard.log->Append(payload, n, highest)) dropped_.fetch_add(n);
+        wake = wake || shard.log->pending_samples() >= max_per_send;
+      }
+      if (wake) shard.wake.notify_one();
+      continue;
+    }
+    {
+      std::lock_guard lock(shard.mutex);
+      if (shard.queue.empty()) {
+        shard.oldest_queued = SteadyClock::now();
+        wake = true;
+      }
+      for (auto& s : per_shard[i]) {
+        if (shard.queue.size() >= capacity_) {
+          shard.queue.pop_front();
+          ++dropped;
+        }
+        shard.queue.push_back(std::move(s));
+      }
+      wake = wake || shard.queue.size() >= max_per_send;
+    }
+    if (dropped > 0) {
+      dropped_.fetch_add(dropped, std::memory_order_relaxed);
+      spdlog::warn("remote_write {}: queue full, dropped the {} oldest samples of shard {}", name_,
+                   dropped, i);
+    }
+    if (wake) shard.wake.notify_one();
+  }
+}
+
+bool EndpointQueue::SendBatch(size_t index) {
+  std::shared_ptr<const RemoteWriteEndpoint> config;
+  {
+    std::lock_guard lock(config_mutex_);
+    config = config_;
+  }
+  Shard& shard = *shards_[index];
+  ClientRequest request;
+  request.method = "POST";
+  size_t count = 0;
+  int64_t highest = 0;
+  std::optional<SegmentLog::Batch> logged_batch;
+  {
+    std::lock_guard lock(shard.mutex);
+    if (shard.log) {
+      logged_batch = shard.log->Next(static_cast<uint32_t>(config->queue.max_samples_per_send));
+      if (!logged_batch) return false;
+      count = logged_batch->samples;
+      highest = logged_batch->max_timestamp_ms;
+    } else {
+      if (shard.queue.empty()) return false;
+      count = std::min(shard.queue.size(), static_cast<size_t>(config->queue.max_samples_per_send));
+      const auto end = shard.queue.begin() + static_cast<ptrdiff_t>(count);
+      for (auto it = shard.queue.begin(); it != end; ++it)
+        highest = std::max(highest, it->timestamp_ms);
+      request.body = SnappyCompress(EncodeWriteRequest(std::vector<SeriesSample>(
+          std::make_move_iterator(shard.queue.begin()), std::make_move_iterator(end))));
+      shard.queue.erase(shard.queue.begin(), end);
+      shard.inflight = count;
+    }
+    if (Pending(shard) > 0) shard.oldest_queued = SteadyClock::now();
+  }
+  if (logged_batch) request.body = SnappyCompress(logged_batch->payload);
+  // Done with the batch: acknowledged or refused for good. A batch abandoned at a stop stays
+  // on disk and goes again after the next start.
+  auto finish = [&] {
+    std::lock_guard lock(shard.mutex);
+    if (logged_batch) shard.log->Ack(*logged_batch);
+  };
+  std::string why;
+  auto url = HttpUrl::Parse(config->url, &why);
+  // The config loader checked the URL; this only guards against a change of that check.
+  if (!url) {
+    spdlog::error("remote_write {}: bad URL {}: {}", name_, config->url, why);
+    failed_.fetch_add(count);
+    finish();
+    std::lock_guard lock(shard.mutex);
+    shard.inflight = 0;
+    return true;
+  }
+  request.url = std::move(*url);
+  request.headers = {{"Content-Encoding", "snappy"},
+                     {"Content-Type", "application/x-protobuf"},
+                     {"X-Prometheus-Remote-Write-Version", "0.1.0"},
+                     {"User-Agent", "meshflow-gateway/" + std::string(kVersion)}};
+  if (!config->authorization.empty())
+    request.headers.emplace_back("Authorization", config->authorization);
+  for (const auto& h : config->headers) request.headers.push_back(h);
+
+  auto backoff = config->queue.min_backoff;
+  bool logged = false;
+  while (!stopping_) {
+    const FetchResult result = transport_.Post(request, config->remote_timeout, config->tls.get());
+    const ResponseVerdict verdict = ClassifyResponse(result, config->queue.retry_on_http_429);
+    if (verdict.verdict == Verdict::kSent) {
+      sent_.fetch_add(count);
+      bytes_sent_.fetch_add(request.body.size());
+      int64_t prev = highest_sent_ms_.load();
+      while (prev < highest && !highest_sent_ms_.compare_exchange_weak(prev, highest)) {
+      }
+      if (logged) spdlog::info("remote_write {}: shard {} delivers again", name_, index);
+      finish();
+      break;
+    }
+    if (verdict.verdict == Verdict::kDrop) {
+      failed_.fetch_add(count);
+      spdlog::error("remote_write {}: receiver refused {} samples for good ({}); dropped", name_,
+                    count, verdict.reason);
+      finish();
+      break;
+    }
+    retried_.fetch_add(count);
+    std::chrono::nanoseconds delay;
+    if (verdict.retry_after) {
+      delay = *verdict.retry_after;
+    } else {
+      // Full backoff halved plus a random half, so shards that failed together spread out.
+      std::lock_guard lock(rng_mutex_);
+      const int64_t half = backoff.count() / 2;
+      delay = std::chrono::nanoseconds(
+          half + std::uniform_int_distribution<int64_t>(0, std::max<int64_t>(half, 0))(rng_));
+    }
+    if (!logged) {
+      spdlog::warn("remote_write {}: shard {} retrying {} samples: {}", name_, index, count,
+                   verdict.reason);
+      logged = true;
+    } else {
+      spdlog::debug("remote_write {}: shard {} retrying: {}", name_, index, verdict.reason);
+    }
+    if (!waiter_->Wait(delay)) break;
+    backoff = std::min(backoff * 2, config->queue.max_backoff);
+  }
+  // Also when abandoned at a stop: a batch from memory is lost with the rest of that queue.
+  std::lock_guard lock(shard.mutex);
+  shard.inflight = 0;
+  return true;
+}
+
+size_t EndpointQueue::Pending(const Shard& shard) const {
+  return shard.log ? shard.log->pending_samples() : shard.queue.size();
+}
+
+void EndpointQueue::RunShard(size_t index) {
+  Shard& shard = *shards_[index];
+  while (!stopping_) {
+    std::shared_ptr<const RemoteWriteEndpoint> config;
+    {
+      std::lock_guard lock(config_mutex_);
+      config = config_;
+    }
+    const auto max_per_send = static_cast<size_t>(config->queue.max_samples_per_send);
+    const auto deadline =
+        std::chrono::duration_cast<SteadyClock::duration>(config->queue.batch_send_deadline);
+    std::unique_lock lock(shard.mutex);
+    shard.wake.wait(lock, [&] { return stopping_ || Pending(shard) > 0; });
+    if (stopping_) break;
+    shard.wake.wait_until(lock, shard.oldest_queued + deadline,
+                          [&] { return stopping_ || Pending(shard) >= max_per_send; });
+    if (stopping_) break;
+    lock.unlock();
+    SendBatch(index);
+  }
+}
+
+QueueStats EndpointQueue::Stats() const {
+  QueueStats s;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mutex);
+    if (shard->log) {
+      s.pending += shard->log->pending_samples();
+      s.bytes_on_disk += shard->log->bytes();
+      s.dropped += shard->log->dropped_samples();
+    } else {
+      s.pending += shard->queue.size() + shard->inflight.load();
+    }
+  }
+  s.sent = sent_.load();
+  s.retried = retried_.load();
+  s.failed = failed_.load();
+  s.dropped += dropped_.load();
+  s.relabel_dropped = relabel_dropped_.load();
+  s.bytes_sent = bytes_sent_.load();
+  s.highest_sent_timestamp_ms = highest_sent_ms_.load();
+  s.shards = shards_.size();
+  return s;
+}
+
+}  // namespace meshflow::gateway::remote_write

@@ -1,0 +1,138 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/http/http_client.h"
+#include "gateway/gateway_config.h"
+#include "gateway/remote_write/response.h"
+#include "gateway/remote_write/segment_log.h"
+#include "gateway/remote_write/write_request.h"
+
+namespace meshflow::gateway::remote_write {
+
+// Where a request goes: the network in the daemon, a stub receiver in tests.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual FetchResult Post(const ClientRequest& request, std::chrono::nanoseconds timeout,
+                           const TlsClient* tls) = 0;
+};
+
+// common/http's Fetch on a fresh connection per request.
+class HttpTransport final : public Transport {
+ public:
+  FetchResult Post(const ClientRequest& request, std::chrono::nanoseconds timeout,
+                   const TlsClient* tls) override;
+};
+
+// Waits between retries; tests advance a FakeClock instead of sleeping.
+class Waiter {
+ public:
+  virtual ~Waiter() = default;
+  // Waits `duration`; false when the queue is stopping and the wait was cut short.
+  virtual bool Wait(std::chrono::nanoseconds duration) = 0;
+  // Cuts every present and future wait short.
+  virtual void Stop() = 0;
+};
+
+// What one endpoint's queue has done so far.
+struct QueueStats {
+  uint64_t pending = 0;          // samples queued, not yet acknowledged
+  uint64_t sent = 0;             // samples the receiver acknowledged
+  uint64_t retried = 0;          // samples sent again after a retryable failure
+  uint64_t failed = 0;           // samples the receiver refused for good (4xx other than 429)
+  uint64_t dropped = 0;          // samples dropped because the queue was full
+  uint64_t relabel_dropped = 0;  // samples write_relabel_configs left out
+  uint64_t bytes_sent = 0;       // compressed request bodies acknowledged
+  uint64_t bytes_on_disk = 0;    // the write-ahead queue's segments
+  int64_t highest_sent_timestamp_ms = 0;
+  uint64_t shards = 0;
+};
+
+// The queue of one remote_write endpoint: samples sharded by series hash, so each series' samples
+// leave in the order they came, each shard sending one batch at a time and retrying it until it
+// is acknowledged (5xx, 429, network errors, with capped exponential backoff and jitter) or
+// refused for good (other 4xx, counted and logged with the receiver's reason).
+class EndpointQueue {
+ public:
+  // `run_threads` false: nothing is sent until a test calls SendBatch().
+  // With queue.path set, each shard keeps its samples in a SegmentLog under path/shard-N, and
+  // what was not acknowledged before a stop or crash is sent after the next start.
+  EndpointQueue(RemoteWriteEndpoint config, Transport& transport, bool run_threads = true,
+                std::unique_ptr<Waiter> waiter = nullptr,
+                const Clock& clock = SystemClock::Instance());
+  ~EndpointQueue();
+  EndpointQueue(const EndpointQueue&) = delete;
+  EndpointQueue& operator=(const EndpointQueue&) = delete;
+
+  // A reloaded config for the same endpoint: URL, headers, credentials, TLS, relabelling and
+  // backoff change at once; the queued samples stay. Shard count and capacity stay as started.
+  void Reconfigure(RemoteWriteEndpoint config);
+  // Adds external labels, relabels, and queues each surviving sample on its series' shard.
+  void Append(const std::vector<SeriesSample>& samples);
+  // Sends one batch of shard `shard` (up to max_samples_per_send) until it is acknowledged,
+  // refused or the queue stops. False when the shard was empty.
+  bool SendBatch(size_t shard);
+  // Stops the senders; a batch being retried is abandoned.
+  void Stop();
+
+  QueueStats Stats() const;
+  const std::string& name() const { return name_; }
+  size_t shard_count() const { return shards_.size(); }
+
+ private:
+  struct Shard {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<SeriesSample> queue;   // without a queue path
+    std::unique_ptr<SegmentLog> log;  // with one: the samples live on disk
+    std::chrono::steady_clock::time_point oldest_queued;
+    std::atomic<size_t> inflight{0};  // samples of the batch being sent
+    std::thread thread;
+  };
+  struct Translated {
+    std::weak_ptr<const Labels> source;
+    std::shared_ptr<const Labels> labels;  // null: dropped by relabelling
+    uint64_t hash = 0;
+  };
+  void RunShard(size_t index);
+  size_t Pending(const Shard& shard) const;  // caller holds shard.mutex
+  Translated Translate(const std::shared_ptr<const Labels>& source,
+                       const RemoteWriteEndpoint& config) const;
+
+  const std::string name_;
+  Transport& transport_;
+  std::unique_ptr<Waiter> waiter_;
+  const size_t capacity_;
+
+  mutable std::mutex config_mutex_;
+  std::shared_ptr<const RemoteWriteEndpoint> config_;
+
+  // Labels as sent, per label set of the scrape loop: relabelling runs once per series, not per
+  // sample. Entries whose source is gone are swept when the map doubles.
+  std::mutex translate_mutex_;
+  std::unordered_map<const Labels*, Translated> translated_;
+  size_t sweep_at_ = 1024;
+
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<bool> stopping_{false};
+  std::mutex rng_mutex_;
+  std::mt19937_64 rng_;
+
+  std::atomic<uint64_t> sent_{0}, retried_{0}, failed_{0}, dropped_{0}, relabel_dropped_{0},
+      bytes_sent_{0};
+  std::atomic<int64_t> highest_sent_ms_{0};
+};
+
+}  // namespace meshflow::gateway::remote_write

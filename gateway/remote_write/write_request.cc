@@ -1,0 +1,126 @@
+#include "gateway/remote_write/write_request.h"
+
+#include <snappy.h>
+
+#include <bit>
+#include <cstring>
+
+namespace meshflow::gateway::remote_write {
+namespace {
+
+// Wire types of the protobuf encoding.
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kFixed64 = 1;
+constexpr uint32_t kLengthDelimited = 2;
+
+void PutVarint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+void PutTag(std::string& out, uint32_t field, uint32_t wire_type) {
+  PutVarint(out, (field << 3) | wire_type);
+}
+
+size_t StringFieldSize(size_t length) { return 1 + VarintSize(length) + length; }
+
+void PutString(std::string& out, uint32_t field, std::string_view s) {
+  PutTag(out, field, kLengthDelimited);
+  PutVarint(out, s.size());
+  out.append(s);
+}
+
+// Label { string name = 1; string value = 2; }
+size_t LabelSize(const std::pair<std::string, std::string>& l) {
+  return StringFieldSize(l.first.size()) + StringFieldSize(l.second.size());
+}
+
+// Sample { double value = 1; int64 timestamp = 2; }
+size_t SampleSize(const SeriesSample& s) {
+  return 1 + 8 + 1 + VarintSize(static_cast<uint64_t>(s.timestamp_ms));
+}
+
+}  // namespace
+
+double StaleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
+
+bool IsStaleNaN(double value) { return std::bit_cast<uint64_t>(value) == kStaleNaNBits; }
+
+std::string EncodeWriteRequest(std::span<const SeriesSample> samples) {
+  std::string out;
+  out.reserve(samples.size() * 64);
+  size_t i = 0;
+  while (i < samples.size()) {
+    size_t end = i + 1;
+    while (end < samples.size() &&
+           (samples[end].labels == samples[i].labels || *samples[end].labels == *samples[i].labels))
+      ++end;
+    // TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
+    size_t series_size = 0;
+    for (const auto& l : *samples[i].labels) {
+      const size_t n = LabelSize(l);
+      series_size += 1 + VarintSize(n) + n;
+    }
+    for (size_t k = i; k < end; ++k) {
+      const size_t n = SampleSize(samples[k]);
+      series_size += 1 + VarintSize(n) + n;
+    }
+    PutTag(out, 1, kLengthDelimited);  // WriteRequest.timeseries
+    PutVarint(out, series_size);
+    for (const auto& l : *samples[i].labels) {
+      PutTag(out, 1, kLengthDelimited);
+      PutVarint(out, LabelSize(l));
+      PutString(out, 1, l.first);
+      PutString(out, 2, l.second);
+    }
+    for (size_t k = i; k < end; ++k) {
+      PutTag(out, 2, kLengthDelimited);
+      PutVarint(out, SampleSize(samples[k]));
+      PutTag(out, 1, kFixed64);
+      const uint64_t bits = std::bit_cast<uint64_t>(samples[k].value);
+      for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>((bits >> (8 * b)) & 0xff));
+      PutTag(out, 2, kVarint);
+      // int64 fields encode negative values as their 64-bit two's complement.
+      PutVarint(out, static_cast<uint64_t>(samples[k].timestamp_ms));
+    }
+    i = end;
+  }
+  return out;
+}
+
+std::string SnappyCompress(std::string_view data) {
+  std::string out;
+  snappy::Compress(data.data(), data.size(), &out);
+  return out;
+}
+
+uint64_t HashLabels(const Labels& labels) {
+  uint64_t h = 14695981039346656037ULL;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+    h ^= 0xff;  // a byte no label holds, so ("ab","c") and ("a","bc") differ
+    h *= 1099511628211ULL;
+  };
+  for (const auto& [name, value] : labels) {
+    mix(name);
+    mix(value);
+  }
+  return h;
+}
+
+}  // namespace meshflow::gateway::remote_write

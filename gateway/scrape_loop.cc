@@ -1,0 +1,252 @@
+#include "gateway/scrape_loop.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/daemon/version.h"
+
+namespace meshflow::gateway {
+namespace {
+
+using remote_write::Labels;
+using remote_write::SeriesSample;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::string_view kTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds";
+
+int64_t WallMillis(const Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.Wall().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+ScrapeLoop::ScrapeLoop(TargetRegistry& registry, PushStore& push_store, Scraper& scraper,
+                       remote_write::SampleSink& sink, const Clock& clock)
+    : registry_(registry), push_store_(push_store), scraper_(scraper), sink_(sink), clock_(clock) {}
+
+ScrapeLoop::~ScrapeLoop() { Stop(); }
+
+void ScrapeLoop::Configure(Settings settings) {
+  settings.timeout = std::min(settings.timeout, settings.interval);
+  std::lock_guard lock(mutex_);
+  settings_ = std::move(settings);
+}
+
+void ScrapeLoop::Start() {
+  {
+    std::lock_guard lock(run_mutex_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ScrapeLoop::Stop() {
+  {
+    std::lock_guard lock(run_mutex_);
+    stopping_ = true;
+  }
+  run_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t ScrapeLoop::rounds() const {
+  std::lock_guard lock(mutex_);
+  return round_;
+}
+
+void ScrapeLoop::Run() {
+  auto next = SteadyClock::now();
+  std::unique_lock lock(run_mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    RunOnce();
+    std::chrono::nanoseconds interval;
+    {
+      std::lock_guard settings_lock(mutex_);
+      interval = settings_.interval;
+    }
+    next += std::chrono::duration_cast<SteadyClock::duration>(interval);
+    const auto now = SteadyClock::now();
+    if (next < now) {
+      spdlog::warn("scrape loop: a round took longer than the scrape interval; skipping ahead");
+      next = now;
+    }
+    lock.lock();
+    run_cv_.wait_until(lock, next, [this] { return stopping_; });
+  }
+}
+
+const std::shared_ptr<const Labels>& ScrapeLoop::Intern(NodeState& state, Labels labels) {
+  std::sort(labels.begin(), labels.end());
+  key_.clear();
+  for (const auto& [name, value] : labels) {
+    key_ += name;
+    key_ += '\xff';
+    key_ += value;
+    key_ += '\xfe';
+  }
+  auto [it, inserted] = state.series.try_emplace(key_);
+  if (inserted) it->second.labels = std::make_shared<const Labels>(std::move(labels));
+  it->second.seen_round = round_;
+  return it->second.labels;
+}
+
+void ScrapeLoop::Ingest(const std::string& node, const Exposition* exposition, int64_t timestamp_ms,
+                        std::optional<double> duration_seconds, std::vector<SeriesSample>& out) {
+  NodeState& state = nodes_[node];
+  const Labels target{{"instance", node}, {"job", "meshflow"}, {"node", node}};
+  size_t scraped = 0;
+  if (exposition) {
+    for (const auto& family : exposition->families) {
+      for (const auto& sample : family.samples) {
+        Labels labels;
+        labels.reserve(sample.labels.size() + target.size() + 1);
+        labels.emplace_back("__name__", sample.name);
+        for (const auto& label : sample.labels) {
+          if (label.second.empty()) continue;  // an empty label is no label
+          // A label the target also sets is kept as exported_<name>, as Prometheus does
+          // without honor_labels.
+          const bool clash = std::any_of(target.begin(), target.end(),
+                                         [&](const auto& t) { return t.first == label.first; });
+          labels.emplace_back(clash ? "exported_" + label.first : label.first, label.second);
+        }
+        labels.insert(labels.end(), target.begin(), target.end());
+        out.push_back({Intern(state, std::move(labels)), sample.timestamp_ms.value_or(timestamp_ms),
+                       sample.value});
+        ++scraped;
+      }
+    }
+  }
+  auto report = [&](const char* name, double value) {
+    Labels labels = target;
+    labels.emplace_back("__name__", name);
+    out.push_back({Intern(state, std::move(labels)), timestamp_ms, value});
+  };
+  report("up", exposition ? 1 : 0);
+  if (duration_seconds) report("scrape_duration_seconds", *duration_seconds);
+  report("scrape_samples_scraped", static_cast<double>(scraped));
+  // Series not seen in this result end here.
+  for (auto it = state.series.begin(); it != state.series.end();) {
+    if (it->second.seen_round == round_) {
+      ++it;
+      continue;
+    }
+    out.push_back({it->second.labels, timestamp_ms, remote_write::StaleNaN()});
+    it = state.series.erase(it);
+  }
+}
+
+void ScrapeLoop::TakePush(const std::string& node) {
+  const auto lookup = push_store_.Get(node);
+  if (lookup.state != PushStore::State::kFresh || !lookup.body || !lookup.body->exposition) return;
+  std::vector<SeriesSample> out;
+  std::lock_guard lock(mutex_);
+  NodeState& state = nodes_[node];
+  if (state.taken_push == lookup.body->received_monotonic) return;
+  state.taken_push = lookup.body->received_monotonic;
+  ++round_;
+  const auto ts = static_cast<int64_t>(std::llround(lookup.body->received_wall_seconds * 1000));
+  Ingest(node, lookup.body->exposition.get(), ts, std::nullopt, out);
+  sink_.Append(out);
+}
+
+void ScrapeLoop::RunOnce() {
+  Settings settings;
+  {
+    std::lock_guard lock(mutex_);
+    settings = settings_;
+  }
+  const auto targets = registry_.Snapshot();
+  const int64_t round_ms = WallMillis(clock_);
+  const auto deadline =
+      SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(settings.timeout);
+  const std::string timeout_seconds =
+      std::to_string(std::chrono::duration<double>(settings.timeout).count());
+
+  std::vector<ScrapeJob> jobs;
+  std::vector<std::string> push_nodes;
+  for (const auto& t : targets) {
+    if (t.source == TargetSource::kPush) {
+      push_nodes.push_back(t.node);
+      continue;
+    }
+    ScrapeJob job;
+    job.node = t.node;
+    job.url = t.url;
+    job.deadline = deadline;
+    job.headers = {{"Accept", "text/plain;version=0.0.4"},
+                   {"Accept-Encoding", "identity"},
+                   {std::string(kTimeoutHeader), timeout_seconds},
+                   {"User-Agent", "meshflow-gateway/" + std::string(kVersion)}};
+    if (!settings.authorization.empty())
+      job.headers.emplace_back("Authorization", settings.authorization);
+    job.tls = settings.tls;
+    jobs.push_back(std::move(job));
+  }
+  auto outcomes = scraper_.ScrapeAll(jobs);
+
+  TextFormatLimits limits;
+  limits.max_body_bytes = settings.max_body_bytes;
+  std::vector<SeriesSample> out;
+  std::lock_guard lock(mutex_);
+  ++round_;
+  // One node at a time, each body dropped once parsed and its exposition once ingested, so
+  // memory holds one node's parse, not every node's.
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    auto& o = outcomes[i];
+    // Not started (the node's in-flight cap, held by /proxy requests, or a full queue): no
+    // verdict on the node this round, rather than a false `up 0`.
+    if (!o.refused.empty()) continue;
+    std::unique_ptr<Exposition> exposition;
+    if (!o.fetch.ok() || o.fetch.response.status != 200) {
+      spdlog::debug(
+          "scrape loop: node {} down: {}", jobs[i].node,
+          o.fetch.ok() ? "HTTP " + std::to_string(o.fetch.response.status) : o.fetch.message);
+    } else {
+      exposition = std::make_unique<Exposition>();
+      if (auto error = ParseTextFormat(o.fetch.response.body, limits, exposition.get())) {
+        spdlog::debug("scrape loop: node {} exposition not valid: {}", jobs[i].node,
+                      error->ToString());
+        exposition.reset();
+      }
+      std::string().swap(o.fetch.response.body);
+    }
+    Ingest(jobs[i].node, exposition.get(), round_ms,
+           std::chrono::duration<double>(o.duration).count(), out);
+  }
+  // Taken now, not at the round's start: a push taken in meanwhile has a later timestamp.
+  const int64_t now_ms = WallMillis(clock_);
+  for (const auto& node : push_nodes) {
+    const auto lookup = push_store_.Get(node);
+    NodeState& state = nodes_[node];
+    if (lookup.state == PushStore::State::kFresh && lookup.body && lookup.body->exposition) {
+      if (state.taken_push != lookup.body->received_monotonic) {
+        state.taken_push = lookup.body->received_monotonic;
+        Ingest(node, lookup.body->exposition.get(),
+               static_cast<int64_t>(std::llround(lookup.body->received_wall_seconds * 1000)),
+               std::nullopt, out);
+      }
+      continue;
+    }
+    // No push, or the last one is past its TTL: the node is down.
+    Ingest(node, nullptr, now_ms, std::nullopt, out);
+  }
+  // Nodes that left the config: every series ends.
+  for (auto it = nodes_.begin(); it != nodes_.end();) {
+    const bool known = std::any_of(targets.begin(), targets.end(),
+                                   [&](const Target& t) { return t.node == it->first; });
+    if (known) {
+      ++it;
+      continue;
+    }
+    for (const auto& [key, series] : it->second.series)
+      out.push_back({series.labels, now_ms, remote_write::StaleNaN()});
+    it = nodes_.erase(it);
+  }
+  if (!out.empty()) sink_.Append(out);
+}
+
+}  // namespace meshflow::gateway
