@@ -9,6 +9,7 @@ BUILD_PACKAGES=(
   build-essential cmake pkg-config git
   prometheus-cpp-dev libcivetweb-dev libpcap-dev libspdlog-dev libre2-dev
   libyaml-cpp-dev libcli11-dev zlib1g-dev libssl-dev libcap-dev libcrypt-dev dpkg-dev
+  nlohmann-json3-dev
 )
 RUNTIME_PACKAGES=(
   libpcap0.8 iproute2 ca-certificates
@@ -21,6 +22,7 @@ TEST_PACKAGES=(
   python3 python3-scapy python3-yaml lintian
   libclang-rt-14-dev time
   systemd
+  wireguard-go wireguard-tools dnsmasq-base
 )
 
 packages=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
