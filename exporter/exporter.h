@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/config/config.h"
+#include "common/discovery/discovery.h"
 #include "common/http/http_server.h"
 #include "common/http/secured_server.h"
 #include "exporter/collector_set.h"
@@ -52,6 +53,10 @@ class Exporter {
   HttpResponse ServeMetrics(const HttpRequest& request);
   HttpResponse ServeLandingPage() const;
   void CollectSelf(std::vector<prometheus::MetricFamily>& out);
+  // Discovery: the collectors get `nodes:` merged with what the sources found.
+  Config Effective(const Config& config) const;
+  void StartDiscovery();
+  void ApplyDiscovered(const std::vector<NodeSpec>& nodes);
 
   ExporterOptions options_;
   Config config_;
@@ -63,6 +68,8 @@ class Exporter {
   std::atomic<bool> ready_{false};
   bool last_reload_ok_ = true;
   double last_reload_success_time_ = 0;
+  std::unique_ptr<discovery::Discovery> discovery_;  // null when discovery is off
+  std::vector<NodeSpec> discovered_;                 // guarded by reload_mutex_
 };
 
 }  // namespace meshflow
