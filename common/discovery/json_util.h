@@ -7,7 +7,8 @@
 
 namespace meshflow::discovery::detail {
 
-// Parses JSON, exceptions caught here; nullopt and `error` ("JSON syntax error at byte N") on failure.
+// Parses JSON, exceptions caught here; nullopt and `error` ("JSON syntax error at byte N") on
+// failure.
 std::optional<nlohmann::json> ParseJson(std::string_view text, std::string* error);
 
 // A string member of an object, or nullopt when absent or not a string.

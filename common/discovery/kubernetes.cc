@@ -45,7 +45,7 @@ bool ReadNode(const json& node, const std::vector<std::string>& rule, KubeNode* 
       const std::string_view one = text.substr(pos, comma - pos);
       const auto a = IpAddress::Parse(one);
       if (!a) {
-        *error = *name + ": " + where + ": \"" + std::string(one.substr(0, 64)) +
+        *error = Snippet(*name, 80) + ": " + where + ": \"" + Snippet(one, 64) +
                  "\" is not an IP address";
         return false;
       }
@@ -57,7 +57,7 @@ bool ReadNode(const json& node, const std::vector<std::string>& rule, KubeNode* 
   if (const auto status = node.find("status"); status != node.end() && status->is_object()) {
     if (const auto addrs = status->find("addresses"); addrs != status->end() && !addrs->is_null()) {
       if (!addrs->is_array()) {
-        *error = *name + ": status.addresses: not an array";
+        *error = Snippet(*name, 80) + ": status.addresses: not an array";
         return false;
       }
       for (size_t i = 0; i < addrs->size(); ++i) {
@@ -65,7 +65,7 @@ bool ReadNode(const json& node, const std::vector<std::string>& rule, KubeNode* 
         const auto address = detail::StringAt((*addrs)[i], "address");
         const std::string where = "status.addresses[" + std::to_string(i) + "]";
         if (!type || !address) {
-          *error = *name + ": " + where + ": needs string type and address";
+          *error = Snippet(*name, 80) + ": " + where + ": needs string type and address";
           return false;
         }
         if (*type != "InternalIP" && *type != "ExternalIP") continue;  // Hostname, DNS names
@@ -198,7 +198,7 @@ KubeWatchParse ParseWatchEvents(std::string_view text, const std::vector<std::st
     } else if (*type == "ERROR") {
       e.type = KubeWatchEvent::Type::kError;
     } else {
-      return fail("unknown event type \"" + type->substr(0, 32) + "\"");
+      return fail("unknown event type \"" + Snippet(*type, 32) + "\"");
     }
     if (e.type == KubeWatchEvent::Type::kError) {
       const auto code = object->find("code");
@@ -211,7 +211,7 @@ KubeWatchParse ParseWatchEvents(std::string_view text, const std::vector<std::st
     } else {
       std::string why;
       if (!ReadNode(*object, rule, &e.node, &e.has_rule_address, &why))
-        return fail(*type + " object: " + why);
+        return fail(*type + " object: " + why);  // type is one of the five above
       e.resource_version = e.node.resource_version;
     }
     out.events.push_back(std::move(e));
@@ -258,7 +258,7 @@ gateway::FetchResult Get(const Api& api, const std::string& target, const std::s
 std::string HttpFailure(const std::string& what, const gateway::FetchResult& r) {
   if (!r.ok())
     return what + ": " + std::string(gateway::FetchErrorName(r.error)) + ": " + r.message;
-  std::string body = r.response.body.substr(0, 200);
+  const std::string body = Snippet(r.response.body);
   if (r.response.status == 401) return what + ": HTTP 401, the service account token was rejected";
   if (r.response.status == 403)
     return what + ": HTTP 403, the service account may not list and watch nodes (RBAC)";
@@ -314,7 +314,7 @@ PollResult KubernetesSource::Poll() {
           }
           resource_version_.clear();
           return PollResult::Fail("watch: ERROR " + std::to_string(e.error_code) + ": " +
-                                  e.error_message.substr(0, 200));
+                                  Snippet(e.error_message));
         }
         if (!e.resource_version.empty()) version = e.resource_version;
         if (e.type == T::kAdded || e.type == T::kModified) {

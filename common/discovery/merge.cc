@@ -46,7 +46,7 @@ std::vector<NodeSpec> NameAndMerge(const std::vector<std::vector<DiscoveredNode>
       }
       if (!IsValidNodeName(name)) {
         if (report)
-          report->conflicts.push_back("node \"" + name.substr(0, 80) + "\" (" + found.source +
+          report->conflicts.push_back("node \"" + Snippet(name, 80) + "\" (" + found.source +
                                       "): not a valid node name (1 to 63 letters, digits, '.', "
                                       "'_' or '-'; not external or overflow)");
         continue;

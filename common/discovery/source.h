@@ -28,6 +28,16 @@ struct PollResult {
   static PollResult Fail(std::string why) { return {std::nullopt, std::move(why)}; }
 };
 
+// At most `max` bytes of a peer's text for an error message: control characters become spaces
+// (one log line stays one line) and trailing space is dropped.
+inline std::string Snippet(std::string_view text, size_t max = 200) {
+  std::string out(text.substr(0, max));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 // A place nodes are found. Poll() returns the whole set each time and may block for a bounded
 // time (a Kubernetes watch waits up to its timeout); it is called from one thread only.
 class Source {

@@ -78,7 +78,7 @@ TailscaleParse ParseTailscaleStatus(std::string_view json) {
       return out;
     }
     for (const auto& [key, peer] : peers->items()) {
-      if (!ReadPeer(peer, "Peer[\"" + key.substr(0, 80) + "\"]", &nodes, &out.error)) return out;
+      if (!ReadPeer(peer, "Peer[\"" + Snippet(key, 80) + "\"]", &nodes, &out.error)) return out;
     }
   }
   out.ok = true;
@@ -102,7 +102,7 @@ PollResult TailscaleSource::Poll() {
   const std::string status = sp == std::string::npos ? "" : answer.substr(sp + 1, 3);
   if (status != "200") {
     return PollResult::Fail(socket_ + ": /localapi/v0/status answered HTTP " + status + ": " +
-                            answer.substr(head_end + 4, 200));
+                            Snippet(std::string_view(answer).substr(head_end + 4)));
   }
   std::string head = Lower(answer.substr(0, head_end));
   if (head.find("transfer-encoding: chunked") != std::string::npos)

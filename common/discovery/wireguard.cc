@@ -59,7 +59,7 @@ UapiParse ParseUapiGet(std::string_view text) {
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), e);
       if (ec != std::errc() || end != value.data() + value.size())
         return fail("errno is not a number");
-      if (e != 0) return fail("the device answered errno=" + std::string(value));
+      if (e != 0) return fail("the device answered errno=" + Snippet(value, 16));
       seen_errno = true;
     } else if (key == "public_key") {
       if (!IsHexKey(value)) return fail("public_key is not 64 lower-case hex digits");
@@ -68,7 +68,7 @@ UapiParse ParseUapiGet(std::string_view text) {
       if (out.peers.empty()) return fail("allowed_ip before any public_key");
       std::string why;
       auto prefix = IpPrefix::Parse(value, &why);
-      if (!prefix) return fail("allowed_ip " + std::string(value) + ": " + why);
+      if (!prefix) return fail("allowed_ip " + Snippet(value, 64) + ": " + why);
       if (out.peers.back().allowed_ips.size() >= kMaxAllowedIps)
         return fail("more than " + std::to_string(kMaxAllowedIps) + " allowed IPs on one peer");
       out.peers.back().allowed_ips.push_back(*prefix);
