@@ -140,8 +140,9 @@ std::optional<HelloIdentity> DecodeHelloReply(std::span<const uint8_t> b, HelloE
     const IpAddress a = family == 4 ? IpAddress::FromV4Bytes(b.data() + pos)
                                     : IpAddress::FromV6Bytes(b.data() + pos);
     pos += len;
-    // Host bits set after the mask would make two encodings of one prefix.
-    if (a.Masked(bits) != a) return fail(HelloError::kBadAddress);
+    // Host bits set after the mask, or an IPv4 address written as IPv6 (::ffff:a.b.c.d), would
+    // make two encodings of one prefix.
+    if (a.Masked(bits) != a || (family == 6 && a.is_v4())) return fail(HelloError::kBadAddress);
     id.addresses.push_back(IpPrefix{a, bits});
   }
   if (pos != b.size()) return fail(HelloError::kTrailingBytes);

@@ -188,14 +188,13 @@ TEST(Kubernetes, BogusAddressFailsTheWholeList) {
 TEST(Dns, ParsesAnswerSectionAndSkipsCnames) {
   // Response to "svc.example. A": a CNAME, then two A records, compressed names.
   const std::vector<uint8_t> m = {
-      0x12, 0x34, 0x81, 0x80, 0, 1,   0,   3,   0,   0,   0,   0,  // header
-      3,    's',  'v',  'c',  7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0,    0,    1,
-      0,    1,                                                                   // question
-      0xc0, 0x0c, 0,    5,    0, 1,   0,   0,   0,   30,  0,   2,   0xc0, 0x10,  // CNAME ->
-                                                                                 // example.
-      0xc0, 0x10, 0,    1,    0, 1,   0,   0,   0,   30,  0,   4,   10,   77,   0,
+      0x12, 0x34, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0,                         // header
+      3, 's', 'v', 'c', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1,  // question
+      0xc0, 0x0c, 0, 5, 0, 1, 0, 0, 0, 30, 0, 2, 0xc0, 0x10,                  // CNAME ->
+                                                                              // example.
+      0xc0, 0x10, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 10, 77, 0,
       1,  // A 10.77.0.1
-      0xc0, 0x10, 0,    1,    0, 1,   0,   0,   0,   30,  0,   4,   10,   77,   0,
+      0xc0, 0x10, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 10, 77, 0,
       3,  // A 10.77.0.3
   };
   const DnsAnswer r = ParseDnsResponse(m, 1);
@@ -259,6 +258,13 @@ TEST(Hello, RejectsMalformedWithAReason) {
   EXPECT_FALSE(DecodeHelloReply(hostbits, &error));
   EXPECT_EQ(error, HelloError::kBadAddress);
   EXPECT_FALSE(EncodeHelloReply({7, "external", {}}));
+  // ::ffff:0.0.0.3 as an IPv6 address would decode to the IPv4 0.0.0.3 and re-encode
+  // differently (found by the fuzzer).
+  std::vector<uint8_t> mapped(reply.begin(), reply.begin() + 18);  // header, name "a"
+  const uint8_t v6[] = {1, 6, 128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 3};
+  mapped.insert(mapped.end(), std::begin(v6), std::end(v6));
+  EXPECT_FALSE(DecodeHelloReply(mapped, &error));
+  EXPECT_EQ(error, HelloError::kBadAddress);
 }
 
 // --- Naming and merging ---------------------------------------------------------------------
