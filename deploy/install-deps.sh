@@ -10,6 +10,7 @@ BUILD_PACKAGES=(
   prometheus-cpp-dev libcivetweb-dev libpcap-dev libspdlog-dev libre2-dev
   libyaml-cpp-dev libcli11-dev zlib1g-dev libssl-dev libcap-dev libcrypt-dev dpkg-dev
   libsnappy-dev libprotobuf-dev protobuf-compiler
+  nlohmann-json3-dev
 )
 RUNTIME_PACKAGES=(
   libpcap0.8 iproute2 ca-certificates
@@ -23,6 +24,7 @@ TEST_PACKAGES=(
   libclang-rt-14-dev time
   systemd
   victoria-metrics
+  wireguard-go wireguard-tools dnsmasq-base
 )
 
 packages=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what meshflow needs, builds a Release binary and runs meshflow-exporter in the
-# foreground on its built-in default configuration. Ctrl-C stops it.
-#   deploy/quickstart.sh [extra exporter flags, e.g. --config.file deploy/meshflow.yml]
+# foreground on deploy/meshflow.yml, whose discovery finds the peers (WireGuard, Tailscale).
+# Ctrl-C stops it.
+#   deploy/quickstart.sh [extra exporter flags, e.g. --config.file my.yml]
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,4 +17,6 @@ port=${listen##*:}
 echo
 echo "meshflow-exporter is starting; its metrics page: http://localhost:${port}/metrics"
 echo
-exec build/release/exporter/meshflow-exporter --web.listen-address "$listen" "$@"
+config=()
+[[ " $* " == *" --config.file"* ]] || config=(--config.file "$top/deploy/meshflow.yml")
+exec build/release/exporter/meshflow-exporter --web.listen-address "$listen" "${config[@]}" "$@"

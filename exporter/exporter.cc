@@ -90,6 +90,7 @@ void Exporter::Start() {
     collectors_.Add(std::string(entry.name), std::move(collector));
   }
   spdlog::info("collectors enabled: [{}]", fmt::join(collectors_.Names(), ", "));
+  StartDiscovery();
 
   server_ = std::make_unique<SecuredServer>(options_.http, options_.web_config_file);
 
@@ -116,24 +117,75 @@ void Exporter::AddCollector(std::string name, std::unique_ptr<Collector> collect
 
 void Exporter::Stop() {
   ready_ = false;
+  if (discovery_) discovery_->Stop();
   if (server_) server_->Stop();
   collectors_.StopAll();
 }
 
 ReloadOutcome Exporter::Reload() {
-  std::lock_guard reload_lock(reload_mutex_);
-  return reload_status_.Reload("config", SystemClock::Instance(), [this] {
+  std::unique_lock reload_lock(reload_mutex_);
+  bool rediscover = false;
+  ReloadOutcome outcome = reload_status_.Reload("config", SystemClock::Instance(), [&] {
     Config fresh =
         options_.config_file.empty() ? DefaultConfig() : LoadConfigFile(options_.config_file);
+    rediscover = fresh.discovery != config_.discovery || fresh.node_name != config_.node_name ||
+                 fresh.probes.udp_port != config_.probes.udp_port;
+    if (rediscover) discovered_.clear();
     std::unique_lock lock(collect_mutex_);
-    collectors_.ReconfigureAll(fresh);
+    collectors_.ReconfigureAll(Effective(fresh));
     config_ = std::move(fresh);
     return config_.source;
   });
+  if (rediscover) {
+    // Its callback takes reload_mutex_: stop it without holding that lock.
+    std::unique_ptr<discovery::Discovery> old;
+    {
+      std::unique_lock lock(collect_mutex_);  // scrapes read discovery_
+      old = std::move(discovery_);
+    }
+    reload_lock.unlock();
+    if (old) old->Stop();
+    old.reset();
+    reload_lock.lock();
+    StartDiscovery();
+  }
+  return outcome;
+}
+
+Config Exporter::Effective(const Config& config) const {
+  if (discovered_.empty()) return config;
+  Config effective = config;
+  discovery::MergeReport report;
+  effective.nodes = discovery::MergeWithStatic(config.nodes, discovered_, &report);
+  for (const auto& c : report.conflicts) spdlog::debug("discovery: static nodes win: {}", c);
+  return effective;
+}
+
+void Exporter::StartDiscovery() {
+  if (!config_.discovery.enabled) return;
+  auto fresh = std::make_unique<discovery::Discovery>(
+      config_, [this](const std::vector<NodeSpec>& nodes) { ApplyDiscovered(nodes); });
+  discovery::Discovery* started = fresh.get();
+  {
+    std::unique_lock lock(collect_mutex_);  // scrapes read discovery_
+    discovery_ = std::move(fresh);
+  }
+  started->Start();
+}
+
+void Exporter::ApplyDiscovered(const std::vector<NodeSpec>& nodes) {
+  std::lock_guard reload_lock(reload_mutex_);
+  discovered_ = nodes;
+  Config effective = Effective(config_);
+  spdlog::info("discovery: node table now {} nodes ({} discovered, {} from nodes:)",
+               effective.nodes.size(), nodes.size(), config_.nodes.size());
+  std::unique_lock lock(collect_mutex_);
+  collectors_.ReconfigureAll(effective);
 }
 
 void Exporter::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
   reload_status_.CollectSelf(out);
+  if (discovery_) discovery_->Collect(out);
   if (server_) server_->Collect(out);
   try {
     CollectPrivilegeMetrics(ReadOwnPrivileges(), out);

@@ -12,6 +12,7 @@
 #include "common/config/config.h"
 #include "common/daemon/control_loop.h"
 #include "common/daemon/process_metrics.h"
+#include "common/discovery/discovery.h"
 #include "common/http/http_server.h"
 #include "common/http/secured_server.h"
 #include "exporter/collector_set.h"
@@ -61,6 +62,10 @@ class Exporter {
   HttpResponse ServeMetrics(const HttpRequest& request);
   HttpResponse ServeLandingPage() const;
   void CollectSelf(std::vector<prometheus::MetricFamily>& out);
+  // Discovery: the collectors get `nodes:` merged with what the sources found.
+  Config Effective(const Config& config) const;
+  void StartDiscovery();
+  void ApplyDiscovered(const std::vector<NodeSpec>& nodes);
 
   ExporterOptions options_;
   Config config_;
@@ -71,6 +76,8 @@ class Exporter {
   std::atomic<int> scrapes_in_flight_{0};
   std::atomic<bool> ready_{false};
   ReloadStatus reload_status_;
+  std::unique_ptr<discovery::Discovery> discovery_;  // null when discovery is off
+  std::vector<NodeSpec> discovered_;                 // guarded by reload_mutex_
 };
 
 }  // namespace meshflow

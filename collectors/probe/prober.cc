@@ -18,6 +18,7 @@
 #include "collectors/probe/codec.h"
 #include "common/config/config.h"
 #include "common/core/log.h"
+#include "common/discovery/hello.h"
 
 namespace meshflow::probe {
 namespace {
@@ -105,6 +106,7 @@ ProberOptions OptionsFromConfig(const Config& config) {
   o.reflector_port = p.reflector.port;
   o.reflector_rate = p.reflector.max_replies_per_source_per_second;
   o.reflector_global_rate = p.reflector.max_replies_per_second;
+  o.answer_hello = config.discovery.hello.enabled;
   auto methods = [](const std::vector<std::string>& names) {
     std::vector<Method> out;
     for (const auto& n : names)
@@ -465,6 +467,10 @@ void Prober::ReadReflector(SocketSlot slot) {
   const size_t received = batch_.Receive(fd);
   for (size_t i = 0; i < received; ++i) {
     const Datagram& d = batch_.datagram(i);
+    if (options_.answer_hello && discovery::IsHello(batch_.bytes(i))) {
+      AnswerHello(fd, d, batch_.bytes(i));
+      continue;
+    }
     // An oversized datagram is never a probe; Decode counts it as too long.
     auto reply = reflector_->Handle(d.source.address(), batch_.bytes(i), clock_.Monotonic());
     if (!reply) continue;
@@ -477,6 +483,18 @@ void Prober::ReadReflector(SocketSlot slot) {
     if (local && local->is_v4() && d.source.storage.ss_family == AF_INET6) local.reset();
     SendFrom(fd, *reply, d.source, local, d.local_ifindex);
   }
+}
+
+void Prober::AnswerHello(int fd, const Datagram& d, std::span<const uint8_t> request) {
+  // Self-identification: this node's name and the address the hello reached. The reply is never
+  // larger than the request, so the reflector cannot be used to amplify.
+  std::vector<IpPrefix> addresses;
+  if (d.local) addresses.push_back(IpPrefix{*d.local, d.local->is_v4() ? 32 : 128});
+  const auto reply = discovery::AnswerHello(request, options_.node_name, addresses, nullptr);
+  if (!reply || !reflector_->AllowReply(d.source.address(), clock_.Monotonic())) return;
+  std::optional<IpAddress> local = d.local;
+  if (local && local->is_v4() && d.source.storage.ss_family == AF_INET6) local.reset();
+  SendFrom(fd, *reply, d.source, local, d.local_ifindex);
 }
 
 void Prober::Send(size_t target_index, nanoseconds now) {

@@ -58,6 +58,8 @@ struct ProberOptions {
   uint16_t reflector_port = 9474;
   double reflector_rate = 50;
   double reflector_global_rate = 1000;  // replies per second over all sources
+  // The reflector also answers hellos (common/discovery/hello.h) with node_name.
+  bool answer_hello = true;
   // Stop sending to a series after this many probes (0: never); for one-shot measurements.
   uint64_t max_probes_per_series = 0;
   // Called on the probing thread for every reply received in time, with its RTT.
@@ -162,6 +164,7 @@ class Prober {
   void HandleEvent(uint64_t tag, uint32_t events);
   void ReadProbeSocket(SocketSlot slot);
   void ReadReflector(SocketSlot slot);
+  void AnswerHello(int fd, const Datagram& d, std::span<const uint8_t> request);
   void FinishTcp(uint64_t conn_id);
   // Reads transmit timestamps: up to `max`, or until `until` holds.
   void DrainTx(SocketSlot slot, int max);

@@ -49,6 +49,20 @@ void ReflectorCore::set_global_rate(double per_second) {
   global_tokens_ = std::min(global_tokens_, std::max(1.0, per_second));
 }
 
+bool ReflectorCore::AllowReply(const IpAddress& source, std::chrono::nanoseconds now) {
+  if (!limiter_.Allow(source, now)) {
+    ++counters_.rate_limited;
+    return false;
+  }
+  // After the per-source check, so a flooding source spends its own allowance, not everyone's.
+  if (!AllowGlobal(now)) {
+    ++counters_.rate_limited;
+    ++counters_.global_rate_limited;
+    return false;
+  }
+  return true;
+}
+
 bool ReflectorCore::AllowGlobal(std::chrono::nanoseconds now) {
   // A token bucket of one second's worth: the cap holds over any window of a second or more.
   const double burst = std::max(1.0, global_rate_);
@@ -92,16 +106,7 @@ std::optional<ProbeBytes> ReflectorCore::Handle(const IpAddress& source,
   // Counted before the rate limit: the request did cross the forward path, so a prober that
   // gets no reply sees it as return loss, which is where the reply went missing.
   const uint64_t received = CountRequest(SessionKey{source, decoded.packet->session});
-  if (!limiter_.Allow(source, now)) {
-    ++counters_.rate_limited;
-    return std::nullopt;
-  }
-  // After the per-source check, so a flooding source spends its own allowance, not everyone's.
-  if (!AllowGlobal(now)) {
-    ++counters_.rate_limited;
-    ++counters_.global_rate_limited;
-    return std::nullopt;
-  }
+  if (!AllowReply(source, now)) return std::nullopt;
   ProbePacket reply = *decoded.packet;
   reply.type = ProbeType::kReply;
   reply.receive_count = received;

@@ -60,6 +60,9 @@ class ReflectorCore {
 
   std::optional<ProbeBytes> Handle(const IpAddress& source, std::span<const uint8_t> datagram,
                                    std::chrono::nanoseconds now);
+  // Whether a reply to `source` fits the per-source and the global caps now (counted when not).
+  // Every datagram the reflector's socket sends, hello answers too, asks first.
+  bool AllowReply(const IpAddress& source, std::chrono::nanoseconds now);
   const ReflectorCounters& counters() const { return counters_; }
   void set_rate(double per_second) { limiter_.set_rate(per_second); }
   void set_global_rate(double per_second);

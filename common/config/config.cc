@@ -203,6 +203,87 @@ void ReadProbes(const ConfigNode& node, ProbesConfig& probes) {
   }
 }
 
+void ReadDiscovery(const ConfigNode& node, DiscoveryConfig& d) {
+  node.ExpectMap({"enabled", "refresh_interval", "overlay_prefixes", "wireguard", "dns",
+                  "kubernetes", "tailscale", "hello"});
+  if (auto v = node.Get("enabled")) d.enabled = v->AsBool();
+  if (auto v = node.Get("refresh_interval")) {
+    d.refresh_interval = v->AsDuration();
+    if (d.refresh_interval < std::chrono::seconds(1) || d.refresh_interval > std::chrono::hours(1))
+      v->Fail("a duration from 1s to 1h");
+  }
+  if (auto v = node.Get("overlay_prefixes")) {
+    d.overlay_prefixes.clear();
+    for (const auto& p : v->Items()) d.overlay_prefixes.push_back(p.AsPrefix());
+  }
+  if (auto w = node.Get("wireguard")) {
+    w->ExpectMap({"enabled", "socket_dir", "interfaces"});
+    if (auto v = w->Get("enabled")) d.wireguard.enabled = v->AsBool();
+    if (auto v = w->Get("socket_dir")) d.wireguard.socket_dir = v->AsString();
+    if (auto v = w->Get("interfaces")) {
+      d.wireguard.interfaces.clear();
+      static const RE2 kInterface("[A-Za-z0-9._-]{1,15}");
+      for (const auto& i : v->Items()) {
+        const std::string name = i.AsString();
+        if (!RE2::FullMatch(name, kInterface) || name == "." || name == "..")
+          i.Fail("an interface name of 1 to 15 letters, digits, '.', '_' or '-'");
+        d.wireguard.interfaces.push_back(name);
+      }
+    }
+  }
+  if (auto n = node.Get("dns")) {
+    n->ExpectMap({"enabled", "names", "server"});
+    if (auto v = n->Get("enabled")) d.dns.enabled = v->AsBool();
+    if (auto v = n->Get("names")) d.dns.names = v->AsStringList();
+    if (auto v = n->Get("server")) {
+      d.dns.server = v->AsString();
+      const std::string host = d.dns.server.substr(0, d.dns.server.find(':'));
+      const auto address = IpAddress::Parse(host);
+      int port = 53;
+      if (const auto colon = d.dns.server.find(':'); colon != std::string::npos) {
+        const std::string p = d.dns.server.substr(colon + 1);
+        const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+        if (ec != std::errc() || end != p.data() + p.size()) port = 0;
+      }
+      if (!address || !address->is_v4() || port < 1 || port > 65535)
+        v->Fail("an IPv4 address with an optional port, such as 10.43.0.10 or 127.0.0.1:5353");
+    }
+    if (d.dns.enabled && d.dns.names.empty()) n->Fail("at least one name under dns.names");
+  }
+  if (auto k = node.Get("kubernetes")) {
+    k->ExpectMap({"enabled", "overlay_address", "api_server", "token_file", "ca_file"});
+    if (auto v = k->Get("enabled")) d.kubernetes.enabled = v->AsBool();
+    if (auto v = k->Get("overlay_address")) {
+      d.kubernetes.overlay_address.clear();
+      for (const auto& i : v->Items()) {
+        const std::string a = i.AsString();
+        if (a != "InternalIP" && a != "ExternalIP" && a.find('/') == std::string::npos)
+          i.Fail("InternalIP, ExternalIP or an annotation name such as k3s.io/internal-ip");
+        d.kubernetes.overlay_address.push_back(a);
+      }
+      if (d.kubernetes.overlay_address.empty()) v->Fail("at least one address choice");
+    }
+    if (auto v = k->Get("api_server")) d.kubernetes.api_server = v->AsString();
+    if (auto v = k->Get("token_file")) d.kubernetes.token_file = v->AsString();
+    if (auto v = k->Get("ca_file")) d.kubernetes.ca_file = v->AsString();
+  }
+  if (auto t = node.Get("tailscale")) {
+    t->ExpectMap({"enabled", "socket"});
+    if (auto v = t->Get("enabled")) d.tailscale.enabled = v->AsBool();
+    if (auto v = t->Get("socket")) d.tailscale.socket = v->AsString();
+  }
+  if (auto h = node.Get("hello")) {
+    h->ExpectMap({"enabled", "timeout"});
+    if (auto v = h->Get("enabled")) d.hello.enabled = v->AsBool();
+    if (auto v = h->Get("timeout")) {
+      d.hello.timeout = v->AsDuration();
+      if (d.hello.timeout < std::chrono::milliseconds(10) ||
+          d.hello.timeout > std::chrono::seconds(10))
+        v->Fail("a duration from 10ms to 10s");
+    }
+  }
+}
+
 }  // namespace
 
 std::string DefaultNodeName() {
@@ -248,7 +329,7 @@ Config DefaultConfig(const std::string& default_node_name) {
 Config ParseConfig(const std::string& text, const std::string& file_name,
                    const std::string& default_node_name) {
   const ConfigNode root = ConfigNode::Parse(text, file_name);
-  root.ExpectMap({"node_name", "nodes", "roles", "builtin_roles", "flows", "probes"});
+  root.ExpectMap({"node_name", "nodes", "roles", "builtin_roles", "flows", "probes", "discovery"});
   Config config = DefaultConfig(default_node_name);
   config.source = file_name;
   if (auto v = root.Get("node_name")) config.node_name = v->AsName();
@@ -261,6 +342,7 @@ Config ParseConfig(const std::string& text, const std::string& file_name,
   config.roles = std::move(roles);
   if (auto v = root.Get("flows")) ReadFlows(*v, config.flows);
   if (auto v = root.Get("probes")) ReadProbes(*v, config.probes);
+  if (auto v = root.Get("discovery")) ReadDiscovery(*v, config.discovery);
   return config;
 }
 

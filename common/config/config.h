@@ -92,6 +92,49 @@ struct ProbesConfig {
   } reflector;
 };
 
+// Finding the cluster's nodes without listing them (common/discovery/). What the sources find is
+// merged with `nodes:`; a static entry wins on conflict.
+struct DiscoveryConfig {
+  bool enabled = false;
+  nanoseconds refresh_interval = std::chrono::seconds(30);
+  // Addresses a hello (self-identification) is accepted from, and which discovered addresses are
+  // overlay addresses. Empty: hellos are not sent and peers keep their address as their name.
+  std::vector<IpPrefix> overlay_prefixes;
+  struct WireGuard {
+    bool enabled = false;
+    std::string socket_dir = "/var/run/wireguard";  // <interface>.sock, the UAPI sockets
+    std::vector<std::string> interfaces;            // empty: every socket in socket_dir
+    bool operator==(const WireGuard&) const = default;
+  } wireguard;
+  struct Dns {
+    bool enabled = false;
+    std::vector<std::string> names;  // A and AAAA records of each
+    std::string server;              // ip or ip:port; empty: the system's resolver
+    bool operator==(const Dns&) const = default;
+  } dns;
+  struct Kubernetes {
+    bool enabled = false;
+    // Which address of a Node is its overlay address, first present wins: InternalIP,
+    // ExternalIP, or an annotation name (k3s.io/internal-ip, flannel.alpha.coreos.com/public-ip).
+    std::vector<std::string> overlay_address{"k3s.io/internal-ip", "InternalIP"};
+    std::string api_server;  // empty: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
+    std::string token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+    std::string ca_file = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+    bool operator==(const Kubernetes&) const = default;
+  } kubernetes;
+  struct Tailscale {
+    bool enabled = false;
+    std::string socket = "/var/run/tailscale/tailscaled.sock";
+    bool operator==(const Tailscale&) const = default;
+  } tailscale;
+  struct Hello {
+    bool enabled = true;
+    nanoseconds timeout = std::chrono::seconds(1);
+    bool operator==(const Hello&) const = default;
+  } hello;
+  bool operator==(const DiscoveryConfig&) const = default;
+};
+
 // The whole configuration. Everything has a default: an empty file is a working config.
 struct Config {
   std::string source = "<built-in default>";  // the file it came from, for logs and errors
@@ -100,6 +143,7 @@ struct Config {
   std::vector<RoleSpec> roles;  // effective table, first match wins: user roles, then built-ins
   FlowsConfig flows;
   ProbesConfig probes;
+  DiscoveryConfig discovery;
 };
 
 // $NODE_NAME, else the host name.

@@ -38,19 +38,29 @@ def need(cond, what):
     if not cond:
         problems.append(what)
 
-for kind in ("Namespace", "ServiceAccount", "ConfigMap", "DaemonSet", "Service"):
+for kind in ("Namespace", "ServiceAccount", "ConfigMap", "DaemonSet", "Service", "ClusterRole",
+             "ClusterRoleBinding"):
     need(len(by_kind.get(kind, [])) == 1, f"exactly one {kind}")
 ds = by_kind["DaemonSet"][0]
 pod = ds["spec"]["template"]["spec"]
 c = pod["containers"][0]
 sc = c["securityContext"]
 for d in docs:
-    if d["kind"] != "Namespace":
+    if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
         need(d["metadata"].get("namespace") == "meshflow", f"{d['kind']} in namespace meshflow")
 need(pod.get("hostNetwork") is True, "hostNetwork")
 need(pod.get("dnsPolicy") == "ClusterFirstWithHostNet", "dnsPolicy ClusterFirstWithHostNet")
 need(pod.get("priorityClassName") == "system-node-critical", "priorityClassName")
-need(pod.get("automountServiceAccountToken") is False, "no service account token")
+# The token is mounted for discovery, whose role may read nodes and nothing else.
+role = by_kind["ClusterRole"][0]
+need(role.get("rules") == [{"apiGroups": [""], "resources": ["nodes"],
+                            "verbs": ["get", "list", "watch"]}],
+     "the ClusterRole grants get, list and watch on nodes only")
+binding = by_kind["ClusterRoleBinding"][0]
+need(binding["roleRef"]["name"] == role["metadata"]["name"] and
+     binding["subjects"] == [{"kind": "ServiceAccount", "name": pod.get("serviceAccountName"),
+                              "namespace": "meshflow"}],
+     "the ClusterRole is bound to the exporter's ServiceAccount only")
 need(pod.get("serviceAccountName") == by_kind["ServiceAccount"][0]["metadata"]["name"],
      "the ServiceAccount is used")
 tol = pod.get("tolerations", [])
