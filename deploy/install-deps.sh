@@ -21,6 +21,7 @@ TEST_PACKAGES=(
   python3 python3-scapy python3-yaml lintian
   libclang-rt-14-dev time
   systemd
+  chromium
 )
 
 packages=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")

@@ -10,6 +10,8 @@
 #include "common/core/metric_builder.h"
 #include "common/daemon/process_metrics.h"
 #include "common/daemon/version.h"
+#include "common/http/gzip.h"
+#include "common/mesh/mesh_api.h"
 #include "common/text_format/exposition.h"
 #include "gateway/federate.h"
 
@@ -105,6 +107,7 @@ void Gateway::Start() {
   s.max_inflight_per_node = static_cast<int>(config.scrape.max_inflight_per_node);
   s.max_body_bytes = static_cast<size_t>(config.scrape.max_body_bytes);
   scraper_ = std::make_unique<Scraper>(s);
+  mesh_ = std::make_unique<mesh::MeshHistory>(config.mesh);
   registry_.Refresh();
 
   // Pushes a little over the limit reach the handler and are counted as too_large; far bigger
@@ -120,6 +123,8 @@ void Gateway::Start() {
   server_->Route("/proxy", {"GET"}, [this](const HttpRequest& r) { return HandleProxy(r); });
   server_->Route("/push", {"POST", "PUT"}, [this](const HttpRequest& r) { return HandlePush(r); });
   server_->Route("/federate", {"GET"}, [this](const HttpRequest& r) { return HandleFederate(r); });
+  for (auto& [path, handler] : mesh::MeshRoutes(*mesh_, clock_))
+    server_->Route(path, {"GET", "HEAD"}, std::move(handler));
   server_->Route("/-/healthy", {"GET", "HEAD"},
                  [](const HttpRequest&) { return HttpResponse::Text(200, "OK\n"); });
   server_->Route("/-/ready", {"GET", "HEAD"},
@@ -136,7 +141,8 @@ void Gateway::Start() {
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>meshflow gateway</title>"
         "</head>\n<body>\n<h1>meshflow gateway</h1>\n<p>Version " +
         std::string(kVersion) +
-        "</p>\n<ul>\n<li><a href=\"/targets\">Targets (http_sd)</a></li>\n<li><a href=\"" +
+        "</p>\n<ul>\n<li><a href=\"/mesh\">Mesh: RTT, loss and role traffic</a></li>\n"
+        "<li><a href=\"/targets\">Targets (http_sd)</a></li>\n<li><a href=\"" +
         options_.telemetry_path + "\">Gateway metrics</a></li>\n</ul>\n</body></html>\n";
     return r;
   });
@@ -298,6 +304,19 @@ HttpResponse Gateway::HandleProxy(const HttpRequest& request) {
                          std::to_string(fetch.response.status));
   }
   Record(*node, true, outcome.duration);
+  {
+    // The mesh view learns from every scrape that passes through; a body it cannot read is
+    // still returned unchanged.
+    const auto enc = fetch.response.Header("content-encoding");
+    bool too_large = false;
+    std::string why;
+    const auto plain = enc == "gzip"
+                           ? GunzipBounded(fetch.response.body, 64 << 20, &too_large, &why)
+                           : std::optional<std::string>(fetch.response.body);
+    Exposition exposition;
+    if (plain && (enc.empty() || enc == "gzip") && !ParseTextFormat(*plain, {}, &exposition))
+      ObserveMesh(*node, exposition);
+  }
   HttpResponse r;
   const auto content_type = fetch.response.Header("content-type");
   r.content_type = content_type.empty() ? std::string(kTextContentType) : std::string(content_type);
@@ -320,6 +339,10 @@ HttpResponse Gateway::HandlePush(const HttpRequest& request) {
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(*s));
   push.body = request.body;
   const PushOutcome outcome = push_store_.Push(push);
+  if (outcome.accepted()) {
+    if (const auto lookup = push_store_.Get(push.node); lookup.body && lookup.body->exposition)
+      ObserveMesh(push.node, *lookup.body->exposition);
+  }
   if (!outcome.accepted()) {
     spdlog::warn("push rejected node={} remote={} reason={}: {}", push.node, request.remote_address,
                  outcome.reason, outcome.message);
@@ -394,6 +417,7 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
       continue;
     }
     Record(node, true, o.duration);
+    ObserveMesh(node, *exposition);
     nodes[job_index[k]].exposition = std::move(exposition);
   }
   FederateStats stats;
@@ -406,6 +430,10 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
   }
   MaybeGzip(request, r);
   return r;
+}
+
+void Gateway::ObserveMesh(const std::string& node, const Exposition& exposition) {
+  mesh_->Observe(node, exposition, WallSeconds(clock_));
 }
 
 void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {

@@ -14,6 +14,7 @@
 #include "common/core/clock.h"
 #include "common/http/http_server.h"
 #include "common/http/secured_server.h"
+#include "common/mesh/mesh_history.h"
 #include "gateway/gateway_config.h"
 #include "gateway/push_store.h"
 #include "gateway/scraper.h"
@@ -58,6 +59,7 @@ class Gateway {
 
   TargetRegistry& registry() { return registry_; }
   PushStore& push_store() { return push_store_; }
+  const mesh::MeshHistory& mesh_history() const { return *mesh_; }
 
  private:
   struct NodeState {
@@ -70,6 +72,8 @@ class Gateway {
   void Record(const std::string& node, bool up, std::chrono::nanoseconds duration);
   void CollectSelf(std::vector<prometheus::MetricFamily>& out);
   void RefreshLoop();
+  // Hands a node's exposition to the mesh view's history (pushes, scrapes).
+  void ObserveMesh(const std::string& node, const Exposition& exposition);
 
   GatewayOptions options_;
   const Clock& clock_;
@@ -78,6 +82,7 @@ class Gateway {
   PushStore push_store_;
   std::unique_ptr<Scraper> scraper_;
   std::unique_ptr<SecuredServer> server_;
+  std::unique_ptr<mesh::MeshHistory> mesh_ = std::make_unique<mesh::MeshHistory>();
 
   mutable std::mutex config_mutex_;
   GatewayConfig config_;

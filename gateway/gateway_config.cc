@@ -144,7 +144,7 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
   GatewayConfig config;
   config.source = file_name;
   const ConfigNode root = ConfigNode::Parse(text, file_name);
-  root.ExpectMap({"advertise_address", "targets", "scrape", "push", "federate"});
+  root.ExpectMap({"advertise_address", "targets", "scrape", "push", "federate", "mesh"});
   if (auto n = root.Get("advertise_address")) {
     config.advertise_address = n->AsString();
     static const RE2 kHostPort(R"((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})");
@@ -238,6 +238,7 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
     f->ExpectMap({"timeout"});
     if (auto n = f->Get("timeout")) config.federate.timeout = ReadPositiveDuration(*n);
   }
+  if (auto m = root.Get("mesh")) config.mesh = mesh::ReadMeshSettings(*m);
   return config;
 }
 

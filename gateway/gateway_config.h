@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/http/tls_client.h"
+#include "common/mesh/mesh_history.h"
 
 namespace meshflow::gateway {
 
@@ -66,6 +67,7 @@ struct GatewayConfig {
   struct Federate {
     nanoseconds timeout = std::chrono::seconds(10);
   } federate;
+  mesh::MeshSettings mesh;  // the /mesh view's history; applied at start only
 };
 
 // Parses gateway config text; `file_name` labels errors and anchors relative token_file paths.
