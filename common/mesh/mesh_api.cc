@@ -31,14 +31,15 @@ void AppendString(std::string& out, std::string_view s) {
   out += '"';
 }
 
-// Finite numbers with six significant digits (RTTs to the microsecond); NaN and Inf as null.
+// Finite numbers with five significant digits, more than a √2-wide histogram bucket resolves
+// (an RTT of 48 ms to the microsecond); NaN and Inf as null.
 void AppendNumber(std::string& out, double v) {
   if (!std::isfinite(v)) {
     out += "null";
     return;
   }
   char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 6);
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 5);
   out.append(buf, r.ptr);
 }
 

@@ -320,7 +320,7 @@ MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
   const uint32_t from_ds = epoch_ < 0 ? 0 : Deciseconds(from);
 
   std::map<std::string, NodeSummary> nodes;
-  std::map<std::string, bool> methods;
+  std::vector<std::string> methods;  // a handful at most
   auto group_of = [&](const std::string& name) {
     std::string g;
     if (group_re_->ok() && RE2::PartialMatch(name, *group_re_, &g) && !g.empty()) return g;
@@ -334,11 +334,15 @@ MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
     nodes[name] = s;
   }
   std::vector<std::pair<double, double>> p50s, p90s;
+  size_t link_count = 0;
+  for (const auto& [name, n] : nodes_) link_count += n.links.size();
+  view.links.reserve(link_count);
   for (const auto& [name, n] : nodes_) {
-    const bool node_stale = nodes[name].state == "stale";
+    const bool node_stale = wall_seconds - n.last_seen > settings_.stale_after_seconds;
     for (const auto& [key, l] : n.links) {
       const auto& [dst, method] = key;
-      methods[method] = true;
+      if (std::find(methods.begin(), methods.end(), method) == methods.end())
+        methods.push_back(method);
       if (!nodes.count(dst)) nodes[dst] = NodeSummary{dst, "", "unseen", -1};
       if (!query.method.empty() && method != query.method) continue;
       LinkSummary s;
@@ -413,7 +417,8 @@ MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
     s.group = group_of(name);
     view.nodes.push_back(std::move(s));
   }
-  for (const auto& [m, unused] : methods) view.methods.push_back(m);
+  std::sort(methods.begin(), methods.end());
+  view.methods = std::move(methods);
   return view;
 }
 

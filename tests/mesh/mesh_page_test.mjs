@@ -36,7 +36,11 @@ async function newPage() {
   page.on('pageerror', (e) => consoleErrors.push('page error: ' + e.message));
   await page.setRequestInterception(true);
   page.on('request', (r) => {
-    const host = new URL(r.url()).hostname;
+    const url = new URL(r.url());
+    const host = url.hostname;
+    // The bench's bare navigation (/-/healthy) makes chromium ask for /favicon.ico, which the
+    // gateway does not serve; /mesh names its own icon.
+    if (url.pathname === '/favicon.ico') return r.respond({status: 204, body: ''});
     if (host === '127.0.0.1' || host === 'localhost' || host === '[::1]') return r.continue();
     offHost.push(r.url());
     return r.abort();
@@ -168,19 +172,24 @@ try {
     const targets = await timeFetch('/targets', 31);
     const renders = [], bare = [];
     let cells = 0;
+    const tasks = [];
     for (let i = 0; i < 7; i++) {
+      const before = (await page.metrics()).TaskDuration;
       await openMesh(page);
       renders.push(await page.evaluate(() => window.meshFirstRenderMs));
+      tasks.push(((await page.metrics()).TaskDuration - before) * 1000);
       cells = await page.$$eval('.cell', (c) => c.length);
       await page.goto(base + '/-/healthy', {waitUntil: 'load'});
       bare.push(await page.evaluate(() => performance.now()));
     }
     renders.sort((a, b) => a - b);
     bare.sort((a, b) => a - b);
+    tasks.sort((a, b) => a - b);
     const nodes = await page.evaluate(async () => (await (await fetch('/api/v1/mesh?window=5m&method=udp')).json()).nodes.length);
     const met = (ok) => (ok ? 'target met' : 'TARGET MISSED');
     console.log(`nodes ${nodes}: /api/v1/mesh?window=5m&method=udp (${api.bytes} bytes) median ${api.median.toFixed(2)} ms, p90 ${api.p90.toFixed(2)} ms; beside /targets median ${targets.median.toFixed(2)} ms; < 10 ms: ${met(api.median < 10)}`);
     console.log(`nodes ${nodes}: page render to a drawn matrix (${cells} cells) median ${renders[3].toFixed(1)} ms, max ${renders[6].toFixed(1)} ms; beside a bare navigation median ${bare[3].toFixed(1)} ms; < 300 ms: ${met(renders[3] < 300)}`);
+    console.log(`nodes ${nodes}: renderer main-thread task time per /mesh load (CPU work, waiting excluded): median ${tasks[3].toFixed(1)} ms`);
     await page.close();
   }
 } catch (e) {

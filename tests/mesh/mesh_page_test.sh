@@ -14,8 +14,13 @@ mkdir -p "$out"
 work=$(mktemp -d)
 server_pid=
 cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  local status=$?
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
+  exit "$status"
 }
 trap cleanup EXIT
 
@@ -36,4 +41,3 @@ address=$(sed -n 's/^listening on //p' "$work/server.log" | head -1)
 [[ -n $address ]] || { echo "mesh_page_test: fixture server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
 grep -v '^listening on ' "$work/server.log" || true
 node "$work/mesh_page_test.mjs" "http://$address" "$out" "$mode"
-exec 3>&-

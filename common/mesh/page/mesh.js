@@ -18,6 +18,7 @@ function el(tag, attrs, parent, text) {
   return e;
 }
 const $ = (id) => document.getElementById(id);
+const esc = (t) => String(t).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]));
 
 function ms(seconds) {
   if (seconds === null || seconds === undefined) return '–';
@@ -163,53 +164,65 @@ function drawGrid(rows, cols, cellInfo, onOpen) {
     const x = labelW + j * size + size / 2, y = labelH - 4;
     el('svg:text', {class: 'axis', x, y, transform: `rotate(-60 ${x} ${y})`}, svg, c);
   });
-  const frag = document.createDocumentFragment();
+  // Thousands of cells: built as one SVG string and parsed once, far cheaper than a DOM call
+  // per attribute. Every text is escaped.
+  const infos = new Map();
+  const parts = [];
   rows.forEach((r, i) => {
-    const row = el('svg:g', {role: 'row'}, frag);
-    el('svg:text', {class: 'axis', x: labelW - 4, y: labelH + i * size + size / 2 + 4,
-                    'text-anchor': 'end'}, row, r);
+    parts.push(`<g role="row"><text class="axis" x="${labelW - 4}" y="${labelH + i * size + size / 2 + 4}" text-anchor="end">${esc(r)}</text>`);
     cols.forEach((c, j) => {
       const info = cellInfo(r, c);
+      infos.set(r + '\u0000' + c, info);
       let cls = 'cell ' + info.state;
       if (info.lossy) cls += ' lossy';
       if (state.selected && state.selected[0] === r && state.selected[1] === c) cls += ' selected';
-      const x = labelW + j * size, y = labelH + i * size;
-      const g = el('svg:g', {class: cls, role: 'gridcell', 'aria-label': info.label,
-                             'data-src': r, 'data-dst': c, 'data-state': info.state,
-                             tabindex: info.state === 'self' ? -1 : 0}, row);
-      if (info.asym) g.setAttribute('data-asymmetric', 'true');
-      if (info.lossy) g.setAttribute('data-lossy', 'true');
-      el('svg:title', {}, g, info.label);
-      el('svg:rect', {class: 'bg', x: x + 1, y: y + 1, width: size - 2, height: size - 2}, g);
+      const x = labelW + j * size, y = labelH + i * size, mx = x + size / 2, my = y + size / 2;
+      parts.push(`<g class="${cls}" role="gridcell" aria-label="${esc(info.label)}" data-src="${esc(r)}" ` +
+                 `data-dst="${esc(c)}" data-state="${info.state}" tabindex="${info.state === 'self' ? -1 : 0}"` +
+                 (info.asym ? ' data-asymmetric="true"' : '') + (info.lossy ? ' data-lossy="true"' : '') +
+                 `><rect class="bg" x="${x + 1}" y="${y + 1}" width="${size - 2}" height="${size - 2}"/>`);
       if (size >= 30) {
-        el('svg:text', {x: x + size / 2, y: y + size / 2 + (info.lossText ? -1 : 4)}, g, info.short);
-        if (info.lossText) el('svg:text', {x: x + size / 2, y: y + size / 2 + 11}, g, info.lossText);
-      } else if (info.short) {
-        el('svg:text', {x: x + size / 2, y: y + size / 2 + 3}, g,
-           info.lossText ? '!' : info.state === 'stale' ? 's' : info.state === 'not-probed' ? '×' : '');
+        if (info.short) parts.push(`<text x="${mx}" y="${my + (info.lossText ? -1 : 4)}">${esc(info.short)}</text>`);
+        if (info.lossText) parts.push(`<text x="${mx}" y="${my + 11}">${esc(info.lossText)}</text>`);
+      } else {
+        const mark = info.lossText ? '!' : info.state === 'stale' ? 's' : info.state === 'not-probed' ? '×' : '';
+        if (mark) parts.push(`<text x="${mx}" y="${my + 3}">${mark}</text>`);
       }
-      if (info.asym) el('svg:text', {class: 'badge', x: x + size - 3, y: y + 10}, g, '⇄');
-      if (info.state !== 'self') {
-        g.addEventListener('mouseenter', () => showTip(g, info.label));
-        g.addEventListener('mouseleave', hideTip);
-        g.addEventListener('focus', () => showTip(g, info.label));
-        g.addEventListener('blur', hideTip);
-        g.addEventListener('click', () => onOpen(r, c));
-        g.addEventListener('keydown', (e) => {
-          if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); onOpen(r, c); }
-          const moves = {ArrowRight: [0, 1], ArrowLeft: [0, -1], ArrowDown: [1, 0], ArrowUp: [-1, 0]};
-          if (moves[e.key]) {
-            e.preventDefault();
-            const [di, dj] = moves[e.key];
-            const next = svg.querySelector(`[data-src="${CSS.escape(rows[i + di] || '')}"]` +
-                                           `[data-dst="${CSS.escape(cols[j + dj] || '')}"]`);
-            if (next) next.focus();
-          }
-        });
-      }
+      if (info.asym) parts.push(`<text class="badge" x="${x + size - 3}" y="${y + 10}">⇄</text>`);
+      parts.push('</g>');
     });
+    parts.push('</g>');
   });
-  svg.appendChild(frag);
+  const body = el('svg:g', {}, svg);
+  body.innerHTML = parts.join('');
+  // One listener of each kind for the whole grid: thousands of cells stay cheap to draw.
+  const cellOf = (e) => {
+    const g = e.target.closest && e.target.closest('.cell');
+    if (!g) return null;
+    const info = infos.get(g.dataset.src + '\u0000' + g.dataset.dst);
+    if (!info || info.state === 'self') return null;
+    g.meshInfo = info;
+    return g;
+  };
+  svg.addEventListener('mouseover', (e) => { const g = cellOf(e); if (g) showTip(g, g.meshInfo.label); });
+  svg.addEventListener('mouseout', (e) => { if (cellOf(e)) hideTip(); });
+  svg.addEventListener('focusin', (e) => { const g = cellOf(e); if (g) showTip(g, g.meshInfo.label); });
+  svg.addEventListener('focusout', hideTip);
+  svg.addEventListener('click', (e) => { const g = cellOf(e); if (g) onOpen(g.dataset.src, g.dataset.dst); });
+  svg.addEventListener('keydown', (e) => {
+    const g = cellOf(e);
+    if (!g) return;
+    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); onOpen(g.dataset.src, g.dataset.dst); }
+    const moves = {ArrowRight: [0, 1], ArrowLeft: [0, -1], ArrowDown: [1, 0], ArrowUp: [-1, 0]};
+    if (moves[e.key]) {
+      e.preventDefault();
+      const [di, dj] = moves[e.key];
+      const i = rows.indexOf(g.dataset.src), j = cols.indexOf(g.dataset.dst);
+      const next = svg.querySelector(`[data-src="${CSS.escape(rows[i + di] || '')}"]` +
+                                     `[data-dst="${CSS.escape(cols[j + dj] || '')}"]`);
+      if (next) next.focus();
+    }
+  });
 }
 
 function drawMatrix(data) {
