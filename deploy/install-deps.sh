@@ -25,6 +25,7 @@ TEST_PACKAGES=(
   systemd
   victoria-metrics
   wireguard-go wireguard-tools dnsmasq-base
+  chromium
 )
 
 packages=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")

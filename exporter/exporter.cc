@@ -12,6 +12,7 @@
 #include "common/daemon/lifecycle.h"
 #include "common/daemon/process_metrics.h"
 #include "common/daemon/version.h"
+#include "common/mesh/mesh_api.h"
 #include "common/text_format/writer.h"
 #include "exporter/collector_table.h"
 #include "exporter/privileges.h"
@@ -97,6 +98,11 @@ void Exporter::Start() {
   const std::string path = options_.telemetry_path;
   server_->Route(path, {"GET", "HEAD"}, [this](const HttpRequest& r) { return ServeMetrics(r); });
   server_->Route("/", {"GET", "HEAD"}, [this](const HttpRequest&) { return ServeLandingPage(); });
+  // The mesh view of this node's own row; with no scrape lately, the API collects first.
+  for (auto& [mesh_path, handler] : mesh::MeshRoutes(mesh_, SystemClock::Instance(), [this] {
+         if (NowSeconds() - mesh_observed_at_ >= 10) Scrape();
+       }))
+    server_->Route(mesh_path, {"GET", "HEAD"}, std::move(handler));
   server_->Route("/-/healthy", {"GET", "HEAD"},
                  [](const HttpRequest&) { return HttpResponse::Text(200, "OK\n"); });
   server_->Route("/-/ready", {"GET", "HEAD"}, [this](const HttpRequest&) {
@@ -201,7 +207,19 @@ std::string Exporter::Scrape() {
     collectors_.Collect(families);
     CollectSelf(families);
   }
+  ObserveMesh(families);
   return SerializeExposition(families);
+}
+
+void Exporter::ObserveMesh(const std::vector<prometheus::MetricFamily>& families) {
+  const double now = NowSeconds();
+  mesh_observed_at_ = now;
+  std::string node;
+  {
+    std::shared_lock lock(collect_mutex_);
+    node = config_.node_name;
+  }
+  mesh_.Observe(node, mesh::ReadFamilies(node, families), now);
 }
 
 HttpResponse Exporter::ServeMetrics(const HttpRequest& request) {
@@ -238,6 +256,7 @@ HttpResponse Exporter::ServeLandingPage() const {
        << "<p>Version " << HtmlEscape(kVersion) << " (revision " << HtmlEscape(kRevision)
        << "), node <b>" << HtmlEscape(config_.node_name) << "</b></p>\n<ul>\n"
        << "<li><a href=\"" << path << "\">Metrics</a></li>\n"
+       << "<li><a href=\"/mesh\">Mesh: this node's RTT, loss and role traffic</a></li>\n"
        << "<li><a href=\"/-/healthy\">Health</a></li>\n"
        << "<li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n"
        << "<p>Collectors: " << HtmlEscape(fmt::format("{}", fmt::join(collectors_.Names(), ", ")))

@@ -15,6 +15,7 @@
 #include "common/discovery/discovery.h"
 #include "common/http/http_server.h"
 #include "common/http/secured_server.h"
+#include "common/mesh/mesh_history.h"
 #include "exporter/collector_set.h"
 
 namespace meshflow {
@@ -69,6 +70,10 @@ class Exporter {
 
   ExporterOptions options_;
   Config config_;
+  // The mesh view's history of this node's own row, fed by scrapes.
+  mesh::MeshHistory mesh_;
+  std::atomic<double> mesh_observed_at_{0};
+  void ObserveMesh(const std::vector<prometheus::MetricFamily>& families);
   std::unique_ptr<SecuredServer> server_;  // made by Start(): the web config may be broken
   CollectorSet collectors_;
   std::shared_mutex collect_mutex_;  // shared by scrapes, exclusive for reload

@@ -13,6 +13,8 @@
 #include "common/daemon/lifecycle.h"
 #include "common/daemon/process_metrics.h"
 #include "common/daemon/version.h"
+#include "common/http/gzip.h"
+#include "common/mesh/mesh_api.h"
 #include "common/text_format/writer.h"
 #include "gateway/federate.h"
 
@@ -122,6 +124,7 @@ void Gateway::Start() {
   s.max_inflight_per_node = static_cast<int>(config.scrape.max_inflight_per_node);
   s.max_body_bytes = static_cast<size_t>(config.scrape.max_body_bytes);
   scraper_ = std::make_unique<Scraper>(s);
+  mesh_ = std::make_unique<mesh::MeshHistory>(config.mesh);
   registry_.Refresh();
   // The budget covers the whole process: what it holds before the first push and what the HTTP
   // server may hold in bodies being read are reserved first, the rest is for what nodes send.
@@ -164,6 +167,8 @@ void Gateway::Start() {
       "/push", {"POST", "PUT"}, [this](const HttpRequest& r) { return HandlePush(r); },
       std::move(push_route));
   server_->Route("/federate", {"GET"}, [this](const HttpRequest& r) { return HandleFederate(r); });
+  for (auto& [path, handler] : mesh::MeshRoutes(*mesh_, clock_))
+    server_->Route(path, {"GET", "HEAD"}, std::move(handler));
   server_->Route("/-/healthy", {"GET", "HEAD"},
                  [](const HttpRequest&) { return HttpResponse::Text(200, "OK\n"); });
   server_->Route("/-/ready", {"GET", "HEAD"},
@@ -176,7 +181,8 @@ void Gateway::Start() {
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>meshflow gateway</title>"
         "</head>\n<body>\n<h1>meshflow gateway</h1>\n<p>Version " +
         std::string(kVersion) +
-        "</p>\n<ul>\n<li><a href=\"/targets\">Targets (http_sd)</a></li>\n<li><a href=\"" +
+        "</p>\n<ul>\n<li><a href=\"/mesh\">Mesh: RTT, loss and role traffic</a></li>\n"
+        "<li><a href=\"/targets\">Targets (http_sd)</a></li>\n<li><a href=\"" +
         options_.telemetry_path + "\">Gateway metrics</a></li>\n</ul>\n</body></html>\n";
     return r;
   });
@@ -365,6 +371,19 @@ HttpResponse Gateway::HandleProxy(const HttpRequest& request) {
                          std::to_string(fetch.response.status));
   }
   Record(*node, true, outcome.duration);
+  {
+    // The mesh view learns from every scrape that passes through; a body it cannot read is
+    // still returned unchanged.
+    const auto enc = fetch.response.Header("content-encoding");
+    bool too_large = false;
+    std::string why;
+    const auto plain = enc == "gzip"
+                           ? GunzipBounded(fetch.response.body, 64 << 20, &too_large, &why)
+                           : std::optional<std::string>(fetch.response.body);
+    Exposition exposition;
+    if (plain && (enc.empty() || enc == "gzip") && !ParseTextFormat(*plain, {}, &exposition))
+      ObserveMesh(*node, exposition);
+  }
   HttpResponse r;
   const auto content_type = fetch.response.Header("content-type");
   r.content_type = content_type.empty() ? std::string(kTextContentType) : std::string(content_type);
@@ -390,6 +409,10 @@ HttpResponse Gateway::HandlePush(const HttpRequest& request) {
   push.body = request.body;
   const PushOutcome outcome = push_store_.Push(push);
   if (outcome.accepted() && scrape_loop_running_) scrape_loop_->TakePush(push.node);
+  if (outcome.accepted()) {
+    if (const auto lookup = push_store_.Get(push.node); lookup.body && lookup.body->exposition)
+      ObserveMesh(push.node, *lookup.body->exposition);
+  }
   if (!outcome.accepted()) LogPushRejection(request, push.node, outcome);
   HttpResponse r = Text(outcome.http_status, outcome.message);
   if (outcome.http_status == 429) r.headers.emplace_back("Retry-After", "5");
@@ -495,6 +518,7 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
       continue;
     }
     Record(node, true, o.duration);
+    ObserveMesh(node, *exposition);
     nodes[job_index[k]].exposition = std::move(exposition);
   }
   FederateStats stats;
@@ -514,6 +538,10 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
                   "match[] selectors");
   MaybeGzip(request, r);
   return r;
+}
+
+void Gateway::ObserveMesh(const std::string& node, const Exposition& exposition) {
+  mesh_->Observe(node, exposition, WallSeconds(clock_));
 }
 
 void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {

@@ -18,6 +18,7 @@
 #include "common/http/http_server.h"
 #include "common/http/log_limiter.h"
 #include "common/http/secured_server.h"
+#include "common/mesh/mesh_history.h"
 #include "gateway/gateway_config.h"
 #include "gateway/memory_budget.h"
 #include "gateway/push_store.h"
@@ -71,6 +72,7 @@ class Gateway {
   PushStore& push_store() { return push_store_; }
   // Everything that grows with what nodes send reserves its bytes here (memory.budget_bytes).
   MemoryBudget& memory_budget() { return memory_budget_; }
+  const mesh::MeshHistory& mesh_history() const { return *mesh_; }
 
  private:
   struct NodeState {
@@ -86,6 +88,8 @@ class Gateway {
   void LogPushRejection(const HttpRequest& request, const std::string& node,
                         const PushOutcome& outcome);
   void ApplyRemoteWrite(const GatewayConfig& config);
+  // Hands a node's exposition to the mesh view's history (pushes, scrapes).
+  void ObserveMesh(const std::string& node, const Exposition& exposition);
 
   GatewayOptions options_;
   const Clock& clock_;
@@ -101,6 +105,7 @@ class Gateway {
   std::unique_ptr<ScrapeLoop> scrape_loop_;
   std::atomic<bool> scrape_loop_running_{false};
   std::mutex remote_write_mutex_;  // reloads from SIGHUP and /-/reload apply one at a time
+  std::unique_ptr<mesh::MeshHistory> mesh_ = std::make_unique<mesh::MeshHistory>();
 
   mutable std::mutex config_mutex_;
   GatewayConfig config_;

@@ -257,7 +257,7 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
   config.source = file_name;
   const ConfigNode root = ConfigNode::Parse(text, file_name);
   root.ExpectMap({"advertise_address", "targets", "scrape", "push", "federate", "memory",
-                  "scrape_interval", "remote_write"});
+                  "scrape_interval", "remote_write", "mesh"});
   if (auto n = root.Get("advertise_address")) {
     config.advertise_address = n->AsString();
     static const RE2 kHostPort(R"((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})");
@@ -379,6 +379,7 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
       config.remote_write.push_back(std::move(endpoint));
     }
   }
+  if (auto m = root.Get("mesh")) config.mesh = mesh::ReadMeshSettings(*m);
   return config;
 }
 

@@ -8,6 +8,7 @@
 
 #include "common/http/http_client.h"
 #include "common/http/tls_client.h"
+#include "common/mesh/mesh_history.h"
 
 namespace re2 {
 class RE2;
@@ -119,6 +120,7 @@ struct GatewayConfig {
   // How often the gateway scrapes every node itself; only while remote_write names endpoints.
   nanoseconds scrape_interval = std::chrono::seconds(5);
   std::vector<RemoteWriteEndpoint> remote_write;
+  mesh::MeshSettings mesh;  // the /mesh view's history; applied at start only
 };
 
 // Parses gateway config text; `file_name` labels errors and anchors relative token_file paths.

@@ -1,0 +1,121 @@
+#include "common/mesh/mesh_api.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+namespace meshflow::mesh {
+namespace {
+
+struct Case {
+  std::string query;
+  bool ok;
+  std::string why;  // part of the reason when refused
+};
+
+TEST(MeshQueryParsing, AcceptsWhatThePageSendsAndRefusesTheRestWithAReason) {
+  const Case cases[] = {
+      {"", true, ""},
+      {"window=5m", true, ""},
+      {"window=15m", true, ""},
+      {"window=90s&method=udp", true, ""},
+      {"window=1m&method=icmp&src=ct-serv-jp&dst=acer-agent", true, ""},
+      {"src=a%2Eb&dst=c", true, ""},
+      {"window=16m", false, "longer than the kept history"},
+      {"window=1h", false, "longer than the kept history"},
+      {"window=0s", false, "positive whole number"},
+      {"window=-5m", false, "positive whole number"},
+      {"window=5", false, "positive whole number"},
+      {"window=5d", false, "positive whole number"},
+      {"window=1.5m", false, "positive whole number"},
+      {"window=99999999999999999999s", false, "positive whole number"},
+      {"window=4294967296s", false, "positive whole number"},
+      {"window=", false, "positive whole number"},
+      {"window=5m&window=5m", false, "given twice"},
+      {"method=ping", false, "expected icmp, udp or tcp"},
+      {"src=a", false, "go together"},
+      {"src=a&dst=b&src=c", false, "given twice"},
+      {"src=%3Cscript%3E&dst=b", false, "node name"},
+      {"src=a%2&dst=b", false, "percent-encoding"},
+      {"foo=1", false, "unknown query parameter"},
+      {"a=1&b=2&c=3&d=4&e=5", false, "more than 4"},
+      {std::string(600, 'x'), false, "longer than 512"},
+  };
+  for (const auto& c : cases) {
+    std::string why;
+    const auto q = ParseMeshQuery(c.query, 900, &why);
+    EXPECT_EQ(q.has_value(), c.ok) << c.query << ": " << why;
+    if (!c.ok) {
+      EXPECT_NE(why.find(c.why), std::string::npos) << c.query << ": " << why;
+    }
+  }
+  const auto q = ParseMeshQuery("window=90s&method=tcp&src=a&dst=b", 900, nullptr);
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->window_seconds, 90);
+  EXPECT_EQ(q->method, "tcp");
+  EXPECT_EQ(q->series_src, "a");
+  EXPECT_EQ(q->series_dst, "b");
+}
+
+// Random bytes and random recombinations of valid pieces: every answer is a query or a reason.
+TEST(MeshQueryParsing, RandomInputNeverCrashesAndAlwaysSaysWhy) {
+  std::mt19937 rng(21);
+  const std::string pieces[] = {"window=", "5m", "&", "=", "%", "%41", "method=", "udp",  "src=",
+                                "dst=",    "a",  "-", "1", "h", "s",   "\x01",    "\xff", "+"};
+  for (int i = 0; i < 20000; ++i) {
+    std::string q;
+    const int n = static_cast<int>(rng() % 12);
+    for (int k = 0; k < n; ++k) q += pieces[rng() % std::size(pieces)];
+    std::string why;
+    const auto parsed = ParseMeshQuery(q, 900, &why);
+    if (!parsed) {
+      ASSERT_FALSE(why.empty()) << q;
+    } else {
+      ASSERT_GT(parsed->window_seconds, 0);
+      ASSERT_LE(parsed->window_seconds, 900);
+    }
+  }
+}
+
+TEST(MeshApi, BadInputIsA400WithAReasonAndTheJsonIsWellFormed) {
+  FakeClock clock;
+  MeshHistory history;
+  const auto routes = MeshRoutes(history, clock);
+  HttpHandler api;
+  for (const auto& [path, handler] : routes)
+    if (path == "/api/v1/mesh") api = handler;
+  ASSERT_TRUE(api);
+  HttpRequest bad;
+  bad.query = "window=-1m";
+  const auto r = api(bad);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("\"error\":\"window"), std::string::npos) << r.body;
+  HttpRequest good;
+  good.query = "window=5m";
+  const auto ok = api(good);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.content_type, "application/json");
+  EXPECT_EQ(ok.body.front(), '{');
+  EXPECT_NE(ok.body.find("\"window_seconds\":300"), std::string::npos) << ok.body;
+  // Times keep every digit (FakeClock's wall time starts at 1.7e9 s plus its 1 s).
+  EXPECT_NE(ok.body.find("\"generated_at\":1700000001.000,"), std::string::npos) << ok.body;
+}
+
+TEST(MeshApi, ThePageIsServedFromTheBinaryWithAPolicyAgainstOtherOrigins) {
+  FakeClock clock;
+  MeshHistory history;
+  for (const auto& [path, handler] : MeshRoutes(history, clock)) {
+    if (path == "/api/v1/mesh") continue;
+    const auto r = handler(HttpRequest{});
+    EXPECT_EQ(r.status, 200) << path;
+    EXPECT_FALSE(r.body.empty()) << path;
+    bool csp = false;
+    for (const auto& [k, v] : r.headers)
+      if (k == "Content-Security-Policy") csp = v.find("default-src 'none'") == 0;
+    EXPECT_TRUE(csp) << path;
+  }
+}
+
+}  // namespace
+}  // namespace meshflow::mesh
