@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,10 @@ class ScrapeLoop {
     size_t max_body_bytes = 16 << 20;
     std::shared_ptr<const TlsClient> tls;
     std::string authorization;
+    // Samples go to the sink only while it has somewhere to send them (remote_write endpoints).
+    bool write = true;
+    // Every exposition scraped and parsed this round, e.g. for the mesh view's history.
+    std::function<void(const std::string& node, const Exposition& exposition)> observe;
   };
   ScrapeLoop(TargetRegistry& registry, PushStore& push_store, Scraper& scraper,
              remote_write::SampleSink& sink, const Clock& clock);
