@@ -57,7 +57,7 @@ struct ProberOptions {
   std::string reflector_address = "0.0.0.0";
   uint16_t reflector_port = 9474;
   double reflector_rate = 50;
-  double reflector_global_rate = 1000;  // replies per second over all sources
+  double reflector_global_rate = 5000;  // replies per second over all sources
   // The reflector also answers hellos (common/discovery/hello.h) with node_name.
   bool answer_hello = true;
   // Stop sending to a series after this many probes (0: never); for one-shot measurements.

@@ -56,7 +56,7 @@ class ReflectorCore {
   // Replies stay under max_replies_per_second over all sources together, so rotating over many
   // (spoofed) source addresses, each with its own fresh allowance, gains nothing past it.
   ReflectorCore(double max_replies_per_source_per_second, size_t max_sources = 4096,
-                size_t max_sessions = 4096, double max_replies_per_second = 1000);
+                size_t max_sessions = 4096, double max_replies_per_second = 5000);
 
   std::optional<ProbeBytes> Handle(const IpAddress& source, std::span<const uint8_t> datagram,
                                    std::chrono::nanoseconds now);

@@ -88,7 +88,7 @@ struct ProbesConfig {
     std::string listen_address = "0.0.0.0";
     uint16_t port = 9474;
     double max_replies_per_source_per_second = 50;
-    double max_replies_per_second = 1000;  // over all sources together
+    double max_replies_per_second = 5000;  // over all sources together
   } reflector;
 };
 

@@ -52,15 +52,19 @@ good_tls="  tls_config: {ca_file: pki/server-ca.crt, cert_file: pki/client.crt, 
 good_auth="  basic_auth: {username: prometheus, password_file: password}"
 gateway_config "$good_tls
 $good_auth"
+# Basic auth in front of the gateway too: a failed scrape's upstream details are shown only to
+# clients that gave credentials.
+grep -A1 '^basic_auth_users:' "$work/etc/web.yml" >"$work/gateway-web.yml"
 "$gateway" --web.listen-address 127.0.0.1:0 --config.file "$work/gateway.yml" \
-  --web.enable-lifecycle >"$work/gateway.log" 2>&1 &
+  --web.enable-lifecycle --web.config.file "$work/gateway-web.yml" >"$work/gateway.log" 2>&1 &
 pids+=($!)
 wait_for 10 bound_port "$work/gateway.log" 127.0.0.1 >/dev/null || fail "gateway did not start"
 gw="http://127.0.0.1:$(bound_port "$work/gateway.log" 127.0.0.1)"
 
 # proxy NODE: "CODE first-line-of-body".
 proxy() {
-  curl -s --max-time 10 -o "$work/body" -w '%{http_code}' "$gw/proxy?target=$1"
+  curl -s --max-time 10 -u prometheus:scraper-pass -o "$work/body" -w '%{http_code}' \
+    "$gw/proxy?target=$1"
   printf ' %s\n' "$(head -c 300 "$work/body" | head -1)"
 }
 for node in by-name by-address; do
@@ -69,13 +73,16 @@ for node in by-name by-address; do
   grep -q '^meshflow_build_info{' "$work/body" || fail "proxy to $node: no exporter metrics"
   pass "proxy to $node over mutual TLS with basic auth -> 200 with the exporter's metrics"
 done
-curl -s --max-time 10 "$gw/federate" --data-urlencode 'match[]=meshflow_build_info' -G \
+curl -s --max-time 10 -u prometheus:scraper-pass "$gw/federate" --data-urlencode 'match[]=meshflow_build_info' -G \
   >"$work/federate" || fail "federate failed"
 [[ $(grep -c '^meshflow_build_info{' "$work/federate") == 2 ]] ||
   fail "federate: expected both nodes' build info, got: $(head -c 500 "$work/federate")"
 pass "federate over mutual TLS: both targets"
 
-reload() { curl -s --max-time 10 -X POST -o "$work/reload" -w '%{http_code}' "$gw/-/reload"; }
+reload() {
+  curl -s --max-time 10 -u prometheus:scraper-pass -X POST -o "$work/reload" -w '%{http_code}' \
+    "$gw/-/reload"
+}
 # expect_failure WHAT SCRAPE_SETTINGS PATTERN: after a reload, both targets fail with PATTERN.
 expect_failure() {
   local what=$1 settings=$2 pattern=$3 node got

@@ -169,6 +169,7 @@ TEST(ProbeLoopback, ManyPeersInBatchesAndAFailedSendCountsOnlyItsOwn) {
   ProberOptions o = LoopbackOptions(reflector_port, 1);
   o.interval = milliseconds(100);  // 400 series: one due every 0.25 ms, sent every 5 ms
   o.reflector_rate = 100000;       // every probe comes from 127.0.0.1
+  o.reflector_global_rate = 100000;
   o.peers.clear();
   const std::vector<Method> both{Method::kIcmp, Method::kUdp};
   for (int i = 1; i <= 200; ++i) {
