@@ -4,6 +4,8 @@
 #include <cmath>
 #include <string_view>
 
+#include "common/text_format/writer.h"
+
 namespace meshflow::mesh {
 namespace {
 
