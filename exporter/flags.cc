@@ -73,6 +73,9 @@ std::optional<int> ParseExporterFlags(int argc, const char* const* argv, Exporte
   app.add_option("--log.format", flags.log_format, "Output format of log messages.")
       ->capture_default_str()
       ->check(CLI::IsMember({"logfmt", "json"}));
+  app.add_flag("--config.check", flags.config_check,
+               "Check --config.file and --web.config.file (with the files they name) and exit: "
+               "0 when both load, else 1 with every error located.");
   app.add_option("--replay", flags.replay_files,
                  "Run pcap/pcapng files through the flow pipeline, print the metrics and exit.")
       ->type_name("FILE...");

@@ -17,6 +17,7 @@ struct ExporterFlags {
   std::vector<std::string> replay_files;  // --replay: run captures offline and exit
   gateway::PusherOptions push;            // --push.*: push to a gateway; empty url: off
   std::string runas;                      // user to switch to after opening sockets, as root
+  bool config_check = false;              // --config.check: check the files and exit
 };
 
 // Parses the command line. Returns the exit code when the program should stop now (--help,
