@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 
@@ -53,6 +54,43 @@ std::string JsonString(std::string_view s) {
     }
   }
   return out + "\"";
+}
+
+// Where the Pushgateway takes pushes: /metrics/job/<job>/instance/<instance>.
+constexpr std::string_view kPushgatewayPrefix = "/metrics/job/";
+
+// curl --data-binary sends `Content-Type: application/x-www-form-urlencoded` unless told
+// otherwise, and the Pushgateway reads such a body as text format, as it does one without a
+// type; so does the gateway. Returns the request to hand on: a copy without the type when the
+// type is curl's default, else nullopt (use the request as it is).
+std::optional<HttpRequest> WithCurlDefaultTypeAsText(const HttpRequest& request) {
+  std::string type = request.Header("Content-Type");
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!type.starts_with("application/x-www-form-urlencoded")) return std::nullopt;
+  HttpRequest copy = request;
+  std::erase_if(copy.headers, [](const auto& h) {
+    return h.first.size() == 12 &&
+           std::equal(h.first.begin(), h.first.end(), "content-type",
+                      [](unsigned char a, unsigned char b) { return std::tolower(a) == b; });
+  });
+  return copy;
+}
+
+// Percent-encodes everything but RFC 3986's unreserved characters, for a query value.
+std::string QueryEscape(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 HttpResponse Text(int status, std::string body) {
@@ -118,7 +156,13 @@ void Gateway::Start() {
                  [this](const HttpRequest& r) { return HandleMetrics(r); });
   server_->Route("/targets", {"GET"}, [this](const HttpRequest& r) { return HandleTargets(r); });
   server_->Route("/proxy", {"GET"}, [this](const HttpRequest& r) { return HandleProxy(r); });
-  server_->Route("/push", {"POST", "PUT"}, [this](const HttpRequest& r) { return HandlePush(r); });
+  server_->Route("/push", {"POST", "PUT"}, [this](const HttpRequest& r) {
+    if (auto as_text = WithCurlDefaultTypeAsText(r)) return HandlePush(*as_text);
+    return HandlePush(r);
+  });
+  server_->ExemptPrefixFromBasicAuth(std::string(kPushgatewayPrefix));
+  server_->RoutePrefix(std::string(kPushgatewayPrefix), {"POST", "PUT"},
+                       [this](const HttpRequest& r) { return HandlePushgatewayPush(r); });
   server_->Route("/federate", {"GET"}, [this](const HttpRequest& r) { return HandleFederate(r); });
   server_->Route("/-/healthy", {"GET", "HEAD"},
                  [](const HttpRequest&) { return HttpResponse::Text(200, "OK\n"); });
@@ -325,6 +369,28 @@ HttpResponse Gateway::HandlePush(const HttpRequest& request) {
                  outcome.reason, outcome.message);
   }
   return Text(outcome.http_status, outcome.message);
+}
+
+HttpResponse Gateway::HandlePushgatewayPush(const HttpRequest& request) {
+  // The path is URL-decoded already; the Pushgateway's other forms (more labels, base64
+  // values with job@base64) are refused rather than guessed at.
+  std::string_view rest = request.path;
+  if (!rest.starts_with(kPushgatewayPrefix)) return Text(404, "not found");
+  rest.remove_prefix(kPushgatewayPrefix.size());
+  std::vector<std::string_view> parts;
+  for (size_t slash; (slash = rest.find('/')) != std::string_view::npos;) {
+    parts.push_back(rest.substr(0, slash));
+    rest.remove_prefix(slash + 1);
+  }
+  parts.push_back(rest);
+  if (parts.size() != 3 || parts[0].empty() || parts[1] != "instance" || parts[2].empty()) {
+    return Text(400,
+                "expected /metrics/job/<job>/instance/<node>, where <node> is a push node "
+                "of the gateway config");
+  }
+  HttpRequest push = WithCurlDefaultTypeAsText(request).value_or(request);
+  push.query = "node=" + QueryEscape(parts[2]);
+  return HandlePush(push);
 }
 
 HttpResponse Gateway::HandleFederate(const HttpRequest& request) {

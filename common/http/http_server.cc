@@ -145,6 +145,11 @@ void HttpServer::Route(std::string path, std::vector<std::string> methods, HttpH
   routes_[std::move(path)] = Route_{std::move(methods), std::move(handler)};
 }
 
+void HttpServer::RoutePrefix(std::string prefix, std::vector<std::string> methods,
+                             HttpHandler handler) {
+  prefix_routes_.emplace_back(std::move(prefix), Route_{std::move(methods), std::move(handler)});
+}
+
 std::string HttpServer::ToCivetwebPorts(const std::vector<std::string>& listen_addresses,
                                         bool tls) {
   if (listen_addresses.empty()) throw std::invalid_argument("no listen address given");
@@ -343,7 +348,14 @@ int HttpServer::Serve(mg_connection* conn) {
   }
 
   HttpResponse response;
-  const auto route = routes_.find(request.path);
+  const Route_* route = nullptr;
+  if (const auto exact = routes_.find(request.path); exact != routes_.end()) {
+    route = &exact->second;
+  } else {
+    for (const auto& [prefix, r] : prefix_routes_) {
+      if (request.path.starts_with(prefix)) route = &r;
+    }
+  }
   if (info->content_length > static_cast<long long>(options_.max_body_bytes)) {
     response = HttpResponse::Text(413, "request body too large\n");
   } else {
@@ -361,17 +373,17 @@ int HttpServer::Serve(mg_connection* conn) {
     if (guard_) refused = guard_(request);
     if (refused) {
       response = std::move(*refused);
-    } else if (route == routes_.end()) {
+    } else if (route == nullptr) {
       response = HttpResponse::Text(404, "not found\n");
-    } else if (std::find(route->second.methods.begin(), route->second.methods.end(),
-                         request.method) == route->second.methods.end()) {
+    } else if (std::find(route->methods.begin(), route->methods.end(), request.method) ==
+               route->methods.end()) {
       response = HttpResponse::Text(405, "method not allowed\n");
       std::string allow;
-      for (const auto& m : route->second.methods) allow += (allow.empty() ? "" : ", ") + m;
+      for (const auto& m : route->methods) allow += (allow.empty() ? "" : ", ") + m;
       response.headers.emplace_back("Allow", allow);
     } else {
       try {
-        response = route->second.handler(request);
+        response = route->handler(request);
       } catch (const std::exception& e) {
         spdlog::error("handler for {} failed: {}", request.path, e.what());
         response = HttpResponse::Text(500, "internal error\n");

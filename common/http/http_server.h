@@ -69,6 +69,9 @@ class HttpServer {
 
   // Register before Start(). An unknown path is a 404, a known one with a wrong method a 405.
   void Route(std::string path, std::vector<std::string> methods, HttpHandler handler);
+  // Serves every path under `prefix` (which ends in '/') that has no exact route; the handler
+  // reads the rest of the path from request.path (the Pushgateway's /metrics/job/<job>/...).
+  void RoutePrefix(std::string prefix, std::vector<std::string> methods, HttpHandler handler);
   void SetGuard(HttpGuard guard) { guard_ = std::move(guard); }
   // Serves TLS (or plain HTTP) from the next Start(). `init_ssl` configures civetweb's SSL_CTX
   // (passed as void*): it returns 1 when it set the context up, -1 to refuse to start.
@@ -101,6 +104,7 @@ class HttpServer {
 
   HttpServerOptions options_;
   std::map<std::string, Route_, std::less<>> routes_;
+  std::vector<std::pair<std::string, Route_>> prefix_routes_;
   HttpGuard guard_;
   std::function<int(void*)> init_ssl_;
   mg_context* context_ = nullptr;

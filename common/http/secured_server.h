@@ -26,8 +26,15 @@ class SecuredServer {
   // Requests to `path` carry their own credentials (the gateway's bearer-token pushes), which
   // basic auth would claim as its Authorization header.
   void ExemptFromBasicAuth(std::string path) { exempt_.insert(std::move(path)); }
+  // Every path under `prefix`, as ExemptFromBasicAuth.
+  void ExemptPrefixFromBasicAuth(std::string prefix) {
+    exempt_prefixes_.push_back(std::move(prefix));
+  }
   void Route(std::string path, std::vector<std::string> methods, HttpHandler handler) {
     server_.Route(std::move(path), std::move(methods), std::move(handler));
+  }
+  void RoutePrefix(std::string prefix, std::vector<std::string> methods, HttpHandler handler) {
+    server_.RoutePrefix(std::move(prefix), std::move(methods), std::move(handler));
   }
   // Binds and starts watching the web config file; throws as HttpServer::Start().
   void Start();
@@ -46,6 +53,7 @@ class SecuredServer {
   web::WebConfigWatcher web_;
   HttpServer server_;
   std::set<std::string, std::less<>> exempt_;
+  std::vector<std::string> exempt_prefixes_;
   std::mutex mutex_;  // a TLS restart from the watcher's thread against Start()/Stop()
   bool started_ = false;
 };
