@@ -9,6 +9,7 @@ BUILD_PACKAGES=(
   build-essential cmake pkg-config git
   prometheus-cpp-dev libcivetweb-dev libpcap-dev libspdlog-dev libre2-dev
   libyaml-cpp-dev libcli11-dev zlib1g-dev libssl-dev libcap-dev libcrypt-dev dpkg-dev
+  help2man
 )
 RUNTIME_PACKAGES=(
   libpcap0.8 iproute2 ca-certificates
@@ -21,6 +22,7 @@ TEST_PACKAGES=(
   python3 python3-scapy python3-yaml lintian
   libclang-rt-14-dev time
   systemd
+  mmdebstrap systemd-container podman python3-prometheus-client python3-jsonschema
 )
 
 packages=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
