@@ -105,7 +105,8 @@ set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://meshflow.invalid/")
 # Library dependencies from the binaries (dpkg-shlibdeps); the compat objects are private.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${PROJECT_BINARY_DIR}/private-lib)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd")
+# passwd: useradd in postinst; procps: /bin/kill in the units' ExecReload.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd, procps")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${deploy}/debian/postinst ${deploy}/debian/prerm ${deploy}/debian/postrm
     ${deploy}/debian/conffiles)
