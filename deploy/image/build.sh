@@ -46,7 +46,6 @@ and private-lib/). Build it first, e.g.:
   cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DMESHFLOW_BUILD_TESTS=OFF -DMESHFLOW_BUILD_BENCH=OFF
   cmake --build build/release
   deploy/image/build.sh build/release
-(for arm64, deploy/image/cross-arm64.sh builds the tree and the image)
 MSG
   exit 1
 fi
