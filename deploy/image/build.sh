@@ -5,6 +5,8 @@
 # CA certificates, default configs and a passwd file with nobody. Then `podman save` writes an
 # archive for `k3s ctr images import`.
 #   deploy/image/build.sh BUILD_DIR [--arch amd64|arm64] [--tag NAME:TAG] [--archive FILE]
+# --arch arm64 expects a tree cross-built for arm64 with Debian's :arm64 libraries installed;
+# only amd64 has been built and run so far (tests/deploy/image_test.sh).
 # Needs podman (deploy/install-deps.sh --test installs it) and, as root or rootless podman,
 # nothing else: no RUN step, so no container runtime is started.
 set -euo pipefail
