@@ -8,8 +8,13 @@ dashboard shows exactly what the alerts judge.
 
     dashboards/generate.py            rewrite the JSON files
     dashboards/generate.py --check    exit 1 if a committed file differs from the output
+    dashboards/generate.py --job-regex RE --out DIR
+                                      a site's dashboards, for scrape jobs matching RE (the
+                                      default, meshflow.*, is what the committed files use;
+                                      alerts/render.py takes the same option for the rules)
 """
 
+import argparse
 import json
 import os
 import sys
@@ -23,6 +28,8 @@ GRID_WIDTH = 24
 PAIR = 'src_node=~"$node", dst_node=~"$peer"'
 PROBE = PAIR + ', method=~"$method"'
 FLOW = PAIR + ', role=~"$role", kind="$kind"'
+DEFAULT_JOB_REGEX = "meshflow.*"
+JOB_REGEX = DEFAULT_JOB_REGEX  # set by --job-regex before the dashboards are built
 SELF = 'job=~"meshflow.*", node=~"$node"'
 
 
@@ -541,7 +548,7 @@ def role_flows():
 
 def health():
     variables = [
-        query_variable("node", "Node", 'label_values(up{job=~"meshflow.*"}, node)'),
+        query_variable("node", "Node", 'label_values(up{job=~' + json.dumps(JOB_REGEX) + '}, node)'),
     ]
     up_mapping = [{"type": "value", "options": {
         "0": {"text": "down", "color": "red", "index": 0},
@@ -646,10 +653,23 @@ def render(build):
 
 
 def main():
-    check = "--check" in sys.argv[1:]
+    global JOB_REGEX, SELF
+    parser = argparse.ArgumentParser(description="Generates meshflow's Grafana dashboards.")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if a committed file differs from the output")
+    parser.add_argument("--job-regex", default=DEFAULT_JOB_REGEX,
+                        help="the scrape jobs of meshflow exporters (default: %(default)s)")
+    parser.add_argument("--out", default=HERE, help="folder to write to (default: this one)")
+    args = parser.parse_args()
+    if args.check and (args.job_regex != DEFAULT_JOB_REGEX or args.out != HERE):
+        parser.error("--check takes no other option")
+    JOB_REGEX = args.job_regex
+    SELF = "job=~" + json.dumps(JOB_REGEX) + ', node=~"$node"'
+    check = args.check
+    os.makedirs(args.out, exist_ok=True)
     stale = []
     for name, build in DASHBOARDS.items():
-        path = os.path.join(HERE, name)
+        path = os.path.join(args.out, name)
         text = render(build)
         if check:
             try:

@@ -11,6 +11,7 @@ BUILD_PACKAGES=(
   libyaml-cpp-dev libcli11-dev zlib1g-dev libssl-dev libcap-dev libcrypt-dev dpkg-dev
   libsnappy-dev libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev
+  help2man
 )
 RUNTIME_PACKAGES=(
   libpcap0.8 iproute2 ca-certificates
@@ -26,6 +27,7 @@ TEST_PACKAGES=(
   victoria-metrics
   wireguard-go wireguard-tools dnsmasq-base
   chromium
+  mmdebstrap systemd-container podman python3-prometheus-client python3-jsonschema
 )
 
 packages=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")

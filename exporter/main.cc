@@ -9,6 +9,7 @@
 #include "common/core/config_reader.h"
 #include "common/core/log.h"
 #include "common/daemon/control_loop.h"
+#include "common/daemon/config_check.h"
 #include "exporter/exporter.h"
 #include "exporter/flags.h"
 #include "exporter/privileges.h"
@@ -49,6 +50,12 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, 2);
   meshflow::ExporterFlags flags;
   if (auto exit_code = meshflow::ParseExporterFlags(argc, argv, flags)) return *exit_code;
+  if (flags.daemon.config_check) {
+    return meshflow::CheckConfigFiles(
+        flags.exporter.config_file,
+        [](const std::string& f) { meshflow::LoadConfigFile(f); },
+        "no --config.file: the built-in default configuration", flags.exporter.web_config_file);
+  }
   meshflow::SetUpDaemonLogging(flags.daemon);
   if (!flags.replay_files.empty()) {
     // Offline: the same pipeline as live capture, over files; no server, no privileges needed.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -69,6 +70,63 @@ std::string JsonString(std::string_view s) {
     }
   }
   return out + "\"";
+}
+
+// Where the Pushgateway takes pushes: /metrics/job/<job>/instance/<instance>.
+constexpr std::string_view kPushgatewayPrefix = "/metrics/job/";
+
+// The node of a Pushgateway push path, /metrics/job/<job>/instance/<node> (already URL-decoded);
+// nullopt for the Pushgateway's other forms (more labels, job@base64), which are refused rather
+// than guessed at.
+std::optional<std::string> PushgatewayNode(std::string_view path) {
+  if (!path.starts_with(kPushgatewayPrefix)) return std::nullopt;
+  path.remove_prefix(kPushgatewayPrefix.size());
+  std::vector<std::string_view> parts;
+  for (size_t slash; (slash = path.find('/')) != std::string_view::npos;) {
+    parts.push_back(path.substr(0, slash));
+    path.remove_prefix(slash + 1);
+  }
+  parts.push_back(path);
+  if (parts.size() != 3 || parts[0].empty() || parts[1] != "instance" || parts[2].empty())
+    return std::nullopt;
+  return std::string(parts[2]);
+}
+constexpr std::string_view kPushgatewayPathError =
+    "expected /metrics/job/<job>/instance/<node>, where <node> is a push node of the gateway "
+    "config";
+
+// curl --data-binary sends `Content-Type: application/x-www-form-urlencoded` unless told
+// otherwise, and the Pushgateway reads such a body as text format, as it does one without a
+// type; so does the gateway. Returns the request to hand on: a copy without the type when the
+// type is curl's default, else nullopt (use the request as it is).
+std::optional<HttpRequest> WithCurlDefaultTypeAsText(const HttpRequest& request) {
+  std::string type = request.Header("Content-Type");
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!type.starts_with("application/x-www-form-urlencoded")) return std::nullopt;
+  HttpRequest copy = request;
+  std::erase_if(copy.headers, [](const auto& h) {
+    return h.first.size() == 12 &&
+           std::equal(h.first.begin(), h.first.end(), "content-type",
+                      [](unsigned char a, unsigned char b) { return std::tolower(a) == b; });
+  });
+  return copy;
+}
+
+// Percent-encodes everything but RFC 3986's unreserved characters, for a query value.
+std::string QueryEscape(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 HttpResponse Text(int status, std::string body) {
@@ -152,20 +210,42 @@ void Gateway::Start() {
                  [this](const HttpRequest& r) { return HandleMetrics(r); });
   server_->Route("/targets", {"GET"}, [this](const HttpRequest& r) { return HandleTargets(r); });
   server_->Route("/proxy", {"GET"}, [this](const HttpRequest& r) { return HandleProxy(r); });
-  // The token is checked from the headers, before the body is read.
-  RouteOptions push_route;
-  push_route.max_body_bytes = options_.http.max_body_bytes;
-  push_route.before_body = [this](const HttpRequest& r) -> std::optional<HttpResponse> {
-    const std::string node = r.QueryValue("node").value_or("");
-    if (node.empty()) return Text(400, "missing ?node=<node>");
+  // Tokens are checked from the headers, before a body is read: /push?node=NODE, and the
+  // Pushgateway's /metrics/job/<job>/instance/<node> (exempt from basic auth like /push).
+  auto authorize_push = [this](const HttpRequest& r,
+                               const std::string& node) -> std::optional<HttpResponse> {
     const auto refused = push_store_.Authorize(node, r.Header("Authorization"));
     if (!refused) return std::nullopt;
     LogPushRejection(r, node, *refused);
     return Text(refused->http_status, refused->message);
   };
+  RouteOptions push_route;
+  push_route.max_body_bytes = options_.http.max_body_bytes;
+  push_route.before_body = [authorize_push](const HttpRequest& r) -> std::optional<HttpResponse> {
+    const std::string node = r.QueryValue("node").value_or("");
+    if (node.empty()) return Text(400, "missing ?node=<node>");
+    return authorize_push(r, node);
+  };
   server_->Route(
-      "/push", {"POST", "PUT"}, [this](const HttpRequest& r) { return HandlePush(r); },
+      "/push", {"POST", "PUT"},
+      [this](const HttpRequest& r) {
+        if (auto as_text = WithCurlDefaultTypeAsText(r)) return HandlePush(*as_text);
+        return HandlePush(r);
+      },
       std::move(push_route));
+  RouteOptions pushgateway_route;
+  pushgateway_route.max_body_bytes = options_.http.max_body_bytes;
+  pushgateway_route.before_body = [authorize_push](
+                                      const HttpRequest& r) -> std::optional<HttpResponse> {
+    const auto node = PushgatewayNode(r.path);
+    if (!node) return Text(400, std::string(kPushgatewayPathError));
+    return authorize_push(r, *node);
+  };
+  server_->ExemptPrefixFromBasicAuth(std::string(kPushgatewayPrefix));
+  server_->RoutePrefix(
+      std::string(kPushgatewayPrefix), {"POST", "PUT"},
+      [this](const HttpRequest& r) { return HandlePushgatewayPush(r); },
+      std::move(pushgateway_route));
   server_->Route("/federate", {"GET"}, [this](const HttpRequest& r) { return HandleFederate(r); });
   for (auto& [path, handler] : mesh::MeshRoutes(*mesh_, clock_))
     server_->Route(path, {"GET", "HEAD"}, std::move(handler));
@@ -433,6 +513,14 @@ void Gateway::LogPushRejection(const HttpRequest& request, const std::string& no
         "address in the last minute not logged)",
         node, request.remote_address, outcome.reason, outcome.message, suppressed);
   }
+}
+
+HttpResponse Gateway::HandlePushgatewayPush(const HttpRequest& request) {
+  const auto node = PushgatewayNode(request.path);
+  if (!node) return Text(400, std::string(kPushgatewayPathError));
+  HttpRequest push = WithCurlDefaultTypeAsText(request).value_or(request);
+  push.query = "node=" + QueryEscape(*node);
+  return HandlePush(push);
 }
 
 HttpResponse Gateway::HandleFederate(const HttpRequest& request) {

@@ -65,6 +65,9 @@ class Gateway {
   HttpResponse HandleTargets(const HttpRequest& request) const;
   HttpResponse HandleProxy(const HttpRequest& request);
   HttpResponse HandlePush(const HttpRequest& request);
+  // The Pushgateway's form, PUT or POST /metrics/job/<job>/instance/<node>: a push for <node>,
+  // handled as /push?node=<node>; <job> is not kept (Prometheus sets its own).
+  HttpResponse HandlePushgatewayPush(const HttpRequest& request);
   HttpResponse HandleFederate(const HttpRequest& request);
   HttpResponse HandleMetrics(const HttpRequest& request);
 

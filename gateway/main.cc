@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "common/daemon/config_check.h"
 #include "common/daemon/control_loop.h"
 #include "gateway/flags.h"
 #include "gateway/gateway.h"
@@ -9,6 +10,12 @@
 int main(int argc, char** argv) {
   meshflow::gateway::GatewayFlags flags;
   if (auto exit_code = meshflow::gateway::ParseGatewayFlags(argc, argv, flags)) return *exit_code;
+  if (flags.daemon.config_check) {
+    return meshflow::CheckConfigFiles(
+        flags.gateway.config_file,
+        [](const std::string& f) { meshflow::gateway::LoadGatewayConfigFile(f); },
+        "no --config.file: no targets until a config names some", flags.gateway.web_config_file);
+  }
   try {
     meshflow::SetUpDaemonLogging(flags.daemon);
   } catch (const std::exception& e) {

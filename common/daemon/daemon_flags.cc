@@ -25,6 +25,9 @@ void AddDaemonFlags(CLI::App& app, const DaemonFlagTexts& texts, DaemonFlags& fl
   app.add_flag("--web.enable-lifecycle", flags.enable_lifecycle,
                "Enable reloading the configuration by HTTP (POST /-/reload). SIGHUP always "
                "reloads.");
+  app.add_flag("--config.check", flags.config_check,
+               "Check --config.file and --web.config.file (with the files they name) and exit: 0 "
+               "when both load, else 1 with every error located.");
   app.add_option("--log.level", flags.log_level, "Only log messages with this severity or above.")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));

@@ -18,6 +18,7 @@ struct DaemonFlags {
   std::string config_file;
   std::string web_config_file;
   bool enable_lifecycle = false;  // --web.enable-lifecycle: POST /-/reload; off as in Prometheus
+  bool config_check = false;      // --config.check: check the config files and exit
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };

@@ -231,15 +231,20 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(std::move(options))
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::Route(std::string path, std::vector<std::string> methods, HttpHandler handler,
-                       RouteOptions route_options) {
+HttpServer::Route_ HttpServer::MakeRoute(std::vector<std::string> methods, HttpHandler handler,
+                                         RouteOptions& route_options) const {
   const bool takes_body = std::any_of(methods.begin(), methods.end(), [](const std::string& m) {
     return m == "POST" || m == "PUT";
   });
   const size_t limit =
       route_options.max_body_bytes.value_or(takes_body ? options_.max_body_bytes : 0);
-  routes_[std::move(path)] =
-      Route_{std::move(methods), std::move(handler), limit, std::move(route_options.before_body)};
+  return Route_{std::move(methods), std::move(handler), limit,
+                std::move(route_options.before_body)};
+}
+
+void HttpServer::Route(std::string path, std::vector<std::string> methods, HttpHandler handler,
+                       RouteOptions route_options) {
+  routes_[std::move(path)] = MakeRoute(std::move(methods), std::move(handler), route_options);
 }
 
 int HttpServer::SourceLimit() const {
@@ -328,6 +333,20 @@ void HttpServer::OnConnectionClose(const mg_connection* conn) {
   auto it = self->connections_by_source_.find(info->remote_addr);
   if (it == self->connections_by_source_.end()) return;
   if (--it->second <= 0) self->connections_by_source_.erase(it);
+}
+
+void HttpServer::RoutePrefix(std::string prefix, std::vector<std::string> methods,
+                             HttpHandler handler, RouteOptions route_options) {
+  prefix_routes_.emplace_back(std::move(prefix),
+                              MakeRoute(std::move(methods), std::move(handler), route_options));
+}
+
+const HttpServer::Route_* HttpServer::FindRoute(const std::string& path) const {
+  if (const auto exact = routes_.find(path); exact != routes_.end()) return &exact->second;
+  for (const auto& [prefix, route] : prefix_routes_) {
+    if (path.starts_with(prefix)) return &route;
+  }
+  return nullptr;
 }
 
 std::string HttpServer::ToCivetwebPorts(const std::vector<std::string>& listen_addresses,
@@ -629,23 +648,23 @@ int HttpServer::Serve(mg_connection* conn) {
     response = HttpResponse::Text(400, "invalid path\n");
   } else {
     request.path = *path;
-    const auto found = routes_.find(request.path);
+    const Route_* matched = FindRoute(request.path);
     std::optional<HttpResponse> refused;
     if (guard_) refused = guard_(request);
     if (refused) {
       response = std::move(*refused);
-    } else if (found == routes_.end()) {
+    } else if (matched == nullptr) {
       response = HttpResponse::Text(404, "not found\n");
-    } else if (std::find(found->second.methods.begin(), found->second.methods.end(),
-                         request.method) == found->second.methods.end()) {
+    } else if (std::find(matched->methods.begin(), matched->methods.end(),
+                         request.method) == matched->methods.end()) {
       response = HttpResponse::Text(405, "method not allowed\n");
       std::string allow;
-      for (const auto& m : found->second.methods) allow += (allow.empty() ? "" : ", ") + m;
+      for (const auto& m : matched->methods) allow += (allow.empty() ? "" : ", ") + m;
       response.headers.emplace_back("Allow", allow);
-    } else if (found->second.before_body && (refused = found->second.before_body(request))) {
+    } else if (matched->before_body && (refused = matched->before_body(request))) {
       response = std::move(*refused);
     } else {
-      route = &found->second;
+      route = matched;
     }
   }
   bool body_started = false;

@@ -107,6 +107,10 @@ class HttpServer {
   // Register before Start(). An unknown path is a 404, a known one with a wrong method a 405.
   void Route(std::string path, std::vector<std::string> methods, HttpHandler handler,
              RouteOptions route_options = {});
+  // Serves every path under `prefix` (which ends in '/') that has no exact route; the handler
+  // reads the rest of the path from request.path (the Pushgateway's /metrics/job/<job>/...).
+  void RoutePrefix(std::string prefix, std::vector<std::string> methods, HttpHandler handler,
+                   RouteOptions route_options = {});
   void SetGuard(HttpGuard guard) { guard_ = std::move(guard); }
   // Serves TLS (or plain HTTP) from the next Start(). `init_ssl` configures civetweb's SSL_CTX
   // (passed as void*): it returns 1 when it set the context up, -1 to refuse to start.
@@ -136,6 +140,9 @@ class HttpServer {
     size_t max_body_bytes = 0;
     HttpGuard before_body;
   };
+  Route_ MakeRoute(std::vector<std::string> methods, HttpHandler handler,
+                   RouteOptions& route_options) const;
+  const Route_* FindRoute(const std::string& path) const;
   struct Counters {
     std::atomic<uint64_t> connections_over_source_limit{0};
     std::atomic<uint64_t> too_many_headers{0};
@@ -161,6 +168,7 @@ class HttpServer {
 
   HttpServerOptions options_;
   std::map<std::string, Route_, std::less<>> routes_;
+  std::vector<std::pair<std::string, Route_>> prefix_routes_;
   HttpGuard guard_;
   std::function<int(void*)> init_ssl_;
   mg_context* context_ = nullptr;

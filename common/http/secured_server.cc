@@ -39,6 +39,9 @@ void SecuredServer::Stop() {
 
 std::optional<HttpResponse> SecuredServer::Authenticate(const HttpRequest& request) {
   if (exempt_.contains(request.path)) return std::nullopt;
+  for (const auto& prefix : exempt_prefixes_) {
+    if (request.path.starts_with(prefix)) return std::nullopt;
+  }
   const std::string header = request.Header("Authorization");
   const auto authorization =
       header.empty() ? std::nullopt : std::optional<std::string_view>(header);

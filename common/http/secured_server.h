@@ -27,10 +27,19 @@ class SecuredServer {
   // Requests to `path` carry their own credentials (the gateway's bearer-token pushes), which
   // basic auth would claim as its Authorization header.
   void ExemptFromBasicAuth(std::string path) { exempt_.insert(std::move(path)); }
+  // Every path under `prefix`, as ExemptFromBasicAuth.
+  void ExemptPrefixFromBasicAuth(std::string prefix) {
+    exempt_prefixes_.push_back(std::move(prefix));
+  }
   void Route(std::string path, std::vector<std::string> methods, HttpHandler handler,
              RouteOptions route_options = {}) {
     server_.Route(std::move(path), std::move(methods), std::move(handler),
                   std::move(route_options));
+  }
+  void RoutePrefix(std::string prefix, std::vector<std::string> methods, HttpHandler handler,
+                   RouteOptions route_options = {}) {
+    server_.RoutePrefix(std::move(prefix), std::move(methods), std::move(handler),
+                        std::move(route_options));
   }
   // Binds and starts watching the web config file; throws as HttpServer::Start().
   void Start();
@@ -53,6 +62,7 @@ class SecuredServer {
   HttpServer server_;
   std::set<std::string, std::less<>> exempt_;
   LogLimiter auth_failure_log_;
+  std::vector<std::string> exempt_prefixes_;
   std::mutex mutex_;  // a TLS restart from the watcher's thread against Start()/Stop()
   bool started_ = false;
 };

@@ -26,7 +26,7 @@ import promql_names  # noqa: E402
 
 SEVERITIES = {"critical", "warning", "info"}
 NAME = re.compile(r"^Meshflow[A-Z][A-Za-z0-9]*$")
-RUNBOOK_BASE = "https://github.com/meshflow/meshflow/blob/main/alerts/runbooks.md#"
+RUNBOOK_BASE = "file:///usr/share/doc/meshflow/runbooks.md#"
 # The recording rule that names on-demand nodes; every critical rule must exclude them.
 ON_DEMAND_HELPER = "meshflow:on_demand_node:info"
 

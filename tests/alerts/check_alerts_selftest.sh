@@ -36,7 +36,7 @@ cat >>"$work/alerts/alerting_rules.yml" <<'YAML'
         annotations:
           summary: s
           description: "{{ $value }}"
-          runbook_url: https://github.com/meshflow/meshflow/blob/main/alerts/runbooks.md#meshflowselftestuntested
+          runbook_url: file:///usr/share/doc/meshflow/runbooks.md#meshflowselftestuntested
 YAML
 printf '\n## MeshflowSelftestUntested\n\n**Meaning.** x\n**How to confirm.** x\n**What to do.** x\n' \
   >>"$work/alerts/runbooks.md"

@@ -37,26 +37,36 @@ dpkg-deb --info "$deb" | sed -n 's/^ \(Depends\|Version\|Architecture\):/  \1:/p
 contents=$(dpkg-deb --contents "$deb" | awk '{print $6}')
 for f in ./usr/bin/meshflow-exporter ./lib/systemd/system/meshflow-exporter.service \
   ./etc/meshflow/meshflow.yml ./etc/default/meshflow-exporter \
+  ./usr/bin/meshflow-gateway ./lib/systemd/system/meshflow-gateway.service \
+  ./etc/meshflow/gateway.yml ./etc/default/meshflow-gateway \
+  ./usr/share/man/man1/meshflow-exporter.1.gz ./usr/share/man/man1/meshflow-gateway.1.gz \
+  ./usr/share/man/man1/meshflow-probe.1.gz \
+  ./usr/share/doc/meshflow/runbooks.md \
   ./usr/share/meshflow/web-config.example.yml ./usr/share/meshflow/prometheus/prometheus.yml \
   ./usr/share/meshflow/alerts/alerting_rules.yml ./usr/share/meshflow/dashboards/overlay-mesh.json \
   ./usr/share/doc/meshflow/copyright ./usr/share/doc/meshflow/changelog.gz; do
   grep -qx "$f" <<<"$contents" || fail "$f is not in the package"
 done
 grep -q '/meshflow/libssl.so$' <<<"$contents" || fail "the compat libssl.so is not in the package"
-echo "ok: binary, unit, config, dashboards, alerts and docs are in the package"
+echo "ok: binaries, units, configs, man pages, dashboards, alerts, runbooks and docs are in the package"
+dpkg-deb -f "$deb" Description | grep -q . || fail "no description"
+grep -q '^License: Apache-2.0' <(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/doc/meshflow/copyright) ||
+  fail "copyright does not name Apache-2.0"
 
 # lintian: errors fail the test; the overrides file says why each remaining tag is accepted.
 lintian --tag-display-limit 0 --suppress-tags-from-file \
   "$(dirname "$0")/../../deploy/debian/lintian-accepted" "$deb" >"$work/lintian.log" 2>&1 || true
 cat "$work/lintian.log"
-if grep -q '^E:' "$work/lintian.log"; then fail "lintian reports errors"; fi
-echo "ok: lintian reports no errors ($(grep -c '^W:' "$work/lintian.log" || true) warnings)"
+if grep -q '^[EW]:' "$work/lintian.log"; then fail "lintian reports errors or warnings"; fi
+echo "ok: lintian reports no errors and no warnings"
 
 dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i"; }
 installed=1
 getent passwd meshflow >/dev/null || fail "postinst did not create the meshflow user"
-systemd-analyze verify /lib/systemd/system/meshflow-exporter.service ||
-  fail "systemd-analyze verify of the installed unit"
+systemd-analyze verify /lib/systemd/system/meshflow-exporter.service \
+  /lib/systemd/system/meshflow-gateway.service || fail "systemd-analyze verify of the installed units"
+man -l /usr/share/man/man1/meshflow-gateway.1.gz 2>/dev/null | grep -q -- '--config.check' ||
+  fail "the gateway's man page lacks --config.check"
 echo "ok: installed; user meshflow exists; systemd-analyze verify passes on the installed unit"
 readelf -d /usr/bin/meshflow-exporter | grep -q 'RUNPATH.*meshflow' ||
   fail "installed binary has no RUNPATH to its private directory"
@@ -96,7 +106,7 @@ wait "$pid" 2>/dev/null || true
 pid=
 dpkg --purge meshflow >/dev/null || fail "dpkg --purge"
 installed=0
-[[ ! -e /usr/bin/meshflow-exporter && ! -e /etc/meshflow/meshflow.yml ]] ||
-  fail "files left after purge"
+[[ ! -e /usr/bin/meshflow-exporter && ! -e /etc/meshflow ]] || fail "files left after purge"
+getent passwd meshflow >/dev/null && fail "user meshflow left after purge"
 echo "ok: purged"
 echo "check_package: all checks passed"
