@@ -8,8 +8,8 @@
 #include "collectors/flow/replay.h"
 #include "common/core/config_reader.h"
 #include "common/core/log.h"
-#include "common/daemon/control_loop.h"
 #include "common/daemon/config_check.h"
+#include "common/daemon/control_loop.h"
 #include "exporter/exporter.h"
 #include "exporter/flags.h"
 #include "exporter/privileges.h"
@@ -52,8 +52,7 @@ int main(int argc, char** argv) {
   if (auto exit_code = meshflow::ParseExporterFlags(argc, argv, flags)) return *exit_code;
   if (flags.daemon.config_check) {
     return meshflow::CheckConfigFiles(
-        flags.exporter.config_file,
-        [](const std::string& f) { meshflow::LoadConfigFile(f); },
+        flags.exporter.config_file, [](const std::string& f) { meshflow::LoadConfigFile(f); },
         "no --config.file: the built-in default configuration", flags.exporter.web_config_file);
   }
   meshflow::SetUpDaemonLogging(flags.daemon);

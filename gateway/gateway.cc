@@ -235,8 +235,8 @@ void Gateway::Start() {
       std::move(push_route));
   RouteOptions pushgateway_route;
   pushgateway_route.max_body_bytes = options_.http.max_body_bytes;
-  pushgateway_route.before_body = [authorize_push](
-                                      const HttpRequest& r) -> std::optional<HttpResponse> {
+  pushgateway_route.before_body =
+      [authorize_push](const HttpRequest& r) -> std::optional<HttpResponse> {
     const auto node = PushgatewayNode(r.path);
     if (!node) return Text(400, std::string(kPushgatewayPathError));
     return authorize_push(r, *node);

@@ -655,8 +655,8 @@ int HttpServer::Serve(mg_connection* conn) {
       response = std::move(*refused);
     } else if (matched == nullptr) {
       response = HttpResponse::Text(404, "not found\n");
-    } else if (std::find(matched->methods.begin(), matched->methods.end(),
-                         request.method) == matched->methods.end()) {
+    } else if (std::find(matched->methods.begin(), matched->methods.end(), request.method) ==
+               matched->methods.end()) {
       response = HttpResponse::Text(405, "method not allowed\n");
       std::string allow;
       for (const auto& m : matched->methods) allow += (allow.empty() ? "" : ", ") + m;

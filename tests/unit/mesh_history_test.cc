@@ -10,8 +10,8 @@
 #include "common/core/histogram.h"
 #include "common/core/metric_builder.h"
 #include "common/mesh/mesh_reading.h"
-#include "common/text_format/writer.h"
 #include "common/text_format/text_format.h"
+#include "common/text_format/writer.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define MESH_TEST_ASAN 1
