@@ -21,6 +21,7 @@ TEST_PACKAGES=(
   python3 python3-scapy python3-yaml lintian
   libclang-rt-14-dev time
   systemd
+  wireguard-go wireguard-tools
 )
 
 packages=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
