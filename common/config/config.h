@@ -89,6 +89,12 @@ struct ProbesConfig {
     uint16_t port = 9474;
     double max_replies_per_source_per_second = 50;
   } reflector;
+  // Path MTU: per peer, the largest ICMP echo that passes with don't-fragment set.
+  struct PathMtu {
+    bool enabled = true;
+    nanoseconds interval = std::chrono::seconds(60);  // one search per peer per interval
+    nanoseconds timeout = std::chrono::seconds(2);    // per echo; 3 tries before a size fails
+  } path_mtu;
 };
 
 // The whole configuration. Everything has a default: an empty file is a working config.
