@@ -85,17 +85,17 @@ load_nodes() {
   NODE_NAMES=()
   declare -gA NODE_V4=() NODE_V6=() NODE_LAN=() NODE_VXLAN=() NODE_UNDERLAY=()
   # Bash's own matching: under load every grep or cut started costs tens of milliseconds.
-  field() { if [[ $line =~ \ $1=([^ ]*) ]]; then echo "${BASH_REMATCH[1]}"; fi; }
+  node_field() { if [[ $line =~ \ $1=([^ ]*) ]]; then echo "${BASH_REMATCH[1]}"; fi; }
   while read -r line; do
     [[ $line == node\ * ]] || continue
     name=${line#node }
     name=${name%% *}
     NODE_NAMES+=("$name")
-    NODE_V4[$name]=$(field ipv4)
-    NODE_V6[$name]=$(field ipv6)
-    NODE_LAN[$name]=$(field lan_address)
-    NODE_VXLAN[$name]=$(field vxlan_address)
-    NODE_UNDERLAY[$name]=$(field underlay)
+    NODE_V4[$name]=$(node_field ipv4)
+    NODE_V6[$name]=$(node_field ipv6)
+    NODE_LAN[$name]=$(node_field lan_address)
+    NODE_VXLAN[$name]=$(node_field vxlan_address)
+    NODE_UNDERLAY[$name]=$(node_field underlay)
   done <"$file"
   ((${#NODE_NAMES[@]} > 0)) || die "empty node table in $file"
 }
