@@ -35,7 +35,7 @@ captured() {
 }
 
 for mode in tun wireguard; do
-  set_instance "mfbbt-$mode"
+  set_instance "mfbbt-${mode:0:3}"
   "$TESTBED_DIR/up" --instance "$INSTANCE" --overlay "$mode" --only redis,exporters \
     --require-exporter --exporter-arg --no-collector.probe >/dev/null
   load_nodes

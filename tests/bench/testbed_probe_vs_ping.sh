@@ -12,7 +12,7 @@ stats() { sort -g | awk '{v[NR] = $1; s += $1} END { printf "median %.3f mean %.
 
 run_mode() {
   local mode=$1
-  MESHFLOW_TESTBED_OVERLAY=$mode probe_up "mfbpp-$mode"
+  MESHFLOW_TESTBED_OVERLAY=$mode probe_up "mfbpp-${mode:0:3}"
   for n in p48 p80; do start_peer "$n"; done
   for n in p48 p80; do wait_peer "$n"; done
   for n in p48 p80; do
