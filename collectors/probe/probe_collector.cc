@@ -142,30 +142,47 @@ std::vector<prometheus::MetricFamily> BuildFamilies(const ProberSnapshot& snap) 
   return out;
 }
 
-ProbeCollector::ProbeCollector(const Config& config) : options_(OptionsFromConfig(config)) {}
+ProbeCollector::ProbeCollector(const Config& config)
+    : options_(OptionsFromConfig(config)), path_mtu_config_(config.probes.path_mtu) {}
+
+namespace {
+void StartPathMtu(const ProbesConfig::PathMtu& config, const ProberOptions& options,
+                  PathMtuProber& prober) {
+  prober.Stop();
+  if (!config.enabled) return;
+  std::vector<PathMtuTarget> targets;
+  for (const auto& p : options.peers) targets.push_back({p.name, p.address});
+  prober.Start(std::move(targets), config.interval, config.timeout);
+}
+}  // namespace
 
 ProbeCollector::~ProbeCollector() { Stop(); }
 
 void ProbeCollector::Start() {
   if (started_) return;
   prober_.Start(options_);
+  StartPathMtu(path_mtu_config_, options_, path_mtu_);
   started_ = true;
 }
 
 void ProbeCollector::Stop() {
   if (!started_) return;
   prober_.Stop();
+  path_mtu_.Stop();
   started_ = false;
 }
 
 void ProbeCollector::Reconfigure(const Config& config) {
   options_ = OptionsFromConfig(config);
+  path_mtu_config_ = config.probes.path_mtu;
   if (started_) prober_.Reconfigure(options_);
+  if (started_) StartPathMtu(path_mtu_config_, options_, path_mtu_);
 }
 
 void ProbeCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
   auto families = BuildFamilies(prober_.Snapshot());
   for (auto& f : families) out.push_back(std::move(f));
+  AppendPathMtuFamilies(options_.node_name, path_mtu_.Snapshot(), out);
 }
 
 std::unique_ptr<Collector> MakeProbeCollector(const Config& config) {

@@ -3,7 +3,9 @@
 #include <memory>
 #include <vector>
 
+#include "collectors/probe/path_mtu.h"
 #include "collectors/probe/prober.h"
+#include "common/config/config.h"
 #include "common/core/collector.h"
 
 namespace meshflow::probe {
@@ -25,6 +27,8 @@ class ProbeCollector final : public Collector {
  private:
   ProberOptions options_;
   Prober prober_;
+  ProbesConfig::PathMtu path_mtu_config_;
+  PathMtuProber path_mtu_;
   bool started_ = false;
 };
 

@@ -154,7 +154,7 @@ std::vector<std::string> ReadMethods(const ConfigNode& node) {
 
 void ReadProbes(const ConfigNode& node, ProbesConfig& probes) {
   node.ExpectMap({"interval", "timeout", "methods", "tcp_port", "udp_port", "dns_refresh_interval",
-                  "peers", "reflector"});
+                  "peers", "reflector", "path_mtu"});
   if (auto v = node.Get("interval")) {
     probes.interval = v->AsDuration();
     if (probes.interval < std::chrono::milliseconds(10) || probes.interval > std::chrono::hours(1))
@@ -184,6 +184,22 @@ void ReadProbes(const ConfigNode& node, ProbesConfig& probes) {
       if (auto m = item.Get("methods")) peer.methods = ReadMethods(*m);
       if (auto p = item.Get("tcp_port")) peer.tcp_port = static_cast<uint16_t>(p->AsInt(1, 65535));
       probes.peers.push_back(std::move(peer));
+    }
+  }
+  if (auto m = node.Get("path_mtu")) {
+    m->ExpectMap({"enabled", "interval", "timeout"});
+    if (auto v = m->Get("enabled")) probes.path_mtu.enabled = v->AsBool();
+    if (auto v = m->Get("interval")) {
+      probes.path_mtu.interval = v->AsDuration();
+      if (probes.path_mtu.interval < std::chrono::seconds(1) ||
+          probes.path_mtu.interval > std::chrono::hours(24))
+        v->Fail("a duration from 1s to 24h");
+    }
+    if (auto v = m->Get("timeout")) {
+      probes.path_mtu.timeout = v->AsDuration();
+      if (probes.path_mtu.timeout < std::chrono::milliseconds(10) ||
+          probes.path_mtu.timeout > std::chrono::seconds(30))
+        v->Fail("a duration from 10ms to 30s");
     }
   }
   if (auto r = node.Get("reflector")) {

@@ -90,6 +90,12 @@ struct ProbesConfig {
     double max_replies_per_source_per_second = 50;
     double max_replies_per_second = 5000;  // over all sources together
   } reflector;
+  // Path MTU: per peer, the largest ICMP echo that passes with don't-fragment set.
+  struct PathMtu {
+    bool enabled = true;
+    nanoseconds interval = std::chrono::seconds(60);  // one search per peer per interval
+    nanoseconds timeout = std::chrono::seconds(2);    // per echo; 3 tries before a size fails
+  } path_mtu;
 };
 
 // Finding the cluster's nodes without listing them (common/discovery/). What the sources find is

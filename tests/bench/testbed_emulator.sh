@@ -43,7 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$top/tests/testbed/up" --instance "$INSTANCE" --topology "$TMP/topology.yaml" --skip services \
+"$top/tests/testbed/up" --instance "$INSTANCE" --topology "$TMP/topology.yaml" --overlay tun --skip services \
   --emulator "$emulator" --ctl "$ctl_bin" >/dev/null
 sock=${TMPDIR:-/tmp}/meshflow-testbed.$INSTANCE/overlay.sock
 ctl() { "$ctl_bin" --socket "$sock" "$@" >/dev/null; }

@@ -20,7 +20,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$DIR/up" --instance "$INSTANCE" --topology "$DIR/topologies/accuracy.yaml" --skip services
+"$DIR/up" --instance "$INSTANCE" --topology "$DIR/topologies/accuracy.yaml" --overlay tun \
+  --skip services
 load_nodes
 CTL=$(ctl_path)
 ctl() { "$CTL" --socket "$SOCKET" "$@"; }

@@ -21,6 +21,7 @@ set_instance() {
   PREFIX="$INSTANCE-"
   RUN_DIR=${MF_TESTBED_RUN_DIR:-${TMPDIR:-/tmp}/meshflow-testbed.$INSTANCE}
   SOCKET="$RUN_DIR/overlay.sock"
+  WG_TAG=$(printf '%s' "$INSTANCE" | cksum | awk '{printf "%05x", $1 % 1048576}')
 }
 set_instance "$INSTANCE"
 
@@ -82,21 +83,67 @@ load_nodes() {
   local file=$RUN_DIR/nodes line name
   [[ -f $file ]] || die "no node table in $RUN_DIR (is the test bed up?)"
   NODE_NAMES=()
-  declare -gA NODE_V4=() NODE_V6=() NODE_LAN=() NODE_VXLAN=()
+  declare -gA NODE_V4=() NODE_V6=() NODE_LAN=() NODE_VXLAN=() NODE_UNDERLAY=()
+  # Bash's own matching: under load every grep or cut started costs tens of milliseconds.
+  node_field() { if [[ $line =~ \ $1=([^ ]*) ]]; then echo "${BASH_REMATCH[1]}"; fi; }
   while read -r line; do
     [[ $line == node\ * ]] || continue
-    name=$(awk '{print $2}' <<<"$line")
+    name=${line#node }
+    name=${name%% *}
     NODE_NAMES+=("$name")
-    NODE_V4[$name]=$(grep -o 'ipv4=[^ ]*' <<<"$line" | cut -d= -f2)
-    NODE_V6[$name]=$(grep -o 'ipv6=[^ ]*' <<<"$line" | cut -d= -f2)
-    NODE_LAN[$name]=$(grep -o ' lan_address=[^ ]*' <<<"$line" | cut -d= -f2 || true)
-    NODE_VXLAN[$name]=$(grep -o ' vxlan_address=[^ ]*' <<<"$line" | cut -d= -f2 || true)
+    NODE_V4[$name]=$(node_field ipv4)
+    NODE_V6[$name]=$(node_field ipv6)
+    NODE_LAN[$name]=$(node_field lan_address)
+    NODE_VXLAN[$name]=$(node_field vxlan_address)
+    NODE_UNDERLAY[$name]=$(node_field underlay)
   done <"$file"
   ((${#NODE_NAMES[@]} > 0)) || die "empty node table in $file"
 }
 
 has_node() { [[ -n ${NODE_V4[$1]:-} ]]; }
 ns_of() { echo "$PREFIX$1"; }
+
+# The running topology's overlay range: overlay_prefix 4 or overlay_prefix 6.
+overlay_prefix() {
+  sed -nE "s/^overlay mode=.* ipv$1=([^ ]+).*/\1/p" "$RUN_DIR/nodes"
+}
+
+# A node's wireguard-go interface: wg<N>-<tag>, N its place in the topology, tag five hex digits
+# of the instance name. wireguard-go's UAPI socket is /var/run/wireguard/<interface>.sock for
+# every namespace, so the name must differ between test beds; and it has at most 15 characters.
+wg_ifname() {
+  local i
+  for i in "${!NODE_NAMES[@]}"; do
+    if [[ ${NODE_NAMES[$i]} == "$1" ]]; then
+      echo "wg$((i + 1))-$WG_TAG"
+      return 0
+    fi
+  done
+  die "no node $1"
+}
+
+# One up or down per instance at a time: a second would build over, or pull down, the first's
+# namespaces. The lock file holds the owner's pid; a dead owner's lock is taken over. up passes
+# its lock on to the down it runs (MF_TESTBED_LOCK_OWNER). A file, not flock: every process up
+# starts would inherit an flock descriptor and hold the lock for its whole life.
+LOCK_HELD=0
+take_lock() {
+  local file=${TMPDIR:-/tmp}/meshflow-testbed.$INSTANCE.lock owner
+  if [[ ${MF_TESTBED_LOCK_OWNER:-} == "$INSTANCE:$PPID" ]]; then return 0; fi
+  if ! (set -o noclobber && echo $$ >"$file") 2>/dev/null; then
+    owner=$(cat "$file" 2>/dev/null || true)
+    if [[ $owner =~ ^[0-9]+$ ]] && pid_running "$owner"; then
+      die "another up or down of instance $INSTANCE is running (pid $owner)"
+    fi
+    echo $$ >"$file"
+  fi
+  LOCK_HELD=1
+  export MF_TESTBED_LOCK_OWNER="$INSTANCE:$$"
+}
+release_lock() {
+  if ((LOCK_HELD)); then rm -f "${TMPDIR:-/tmp}/meshflow-testbed.$INSTANCE.lock"; fi
+  LOCK_HELD=0
+}
 
 # Tests name their instance "<base>-<pid of the test>". A test killed by a timeout cannot run its
 # trap; the next run of the same test removes what such dead runs left.

@@ -38,7 +38,7 @@ probe_up() {
   EXPORTER=${MESHFLOW_EXPORTER:-$(find_built exporter/meshflow-exporter)} ||
     die "meshflow-exporter not built; set MESHFLOW_BUILD_DIR"
   "$PROBE_DIR/up" --instance "$INSTANCE" --topology "$PROBE_DIR/probe_topology.yaml" \
-    --skip services >/dev/null
+    --overlay "${MESHFLOW_TESTBED_OVERLAY:-tun}" --skip services >/dev/null
   load_nodes
   CTL=${MESHFLOW_OVERLAY_CTL:-$(dirname "$(readlink -f "/proc/$(pid_of emulator)/exe")")/meshflow-overlay-ctl}
   # Only the probe collector in these exporters: the flow collector is not under test here.

@@ -44,4 +44,8 @@ for n in p1 p48 p80; do
     done
   done
 done
+# How late the emulator released packets in this run (SCHED_FIFO; a late release means the
+# whole CPU was taken away, e.g. the host preempting this VM): a failure beside a large max
+# was the machine, not the prober.
+echo "info: emulator $("$CTL" --socket "$SOCKET" show | sed -n 's/^overlay released=/released=/p')"
 finish

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Test-bed smoke test: brings up reference.yaml with every service, traffic, an exporter per
+# Test-bed smoke test: brings up reference.yaml (on the default overlay, WireGuard, unless
+# MESHFLOW_TESTBED_OVERLAY says tun) with every service, traffic, an exporter per
 # node and Prometheus; checks each service answers across the overlay (IPv4 and IPv6), the LAN
 # and the VXLAN overlay carry, the regular flows run, Prometheus reports every exporter up,
 # up is idempotent; then tears down and checks nothing is left.
@@ -84,16 +85,23 @@ vxlan_seen() {
 check "pod-to-pod traffic crosses the home LAN as VXLAN (VNI 1, UDP 8472)" vxlan_seen
 check "flannel.1 is a VXLAN device on UDP 8472" \
   contains "dstport 8472" on acer-agent ip -d link show flannel.1
-check "ts0 is a raw-IP TUN device (like tailscale0)" \
-  contains "link/none" on ct-serv-jp ip link show ts0
+MODE=$(cat "$RUN_DIR/overlay-mode")
+OVERLAY_IF=ts0
+[[ $MODE == wireguard ]] && OVERLAY_IF=$(wg_ifname ct-serv-jp)
+check "$OVERLAY_IF is a raw-IP device (like tailscale0 and wg0)" \
+  contains "link/none" on ct-serv-jp ip link show "$OVERLAY_IF"
 # The overlay's delay is in force for the services' traffic too: 80 ms ct-serv-jp <-> acer-agent.
 rtt_ok() {
   local med
   med=$(on ct-serv-jp ping -n -c 10 -i 0.05 -W 2 "$ACER4" | grep -o 'time=[0-9.]*' | cut -d= -f2 |
     sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
-  awk -v m="$med" 'BEGIN { exit !(m >= 79.8 && m <= 80.5) }'
+  # wireguard-go encrypts and decrypts in userspace, twice per round trip: 1-2 ms on a loaded
+  # 2-core machine.
+  local high=80.5
+  [[ $MODE == wireguard ]] && high=83
+  awk -v m="$med" -v h="$high" 'BEGIN { exit !(m >= 79.8 && m <= h) }' || { echo "median $med"; return 1; }
 }
-check "ct-serv-jp <-> acer-agent round trip is the measured 80 ms" rtt_ok
+check "ct-serv-jp <-> acer-agent round trip is the measured 80 ms ($MODE overlay)" rtt_ok
 
 # Regular flows: the overlay carried packets acer-agent -> ct-serv-jp (pgbench, K3s API).
 flows_ok() {

@@ -65,7 +65,8 @@ logged_samples() {
 # --- 1. RTT over the 80 ms link ------------------------------------------------------------------
 set_instance mftcp
 INSTANCES+=("$INSTANCE")
-"$DIR/up" --instance "$INSTANCE" --only postgres,redis,exporters --require-exporter \
+"$DIR/up" --instance "$INSTANCE" --overlay "${MESHFLOW_TESTBED_OVERLAY:-tun}" \
+  --only postgres,redis,exporters --require-exporter \
   --exporter-arg --log.level=debug --exporter-arg --no-collector.probe
 load_nodes
 acer=acer-agent ct=ct-serv-jp
@@ -120,7 +121,8 @@ check_rtt redis "$ct" "$acer" "$WORK/kernel-redis"
 # --- 2. retransmissions over the 250 ms / 12 % loss link ----------------------------------------
 set_instance mftcpw
 INSTANCES+=("$INSTANCE")
-"$DIR/up" --instance "$INSTANCE" --topology "$DIR/topologies/wan.yaml" --only exporters \
+"$DIR/up" --instance "$INSTANCE" --topology "$DIR/topologies/wan.yaml" \
+  --overlay "${MESHFLOW_TESTBED_OVERLAY:-tun}" --only exporters \
   --require-exporter --exporter-arg --no-collector.probe
 load_nodes
 cloud=cloud-cp home=home-worker

@@ -1,5 +1,6 @@
 #include "tests/testbed/emulator/control.h"
 
+#include <charconv>
 #include <cstdio>
 #include <sstream>
 
@@ -23,6 +24,8 @@ std::string FormatState(const Overlay& overlay) {
     const auto& n = topo.nodes[i];
     out << "node " << n.name << " ipv4=" << n.ipv4.ToString() << " ipv6=" << n.ipv6.ToString()
         << " state=" << (overlay.node_up(i) ? "up" : "down");
+    if (overlay.mode() == OverlayMode::kWireGuard)
+      out << " underlay=" << n.underlay_ipv4.ToString();
     if (n.lan) {
       out << " lan=" << n.lan->segment << " lan_address=" << n.lan->address.address.ToString();
       if (n.lan->vxlan_address)
@@ -39,12 +42,20 @@ std::string FormatState(const Overlay& overlay) {
       out << "link " << topo.nodes[from].name << " " << topo.nodes[to].name
           << " state=" << (p.up ? "up" : "cut") << " delay=" << FormatDelay(p.delay)
           << " jitter=" << FormatDelay(p.jitter) << " loss=" << FormatLoss(p.loss)
-          << " rate=" << FormatRate(p.rate_bps) << " packets=" << c.packets << " bytes=" << c.bytes;
+          << " rate=" << FormatRate(p.rate_bps)
+          << " mtu=" << (p.mtu > 0 ? std::to_string(p.mtu) : std::string("unlimited"))
+          << " packets=" << c.packets << " bytes=" << c.bytes;
       for (int r = 1; r < static_cast<int>(DropReason::kCount); ++r)
         out << " dropped_" << DropReasonName(static_cast<DropReason>(r)) << "=" << c.dropped[r];
       out << "\n";
     }
   }
+  out << "overlay mode=" << (overlay.mode() == OverlayMode::kWireGuard ? "wireguard" : "tun")
+      << " ipv4=" << topo.overlay_ipv4.ToString() << " ipv6=" << topo.overlay_ipv6.ToString();
+  if (overlay.mode() == OverlayMode::kWireGuard)
+    out << " underlay_ipv4=" << topo.underlay.ipv4.ToString()
+        << " underlay_device=" << topo.underlay.device;
+  out << "\n";
   for (int r = 1; r < static_cast<int>(RouteDrop::kCount); ++r)
     out << "overlay dropped_" << RouteDropName(static_cast<RouteDrop>(r)) << "="
         << overlay.route_drops(static_cast<RouteDrop>(r)) << "\n";
@@ -122,8 +133,8 @@ ControlReply ExecuteCommand(Overlay& overlay, const std::vector<std::string>& ar
     }
     if (cmd != "set") return Error(cmd + " takes only --one-way, got '" + opt + "'");
     if (opt != "--rtt" && opt != "--delay" && opt != "--jitter" && opt != "--loss" &&
-        opt != "--rate")
-      return Error("unknown option '" + opt + "'; try --rtt --delay --jitter --loss --rate");
+        opt != "--rate" && opt != "--mtu")
+      return Error("unknown option '" + opt + "'; try --rtt --delay --jitter --loss --rate --mtu");
     if (i + 1 >= argv.size()) return Error(opt + " needs a value");
     options.emplace_back(opt, argv[++i]);
   }
@@ -132,7 +143,7 @@ ControlReply ExecuteCommand(Overlay& overlay, const std::vector<std::string>& ar
     change_ba.up = cmd == "restore";
   } else {
     if (options.empty())
-      return Error("set needs at least one of --rtt --delay --jitter --loss --rate");
+      return Error("set needs at least one of --rtt --delay --jitter --loss --rate --mtu");
     for (const auto& [opt, value] : options) {
       if (opt == "--rtt" || opt == "--delay" || opt == "--jitter") {
         const auto d = ParseDuration(value);
@@ -150,6 +161,12 @@ ControlReply ExecuteCommand(Overlay& overlay, const std::vector<std::string>& ar
         if (!ParseLoss(value, &loss))
           return Error("--loss: expected 0% to 100% such as 5%, got '" + value + "'");
         change_ab.loss = change_ba.loss = loss;
+      } else if (opt == "--mtu") {
+        int64_t mtu = 0;
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), mtu);
+        if (ec != std::errc() || end != value.data() + value.size() || mtu < 0 || mtu > 65535)
+          return Error("--mtu: expected bytes from 0 (no limit) to 65535, got '" + value + "'");
+        change_ab.mtu = change_ba.mtu = mtu;
       } else {
         int64_t rate = 0;
         if (!ParseRate(value, &rate))

@@ -21,6 +21,7 @@ constexpr const char* kUsage =
     "  restore A B [--one-way]      carry again\n"
     "  down A | up A                take node A off the overlay, bring it back\n"
     "  set A B [--one-way] [--rtt D | --delay D] [--jitter D] [--loss P] [--rate R]\n"
+    "          [--mtu BYTES]        larger packets vanish (a path MTU black hole); 0: none\n"
     "                               e.g. --delay 40ms --loss 5% --rate 10mbit; --one-way: A->B\n"
     "  reset                        the topology's values again\n"
     "The socket defaults to $MESHFLOW_OVERLAY_SOCKET.\n";

@@ -45,6 +45,8 @@ const char* DropReasonName(DropReason reason) {
       return "loss";
     case DropReason::kRateQueueFull:
       return "rate_queue_full";
+    case DropReason::kTooBig:
+      return "too_big";
     case DropReason::kCount:
       break;
   }
@@ -67,6 +69,7 @@ LinkVerdict LinkModel::Offer(size_t size, nanoseconds now) {
     return verdict;
   };
   if (!params_.up) return drop(DropReason::kLinkDown);
+  if (params_.mtu > 0 && size > static_cast<size_t>(params_.mtu)) return drop(DropReason::kTooBig);
 
   nanoseconds depart = now;
   if (params_.rate_bps > 0) {

@@ -19,11 +19,13 @@ struct LinkParams {
   int64_t burst_bytes = 0;  // token bucket depth; 0 picks one MTU-sized default
   int64_t queue_bytes = 0;  // bytes that may wait for tokens before drops; 0 picks a default
   bool up = true;           // false: the link is cut and drops everything
+  int64_t mtu = 0;          // largest packet carried, in bytes; 0 is no limit. Bigger ones
+                            // vanish without an ICMP error: a path MTU black hole
 
   bool operator==(const LinkParams&) const = default;
 };
 
-enum class DropReason { kNone, kLinkDown, kNodeDown, kLoss, kRateQueueFull, kCount };
+enum class DropReason { kNone, kLinkDown, kNodeDown, kLoss, kRateQueueFull, kTooBig, kCount };
 const char* DropReasonName(DropReason reason);
 
 // The verdict for one packet: dropped with a reason, or released at `release`.

@@ -67,6 +67,12 @@ int main(int argc, char** argv) {
                  "delay precise while compilers load every core")
       ->capture_default_str()
       ->check(CLI::Range(0, 99));
+  std::string mode_name = "tun";
+  app.add_option("--overlay", mode_name,
+                 "tun: the devices carry the overlay itself; wireguard: they carry the underlay "
+                 "and wireguard-go (started by tests/testbed/up) makes the overlay")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"tun", "wireguard"}));
   bool check_only = false;
   app.add_flag("--check", check_only, "Only parse the topology and print the link table");
   CLI11_PARSE(app, argc, argv);
@@ -80,8 +86,10 @@ int main(int argc, char** argv) {
     std::cerr << e.what() << "\n";
     return 2;
   }
+  const auto mode = mode_name == "wireguard" ? meshflow::testbed::OverlayMode::kWireGuard
+                                             : meshflow::testbed::OverlayMode::kTun;
   if (check_only) {
-    meshflow::testbed::Overlay overlay(topology);
+    meshflow::testbed::Overlay overlay(topology, mode);
     std::cout << meshflow::testbed::FormatState(overlay);
     return 0;
   }
@@ -114,10 +122,10 @@ int main(int argc, char** argv) {
   }
 
   try {
-    meshflow::testbed::NetworkBuilder network(topology, prefix);
+    meshflow::testbed::NetworkBuilder network(topology, prefix, mode);
     network.Build();
     const int control_fd = ListenUnix(socket_path);
-    meshflow::testbed::Overlay overlay(topology);
+    meshflow::testbed::Overlay overlay(topology, mode);
     meshflow::testbed::Mover mover(&overlay, network.tun_fds(), control_fd, signal_fd);
     spdlog::info("overlay {} up: {} nodes, control socket {}", topology.name, topology.nodes.size(),
                  socket_path);

@@ -57,8 +57,8 @@ int RunProgram(const std::vector<std::string>& argv) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-NetworkBuilder::NetworkBuilder(const Topology& topology, std::string prefix)
-    : topology_(topology), prefix_(std::move(prefix)) {}
+NetworkBuilder::NetworkBuilder(const Topology& topology, std::string prefix, OverlayMode mode)
+    : topology_(topology), prefix_(std::move(prefix)), mode_(mode) {}
 
 NetworkBuilder::~NetworkBuilder() {
   for (int fd : tun_fds_) close(fd);
@@ -92,7 +92,7 @@ void NetworkBuilder::AddNamespace(const std::string& name) {
 
 // A TUN device belongs to the namespace its creator was in; the fd keeps working from any
 // namespace afterwards. Namespaces are per thread, so only this thread moves, and moves back.
-int NetworkBuilder::OpenTunIn(const std::string& netns) {
+int NetworkBuilder::OpenTunIn(const std::string& netns, const std::string& device) {
   const int target = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
   if (target < 0) throw std::runtime_error(Errno("open netns " + netns));
   FdCloser close_target(target);
@@ -106,7 +106,7 @@ int NetworkBuilder::OpenTunIn(const std::string& netns) {
   if (fd >= 0) {
     ifreq ifr{};
     ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-    std::strncpy(ifr.ifr_name, topology_.device.c_str(), IFNAMSIZ - 1);
+    std::strncpy(ifr.ifr_name, device.c_str(), IFNAMSIZ - 1);
     ioctl_result = ioctl(fd, TUNSETIFF, &ifr);
   }
   const int ioctl_errno = errno;
@@ -123,7 +123,7 @@ int NetworkBuilder::OpenTunIn(const std::string& netns) {
   if (ioctl_result != 0) {
     close(fd);
     errno = ioctl_errno;
-    throw std::runtime_error(Errno("TUNSETIFF " + topology_.device + " in " + netns));
+    throw std::runtime_error(Errno("TUNSETIFF " + device + " in " + netns));
   }
   return fd;
 }
@@ -131,9 +131,20 @@ int NetworkBuilder::OpenTunIn(const std::string& netns) {
 void NetworkBuilder::BuildNode(size_t i) {
   const TopologyNode& node = topology_.nodes[i];
   const std::string ns = NodeNamespace(i);
-  const std::string& dev = topology_.device;
   AddNamespace(ns);
-  tun_fds_.push_back(OpenTunIn(ns));
+  if (mode_ == OverlayMode::kWireGuard) {
+    // Only the underlay: wireguard-go, started in the namespace afterwards, makes the overlay
+    // device and sends its UDP from this address.
+    const std::string& dev = topology_.underlay.device;
+    tun_fds_.push_back(OpenTunIn(ns, dev));
+    Ip({"-n", ns, "link", "set", dev, "mtu", std::to_string(topology_.underlay.mtu), "up"});
+    Ip({"-n", ns, "addr", "add", node.underlay_ipv4.ToString() + "/32", "dev", dev});
+    Ip({"-n", ns, "route", "add", topology_.underlay.ipv4.ToString(), "dev", dev, "src",
+        node.underlay_ipv4.ToString()});
+    return;
+  }
+  const std::string& dev = topology_.device;
+  tun_fds_.push_back(OpenTunIn(ns, dev));
   Ip({"-n", ns, "link", "set", dev, "mtu", std::to_string(topology_.mtu), "up"});
   // Host addresses and a route for the whole range, as tailscaled sets up tailscale0.
   Ip({"-n", ns, "addr", "add", node.ipv4.ToString() + "/32", "dev", dev});

@@ -29,8 +29,8 @@ const char* RouteDropName(RouteDrop reason) {
   return "unknown";
 }
 
-Overlay::Overlay(const Topology& topology)
-    : topology_(topology), node_up_(topology.nodes.size(), true) {
+Overlay::Overlay(const Topology& topology, OverlayMode mode)
+    : topology_(topology), mode_(mode), node_up_(topology.nodes.size(), true) {
   const size_t n = topology_.nodes.size();
   configured_.resize(n * n);
   for (const TopologyLink& l : topology_.links) {
@@ -42,8 +42,12 @@ Overlay::Overlay(const Topology& topology)
     for (size_t to = 0; to < n; ++to)
       links_.emplace_back(Configured(from, to), Mix(topology_.seed ^ Mix(from * 1000003 + to)));
   for (size_t i = 0; i < n; ++i) {
-    by_address_[topology_.nodes[i].ipv4] = i;
-    by_address_[topology_.nodes[i].ipv6] = i;
+    if (mode_ == OverlayMode::kWireGuard) {
+      by_address_[topology_.nodes[i].underlay_ipv4] = i;
+    } else {
+      by_address_[topology_.nodes[i].ipv4] = i;
+      by_address_[topology_.nodes[i].ipv6] = i;
+    }
   }
 }
 

@@ -17,6 +17,11 @@ namespace meshflow::testbed {
 enum class RouteDrop { kNone, kMalformed, kNoRoute, kToSelf, kCount };
 const char* RouteDropName(RouteDrop reason);
 
+// What the emulator's devices carry. kTun: the overlay itself (raw IP between overlay addresses,
+// as tailscaled's TUN device). kWireGuard: the underlay under wireguard-go, routed by each
+// node's underlay address.
+enum class OverlayMode { kTun, kWireGuard };
+
 // Where a packet goes and when, or why it goes nowhere.
 struct RouteDecision {
   RouteDrop route_drop = RouteDrop::kNone;
@@ -33,12 +38,13 @@ struct RouteDecision {
 // both act on it from one thread.
 class Overlay {
  public:
-  explicit Overlay(const Topology& topology);
+  explicit Overlay(const Topology& topology, OverlayMode mode = OverlayMode::kTun);
 
   // Decides the fate of a packet read from `from_node`'s overlay device at `now`.
   RouteDecision Route(size_t from_node, const uint8_t* data, size_t size, nanoseconds now);
 
   const Topology& topology() const { return topology_; }
+  OverlayMode mode() const { return mode_; }
   size_t node_count() const { return topology_.nodes.size(); }
   LinkModel& link(size_t from, size_t to) { return links_[from * node_count() + to]; }
   const LinkModel& link(size_t from, size_t to) const { return links_[from * node_count() + to]; }
@@ -69,6 +75,7 @@ class Overlay {
   const LinkParams& Configured(size_t from, size_t to) const;
 
   Topology topology_;
+  OverlayMode mode_;
   std::vector<LinkParams> configured_;  // node_count x node_count, from the topology
   std::vector<LinkModel> links_;        // node_count x node_count, the diagonal unused
   std::vector<bool> node_up_;

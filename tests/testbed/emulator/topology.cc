@@ -59,6 +59,7 @@ void ReadParams(const ConfigNode& node, LinkParams* p) {
   if (auto v = node.Get("burst")) p->burst_bytes = v->AsInt(0, int64_t{1} << 30);
   if (auto v = node.Get("queue")) p->queue_bytes = v->AsInt(0, int64_t{1} << 30);
   if (auto v = node.Get("up")) p->up = v->AsBool();
+  if (auto v = node.Get("mtu")) p->mtu = v->AsInt(0, 65535);
 }
 
 void ReadLinkCommon(const ConfigNode& node, LinkParams* p) {
@@ -69,7 +70,7 @@ void ReadLinkCommon(const ConfigNode& node, LinkParams* p) {
 }
 
 void ExpectDirectionKeys(const ConfigNode& node) {
-  node.ExpectMap({"delay", "jitter", "loss", "rate", "burst", "queue", "up"});
+  node.ExpectMap({"delay", "jitter", "loss", "rate", "burst", "queue", "up", "mtu"});
 }
 
 }  // namespace
@@ -88,7 +89,7 @@ const TopologyLink* Topology::FindLink(size_t a, size_t b) const {
 
 Topology ParseTopology(const std::string& text, const std::string& file_name) {
   const ConfigNode root = ConfigNode::Parse(text, file_name);
-  root.ExpectMap({"name", "seed", "overlay", "defaults", "nodes", "lans", "links"});
+  root.ExpectMap({"name", "seed", "overlay", "underlay", "defaults", "nodes", "lans", "links"});
   Topology topo;
   topo.overlay_ipv4 = *IpPrefix::Parse("100.64.0.0/10");
   topo.overlay_ipv6 = *IpPrefix::Parse("fd7a:115c:a1e0::/48");
@@ -114,8 +115,26 @@ Topology ParseTopology(const std::string& text, const std::string& file_name) {
     if (auto v = overlay->Get("mtu")) topo.mtu = static_cast<int>(v->AsInt(1280, 9000));
   }
 
+  topo.underlay.ipv4 = *IpPrefix::Parse("198.18.0.0/24");
+  if (auto underlay = root.Get("underlay")) {
+    underlay->ExpectMap({"ipv4", "device", "mtu"});
+    if (auto v = underlay->Get("ipv4")) {
+      topo.underlay.ipv4 = v->AsPrefix();
+      if (!topo.underlay.ipv4.address.is_v4() || topo.underlay.ipv4.bits > 30)
+        v->Fail("an IPv4 CIDR of at most /30");
+    }
+    if (auto v = underlay->Get("device")) {
+      static const RE2 kIfName("[a-z][a-z0-9._-]{0,14}");
+      topo.underlay.device = v->AsString();
+      if (!RE2::FullMatch(topo.underlay.device, kIfName))
+        v->Fail("an interface name of up to 15 chars");
+    }
+    // 576 is the smallest datagram every IPv4 host must take.
+    if (auto v = underlay->Get("mtu")) topo.underlay.mtu = static_cast<int>(v->AsInt(576, 9000));
+  }
+
   if (auto defaults = root.Get("defaults")) {
-    defaults->ExpectMap({"rtt", "delay", "jitter", "loss", "rate", "burst", "queue", "up"});
+    defaults->ExpectMap({"rtt", "delay", "jitter", "loss", "rate", "burst", "queue", "up", "mtu"});
     ReadLinkCommon(*defaults, &topo.defaults);
   }
 
@@ -180,6 +199,19 @@ Topology ParseTopology(const std::string& text, const std::string& file_name) {
   }
   if (topo.nodes.size() < 2) root.Require("nodes").Fail("at least two nodes");
   if (topo.nodes.size() > 64) root.Require("nodes").Fail("at most 64 nodes");
+  const uint64_t underlay_hosts = (uint64_t{1} << (32 - topo.underlay.ipv4.bits)) - 2;
+  if (topo.nodes.size() > underlay_hosts)
+    root.Require("underlay").Require("ipv4").Fail("a prefix with a host address for every node");
+  const auto& base_bytes = topo.underlay.ipv4.address.bytes();
+  const uint32_t underlay_base = uint32_t{base_bytes[12]} << 24 | uint32_t{base_bytes[13]} << 16 |
+                                 uint32_t{base_bytes[14]} << 8 | base_bytes[15];
+  for (size_t i = 0; i < topo.nodes.size(); ++i) {
+    auto& node = topo.nodes[i];
+    node.underlay_ipv4 = IpAddress::FromV4(underlay_base + static_cast<uint32_t>(i + 1));
+    if (used.count(node.underlay_ipv4))
+      root.Require("nodes").Fail("no overlay or LAN address inside the underlay prefix " +
+                                 topo.underlay.ipv4.ToString());
+  }
 
   for (size_t a = 0; a < topo.nodes.size(); ++a)
     for (size_t b = a + 1; b < topo.nodes.size(); ++b)
@@ -189,7 +221,7 @@ Topology ParseTopology(const std::string& text, const std::string& file_name) {
   if (auto links = root.Get("links")) {
     for (const auto& item : links->Items()) {
       item.ExpectMap({"between", "rtt", "delay", "jitter", "loss", "rate", "burst", "queue", "up",
-                      "forward", "reverse"});
+                      "mtu", "forward", "reverse"});
       const auto between = item.Require("between");
       const auto ends = between.Items();
       if (ends.size() != 2) between.Fail("a list of two node names");

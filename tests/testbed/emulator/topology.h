@@ -22,6 +22,7 @@ struct TopologyNode {
   IpAddress ipv4;  // on the overlay device, inside overlay.ipv4
   IpAddress ipv6;  // inside overlay.ipv6
   std::optional<LanMembership> lan;
+  IpAddress underlay_ipv4;  // the node's address on the underlay (WireGuard mode)
 };
 
 // A bridge that connects some nodes directly (a home LAN), optionally with a flannel-style VXLAN
@@ -46,6 +47,15 @@ struct TopologyLink {
   LinkParams b_to_a;
 };
 
+// The network under a WireGuard overlay: one device per node whose packets the emulator carries,
+// with the node's UDP endpoint on it. Node N (from 1, in listing order) gets the prefix's Nth
+// address.
+struct TopologyUnderlay {
+  IpPrefix ipv4;
+  std::string device = "eth1";
+  int mtu = 1500;
+};
+
 struct Topology {
   std::string name;
   uint64_t seed = 1;
@@ -53,6 +63,7 @@ struct Topology {
   IpPrefix overlay_ipv6;
   std::string device = "ts0";
   int mtu = 1280;  // tailscale0's MTU
+  TopologyUnderlay underlay;
   LinkParams defaults;
   std::vector<TopologyNode> nodes;
   std::vector<TopologyLan> lans;

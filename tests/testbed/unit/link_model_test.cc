@@ -170,3 +170,18 @@ TEST(ParseTest, LossRateAndFormats) {
 
 }  // namespace
 }  // namespace meshflow::testbed
+
+namespace meshflow::testbed {
+namespace {
+
+TEST(LinkModelTest, MtuDropsOnlyLargerPacketsSilently) {
+  FakeClock clock;
+  LinkModel link(LinkParams{.delay = std::chrono::milliseconds(1), .mtu = 1400}, 1);
+  EXPECT_EQ(link.Offer(1400, clock.Monotonic()).drop, DropReason::kNone);
+  EXPECT_EQ(link.Offer(1401, clock.Monotonic()).drop, DropReason::kTooBig);
+  EXPECT_EQ(link.counters().dropped[static_cast<int>(DropReason::kTooBig)], 1u);
+  EXPECT_EQ(link.counters().packets, 1u);
+}
+
+}  // namespace
+}  // namespace meshflow::testbed

@@ -154,3 +154,46 @@ TEST_F(OverlayTest, RefusesBadCommandsWithoutChangingState) {
 
 }  // namespace
 }  // namespace meshflow::testbed
+
+namespace meshflow::testbed {
+namespace {
+
+TEST(OverlayWireGuardTest, RoutesTheUnderlayOnly) {
+  const Topology t = ParseTopology(kTopology, "t.yaml");
+  Overlay overlay(t, OverlayMode::kWireGuard);
+  FakeClock clock;
+  // wireguard-go's UDP between underlay addresses (198.18.0.N by default).
+  auto u = V4Packet("198.18.0.1", "198.18.0.2");
+  const auto d = overlay.Route(0, u.data(), u.size(), clock.Monotonic());
+  ASSERT_TRUE(d.delivered());
+  EXPECT_EQ(d.to_node, 1u);
+  EXPECT_EQ(d.release, clock.Monotonic() + milliseconds(24));
+  // The overlay's own addresses are wireguard-go's business, never the emulator's.
+  auto o = V4Packet("100.64.0.1", "100.64.0.2");
+  EXPECT_EQ(overlay.Route(0, o.data(), o.size(), clock.Monotonic()).route_drop,
+            RouteDrop::kNoRoute);
+  const std::string state = FormatState(overlay);
+  EXPECT_THAT(state, HasSubstr("node a ipv4=100.64.0.1 ipv6=fd7a:115c:a1e0::1 state=up "
+                               "underlay=198.18.0.1"));
+  EXPECT_THAT(state, HasSubstr("overlay mode=wireguard ipv4=100.64.0.0/10"));
+}
+
+TEST(OverlayWireGuardTest, SetMtuAndItsErrors) {
+  Overlay overlay(ParseTopology(kTopology, "t.yaml"));
+  EXPECT_TRUE(ExecuteCommand(overlay, {"set", "a", "b", "--mtu", "1400"}).ok);
+  EXPECT_EQ(overlay.link(0, 1).params().mtu, 1400);
+  EXPECT_EQ(overlay.link(1, 0).params().mtu, 1400);
+  EXPECT_THAT(FormatState(overlay), HasSubstr("link a b state=up delay=24ms jitter=0ms loss=0% "
+                                              "rate=unlimited mtu=1400"));
+  for (const char* bad : {"-1", "x", "70000", "1400b"}) {
+    const ControlReply r = ExecuteCommand(overlay, {"set", "a", "b", "--mtu", bad});
+    EXPECT_FALSE(r.ok) << bad;
+    EXPECT_THAT(r.text, HasSubstr("--mtu")) << bad;
+  }
+  EXPECT_EQ(overlay.link(0, 1).params().mtu, 1400);
+  EXPECT_TRUE(ExecuteCommand(overlay, {"set", "a", "b", "--mtu", "0"}).ok);
+  EXPECT_EQ(overlay.link(0, 1).params().mtu, 0);
+}
+
+}  // namespace
+}  // namespace meshflow::testbed

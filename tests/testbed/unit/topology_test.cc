@@ -118,3 +118,37 @@ TEST(TopologyTest, RejectsBadInput) {
 
 }  // namespace
 }  // namespace meshflow::testbed
+
+namespace meshflow::testbed {
+namespace {
+
+TEST(TopologyUnderlayTest, DefaultsAndAddressesInListingOrder) {
+  const Topology t = ParseTopology(kTopology, "t.yaml");
+  EXPECT_EQ(t.underlay.ipv4.ToString(), "198.18.0.0/24");
+  EXPECT_EQ(t.underlay.device, "eth1");
+  EXPECT_EQ(t.underlay.mtu, 1500);
+  EXPECT_EQ(t.nodes[0].underlay_ipv4.ToString(), "198.18.0.1");
+  EXPECT_EQ(t.nodes[2].underlay_ipv4.ToString(), "198.18.0.3");
+}
+
+TEST(TopologyUnderlayTest, ExplicitValuesAndLocatedErrors) {
+  const std::string base = kTopology;
+  const Topology t =
+      ParseTopology(base + "underlay: {ipv4: 10.9.0.0/29, device: ens5, mtu: 1492}\n", "t.yaml");
+  EXPECT_EQ(t.nodes[1].underlay_ipv4.ToString(), "10.9.0.2");
+  EXPECT_EQ(t.underlay.device, "ens5");
+  EXPECT_EQ(t.underlay.mtu, 1492);
+  EXPECT_EQ(t.links[0].a_to_b.mtu, 0);
+  EXPECT_THAT(ParseError(base + "underlay: {ipv4: 10.9.0.0/31}\n"), HasSubstr("t.yaml:21:"));
+  EXPECT_THAT(ParseError(base + "underlay: {ipv4: 10.9.0.0/31}\n"),
+              HasSubstr("field underlay.ipv4"));
+  EXPECT_THAT(ParseError(base + "underlay: {ipv4: 10.9.0.0/30}\n"),
+              HasSubstr("a host address for every node"));
+  EXPECT_THAT(ParseError(base + "underlay: {mtu: 100}\n"), HasSubstr("underlay.mtu"));
+  EXPECT_THAT(ParseError(base + "underlay: {ipv4: 100.64.0.0/24}\n"),
+              HasSubstr("no overlay or LAN address inside the underlay prefix"));
+  EXPECT_THAT(ParseError(base + "underlay: {speed: 1}\n"), HasSubstr("underlay.speed"));
+}
+
+}  // namespace
+}  // namespace meshflow::testbed
