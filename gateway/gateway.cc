@@ -193,6 +193,13 @@ void Gateway::Start() {
           "memory.budget_bytes ({}) is below what the gateway holds without any push "
           "({}): every push will be refused",
           memory_budget_.budget(), held);
+    // The mesh view's history stops growing at mesh.max_bytes: its bound is taken whole, up
+    // front, so pushes can never crowd it out nor it the pushes.
+    if (!memory_budget_.Reserve("mesh_history", config.mesh.max_bytes))
+      spdlog::warn(
+          "memory.budget_bytes ({}) has no room for mesh.max_bytes ({}) beside the process: "
+          "lower mesh.max_bytes or raise the budget",
+          memory_budget_.budget(), config.mesh.max_bytes);
   }
   remote_writer_ = std::make_unique<remote_write::RemoteWriter>();
   scrape_loop_ =
@@ -729,7 +736,7 @@ void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
                      "each is a 429.",
                      MetricType::Counter);
   const auto refused_by = memory_budget_.RefusedByConsumer();
-  for (const std::string consumer : {"process", "stored_pushes", "pushes_in_flight"}) {
+  for (const std::string consumer : {"process", "mesh_history", "stored_pushes", "pushes_in_flight"}) {
     const auto u = memory_budget_.UsedByConsumer();
     used.Gauge({{"consumer", consumer}},
                u.count(consumer) ? static_cast<double>(u.at(consumer)) : 0);
