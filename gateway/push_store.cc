@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/http/gzip.h"
+#include "common/text_format/writer.h"
 
 namespace meshflow::gateway {
 namespace {

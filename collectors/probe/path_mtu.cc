@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <random>
 
+#include "collectors/probe/codec.h"
 #include "collectors/probe/sockets.h"
 
 namespace meshflow::probe {
