@@ -322,15 +322,17 @@ void Gateway::ApplyRemoteWrite(const GatewayConfig& config) {
   s.max_body_bytes = static_cast<size_t>(config.scrape.max_body_bytes);
   s.tls = config.scrape.tls;
   s.authorization = config.scrape.authorization;
-  s.write = !config.remote_write.empty();
   s.observe = [this](const std::string& node, const Exposition& exposition) {
     ObserveMesh(node, exposition);
   };
   scrape_loop_->Configure(std::move(s));
-  // Always, not only with remote_write: the loop also feeds the mesh view, so /mesh shows the
-  // cluster with no Prometheus anywhere.
-  if (!scrape_loop_running_) scrape_loop_->Start();
-  scrape_loop_running_ = true;
+  // Only with remote_write: otherwise Prometheus scrapes through /proxy, and a second scrape of
+  // every node would take its share of each node's in-flight slots. The mesh view is fed by
+  // /proxy scrapes and pushes then, and by this loop when it runs.
+  const bool wanted = !config.remote_write.empty();
+  if (wanted && !scrape_loop_running_) scrape_loop_->Start();
+  if (!wanted && scrape_loop_running_) scrape_loop_->Stop();
+  scrape_loop_running_ = wanted;
 }
 
 ReloadOutcome Gateway::Reload() {

@@ -144,7 +144,6 @@ void ScrapeLoop::TakePush(const std::string& node) {
   if (lookup.state != PushStore::State::kFresh || !lookup.body || !lookup.body->exposition) return;
   std::vector<SeriesSample> out;
   std::lock_guard lock(mutex_);
-  if (!settings_.write) return;
   NodeState& state = nodes_[node];
   if (state.taken_push == lookup.body->received_monotonic) return;
   state.taken_push = lookup.body->received_monotonic;
@@ -216,11 +215,9 @@ void ScrapeLoop::RunOnce() {
       std::string().swap(o.fetch.response.body);
     }
     if (exposition && settings.observe) settings.observe(jobs[i].node, *exposition);
-    if (!settings.write) continue;
     Ingest(jobs[i].node, exposition.get(), round_ms,
            std::chrono::duration<double>(o.duration).count(), out);
   }
-  if (!settings.write) return;
   // Taken now, not at the round's start: a push taken in meanwhile has a later timestamp.
   const int64_t now_ms = WallMillis(clock_);
   for (const auto& node : push_nodes) {

@@ -34,8 +34,6 @@ class ScrapeLoop {
     size_t max_body_bytes = 16 << 20;
     std::shared_ptr<const TlsClient> tls;
     std::string authorization;
-    // Samples go to the sink only while it has somewhere to send them (remote_write endpoints).
-    bool write = true;
     // Every exposition scraped and parsed this round, e.g. for the mesh view's history.
     std::function<void(const std::string& node, const Exposition& exposition)> observe;
   };

@@ -185,16 +185,23 @@ std::string Exposition(Scenario& s, const std::string& node, int round, std::mt1
   info.Gauge({{"iface", "eth0"}, {"kind", "underlay"}}, 1);
   info.AppendTo(out);
   FamilyBuilder bytes("meshflow_flow_bytes_total", "IP bytes.", MetricType::Counter);
+  // The same bytes again on the underlay as WireGuard, one series per node pair whatever the
+  // roles inside: they must not count as role traffic.
+  std::map<std::pair<std::string, std::string>, double> underlay;
   for (const auto& f : s.flows) {
     if (f.src != node && f.dst != node) continue;
     const double total = f.bytes_per_second * 10 * (round + 1) * (f.src == node ? 1 : 0.99);
     bytes.Counter(
         {{"iface", "tailscale0"}, {"role", f.role}, {"src_node", f.src}, {"dst_node", f.dst}},
         total);
-    // The same bytes again on the underlay as WireGuard: must not count as role traffic.
-    bytes.Counter(
-        {{"iface", "eth0"}, {"role", "tailscale"}, {"src_node", f.src}, {"dst_node", f.dst}},
-        total * 1.05);
+    underlay[{f.src, f.dst}] += total * 1.05;
+  }
+  for (const auto& [pair, total] : underlay) {
+    bytes.Counter({{"iface", "eth0"},
+                   {"role", "tailscale"},
+                   {"src_node", pair.first},
+                   {"dst_node", pair.second}},
+                  total);
   }
   bytes.AppendTo(out);
   return meshflow::SerializeExposition(out);
@@ -249,9 +256,11 @@ int main(int argc, char** argv) {
       r.method = "POST";
       r.path = "/push";
       r.query = "node=" + n;
-      r.headers = {{"Authorization", "Bearer token-" + n},
-                   {"Content-Type", "text/plain; version=0.0.4"}};
       r.body = Exposition(s, n, round, rng);
+      // As an HTTP client sends it: the gateway takes only pushes whose length is known.
+      r.headers = {{"Authorization", "Bearer token-" + n},
+                   {"Content-Type", "text/plain; version=0.0.4"},
+                   {"Content-Length", std::to_string(r.body.size())}};
       const auto response = gateway.HandlePush(r);
       if (response.status != 200) {
         std::fprintf(stderr, "push of %s refused: %d %s\n", n.c_str(), response.status,
