@@ -738,7 +738,8 @@ void Gateway::CollectSelf(std::vector<prometheus::MetricFamily>& out) {
                      "each is a 429.",
                      MetricType::Counter);
   const auto refused_by = memory_budget_.RefusedByConsumer();
-  for (const std::string consumer : {"process", "mesh_history", "stored_pushes", "pushes_in_flight"}) {
+  for (const std::string consumer :
+       {"process", "mesh_history", "stored_pushes", "pushes_in_flight"}) {
     const auto u = memory_budget_.UsedByConsumer();
     used.Gauge({{"consumer", consumer}},
                u.count(consumer) ? static_cast<double>(u.at(consumer)) : 0);
