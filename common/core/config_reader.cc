@@ -59,8 +59,9 @@ ConfigNode ConfigNode::Parse(const std::string& text, const std::string& file_na
     std::istringstream in(text);
     YAML::Parser parser(in);
     DepthCheck check(file_name);
-    while (parser.HandleNextDocument(check)) {
-    }
+    // The first document only, as YAML::Load reads: on some malformed input (a NUL byte ahead of
+    // the text) yaml-cpp reports another document forever without consuming anything.
+    parser.HandleNextDocument(check);
     YAML::Node root = YAML::Load(text);
     return ConfigNode(root, "", file, root.Mark());
   } catch (const YAML::Exception& e) {
