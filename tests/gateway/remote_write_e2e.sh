@@ -20,21 +20,6 @@ cleanup() {
 trap cleanup EXIT
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-bound_port() {  # bound_port LOG HOST: the port the daemon logged for HOST
-  grep -o "listening on $2:[0-9]*" "$1" | head -1 | cut -d: -f2
-}
-start_exporter() {  # start_exporter NAME HOST [extra flags...]
-  local name=$1 host=$2; shift 2
-  printf 'node_name: %s\n' "$name" >"$work/$name.yml"
-  "$exporter" --web.listen-address "$host:0" --config.file "$work/$name.yml" \
-    --no-collector.flow --no-collector.probe "$@" >"$work/$name.log" 2>&1 &
-  pids+=($!)
-  wait_for 10 bound_port "$work/$name.log" "$host" >/dev/null ||
-    fail "exporter $name did not start"
-}
 
 vm_port=$(free_port)
 victoria-metrics -httpListenAddr "127.0.0.1:$vm_port" -storageDataPath "$work/vm" \

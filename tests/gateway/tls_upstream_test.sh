@@ -20,7 +20,6 @@ cleanup() {
 trap cleanup EXIT
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
-bound_port() { grep -o "listening on $2:[0-9]*" "$1" | head -1 | cut -d: -f2; }
 
 "$src/tests/web/make_test_pki.sh" "$work/pki" >/dev/null
 pki=$work/pki
