@@ -5,13 +5,15 @@
 #include <string>
 
 #include "collectors/flow/flow_pipeline.h"
+#include "collectors/flow/flow_table.h"
 #include "common/core/metric_builder.h"
 
 namespace meshflow::flow {
 namespace {
 
-// The real pipeline behind the stage interface. Its capture families (packets handed over,
-// interface kinds) are not asked for: the live loop reports those from pcap_stats itself.
+// The real pipeline behind the stage interface. It is the one writer of the packets it was handed
+// and of each interface's kind, live as in replay; the capture loop reports only what happened
+// before the pipeline (drops, handle health).
 class PipelineStage final : public FlowStage {
  public:
   explicit PipelineStage(const Config& config) : pipeline_(config) {}
@@ -23,7 +25,10 @@ class PipelineStage final : public FlowStage {
   }
   void Flush() override { pipeline_.Flush(); }
   void Reconfigure(const Config& config) override { pipeline_.Reconfigure(config); }
-  void Collect(std::vector<prometheus::MetricFamily>& out) override { pipeline_.Collect(out); }
+  void Collect(std::vector<prometheus::MetricFamily>& out) override {
+    pipeline_.CollectCaptureFamilies(out);
+    pipeline_.Collect(out);
+  }
   void RefreshLocalAddresses() override { pipeline_.RefreshLocalAddresses(); }
 
  private:
@@ -31,6 +36,11 @@ class PipelineStage final : public FlowStage {
 };
 
 }  // namespace
+
+// Live, the capture loop's bound on interface names is the bound on every per-interface series,
+// its own and the pipeline's; the pipeline's larger table is for replays with many interfaces.
+// Live capture must never reach the pipeline's limit, where packets would go uncounted.
+static_assert(CaptureLoop::kMaxInterfaces <= FlowTable::kMaxInterfaces);
 
 std::unique_ptr<FlowStage> MakeFlowPipelineStage(const Config& config) {
   return std::make_unique<PipelineStage>(config);
@@ -44,10 +54,6 @@ void AppendCaptureFamilies(const std::vector<InterfaceHealth>& health,
                            const CaptureLoopCounters& counters,
                            std::vector<prometheus::MetricFamily>& out) {
   using prometheus::MetricType;
-  FamilyBuilder packets("meshflow_capture_packets_total",
-                        "Packets the capture filter accepted on the interface, including those "
-                        "dropped (pcap_stats ps_recv, widened to 64 bits).",
-                        MetricType::Counter);
   FamilyBuilder dropped("meshflow_capture_dropped_packets_total",
                         "Packets lost before meshflow saw them: where=kernel when the capture ring "
                         "was full (ps_drop), where=interface when the interface dropped them "
@@ -65,30 +71,22 @@ void AppendCaptureFamilies(const std::vector<InterfaceHealth>& health,
                           "1 when the IP capture filter runs in the kernel, 0 when libpcap fell "
                           "back to filtering in userland.",
                           MetricType::Gauge);
-  FamilyBuilder info("meshflow_capture_interface_info",
-                     "The kind of each captured interface: sum bytes within one kind only, a "
-                     "packet crosses several interfaces of different kinds.",
-                     MetricType::Gauge);
   FamilyBuilder failures("meshflow_capture_open_failures_total",
                          "Attempts to open a capture handle on the interface that failed.",
                          MetricType::Counter);
   for (const auto& h : health) {
-    packets.Counter({{"iface", h.name}}, static_cast<double>(h.packets));
     dropped.Counter({{"iface", h.name}, {"where", "kernel"}}, static_cast<double>(h.kernel_drops));
     dropped.Counter({{"iface", h.name}, {"where", "interface"}},
                     static_cast<double>(h.interface_drops));
     up.Gauge({{"iface", h.name}}, h.up ? 1 : 0);
     ring.Gauge({{"iface", h.name}}, static_cast<double>(h.ring_bytes));
     in_kernel.Gauge({{"iface", h.name}}, h.filter_in_kernel ? 1 : 0);
-    info.Gauge({{"iface", h.name}, {"kind", h.kind}}, 1);
     failures.Counter({{"iface", h.name}}, static_cast<double>(h.open_failures));
   }
-  packets.AppendTo(out);
   dropped.AppendTo(out);
   up.AppendTo(out);
   ring.AppendTo(out);
   in_kernel.AppendTo(out);
-  info.AppendTo(out);
   failures.AppendTo(out);
   FamilyBuilder refused("meshflow_capture_interfaces_refused_total",
                         "Interfaces not captured because the number of remembered interface names "

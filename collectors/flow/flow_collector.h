@@ -28,8 +28,9 @@ class FlowStage : public PacketSink {
 // The flow pipeline (decode, classify, aggregate) behind FlowStage.
 std::unique_ptr<FlowStage> MakeFlowPipelineStage(const Config& config);
 
-// Capture families for the health snapshot: packets, drops, up, ring size, filter placement and
-// each interface's kind.
+// The capture loop's own families: drops before the pipeline, handle health (up, ring size,
+// filter placement, open failures) and the loop's counters. Packets handed over and interface
+// kinds are the pipeline's (FlowPipeline::CollectCaptureFamilies).
 void AppendCaptureFamilies(const std::vector<InterfaceHealth>& health,
                            const CaptureLoopCounters& counters,
                            std::vector<prometheus::MetricFamily>& out);

@@ -46,8 +46,8 @@ class FlowPipeline final : public PacketSink {
 
   // Appends the flow, decode-error and encapsulation families. Safe beside OnPacket.
   void Collect(std::vector<prometheus::MetricFamily>& out) const;
-  // meshflow_capture_packets_total and meshflow_capture_interface_info as the pipeline sees
-  // them, for offline replay; live capture reports its own (from pcap_stats) instead.
+  // meshflow_capture_packets_total and meshflow_capture_interface_info: the packets handed to
+  // the pipeline and each interface's kind. Their one writer, for live capture and replay.
   void CollectCaptureFamilies(std::vector<prometheus::MetricFamily>& out) const;
   // Counters survive; the new roles, nodes, VXLAN ports and bound apply to later packets.
   void Reconfigure(const Config& config);

@@ -11,8 +11,8 @@
 
 namespace meshflow::flow {
 
-// The one owner of the interface-kind rule (flows.capture.kinds): live capture labels its health
-// metrics with it and the pipeline its replay metrics, so both say the same kind.
+// The one owner of the interface-kind rule (flows.capture.kinds). The flow pipeline labels each
+// interface it counts with it (meshflow_capture_interface_info), live and in replay alike.
 class InterfaceKinds {
  public:
   // Throws std::invalid_argument for a pattern RE2 rejects (config parsing rejects them first).

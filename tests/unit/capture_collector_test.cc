@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <linux/capability.h>
+#include <pcap/dlt.h>
 
 #include <algorithm>
 #include <memory>
@@ -52,6 +53,36 @@ TEST(FlowCollector, CollectsCaptureAndPipelineFamilies) {
             names.end());
   // No interface was selected, so there is no per-interface series to show.
   EXPECT_EQ(std::find(names.begin(), names.end(), "meshflow_capture_up"), names.end());
+}
+
+// Live capture and the pipeline each write their own families; none is written twice, and the
+// pipeline's packets and kinds are there for an interface before its first packet.
+TEST(FlowCollector, EveryFamilyHasOneWriter) {
+  const Config config = NoInterfaces();
+  auto stage = MakeFlowPipelineStage(config);
+  FlowStage& pipeline = *stage;
+  FlowCollector collector(config, std::move(stage));
+  pipeline.AddInterface("wg0", DLT_RAW);
+  std::vector<prometheus::MetricFamily> out;
+  collector.Collect(out);
+
+  auto names = Names(out);
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
+  const auto family = [&](const std::string& name) -> const prometheus::MetricFamily* {
+    for (const auto& f : out)
+      if (f.name == name) return &f;
+    return nullptr;
+  };
+  const auto* packets = family("meshflow_capture_packets_total");
+  ASSERT_NE(packets, nullptr);
+  ASSERT_EQ(packets->metric.size(), 1u);
+  EXPECT_EQ(packets->metric[0].label[0].value, "wg0");
+  EXPECT_EQ(packets->metric[0].counter.value, 0);
+  const auto* info = family("meshflow_capture_interface_info");
+  ASSERT_NE(info, nullptr);
+  ASSERT_EQ(info->metric.size(), 1u);
+  EXPECT_EQ(info->metric[0].label[1].value, "overlay");
 }
 
 // The daemon keeps what the collector asks for once started, and drops the rest.

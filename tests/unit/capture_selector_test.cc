@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "collectors/flow/capture/interface_selector.h"
+#include "collectors/flow/interface_kinds.h"
 
 namespace meshflow::flow {
 namespace {
@@ -41,8 +42,8 @@ TEST(InterfaceSelector, NoIncludePatternSelectsNothing) {
   EXPECT_FALSE(InterfaceSelector{c}.Selected("eth0"));
 }
 
-TEST(InterfaceSelector, DefaultKinds) {
-  const InterfaceSelector s{CaptureConfig{}};
+TEST(InterfaceKinds, DefaultKinds) {
+  const InterfaceKinds s{CaptureConfig{}.kinds};
   EXPECT_EQ(s.KindOf("tailscale0"), "overlay");
   EXPECT_EQ(s.KindOf("wg0"), "overlay");
   EXPECT_EQ(s.KindOf("flannel.1"), "overlay");
@@ -52,18 +53,18 @@ TEST(InterfaceSelector, DefaultKinds) {
   EXPECT_EQ(s.KindOf("enp3s0"), "underlay");
 }
 
-TEST(InterfaceSelector, FirstKindRuleWins) {
+TEST(InterfaceKinds, FirstKindRuleWins) {
   CaptureConfig c;
   c.kinds.insert(c.kinds.begin(), {"^eth1$", "overlay"});
-  const InterfaceSelector s{c};
+  const InterfaceKinds s{c.kinds};
   EXPECT_EQ(s.KindOf("eth1"), "overlay");
   EXPECT_EQ(s.KindOf("eth0"), "underlay");
 }
 
-TEST(InterfaceSelector, NoKindRuleMeansUnderlay) {
+TEST(InterfaceKinds, NoKindRuleMeansUnderlay) {
   CaptureConfig c;
   c.kinds.clear();
-  EXPECT_EQ(InterfaceSelector{c}.KindOf("wg0"), "underlay");
+  EXPECT_EQ(InterfaceKinds{c.kinds}.KindOf("wg0"), "underlay");
 }
 
 TEST(InterfaceSelector, BadPatternThrows) {

@@ -114,11 +114,9 @@ std::vector<InterfaceHealth> CaptureLoop::Health() const {
   for (const auto& [name, s] : states_) {
     InterfaceHealth h;
     h.name = name;
-    h.kind = s.kind;
     h.up = s.up;
     h.filter_in_kernel = s.filter_in_kernel;
     h.ring_bytes = s.ring_bytes;
-    h.packets = s.packets.total();
     h.kernel_drops = s.kernel_drops.total();
     h.interface_drops = s.interface_drops;
     h.open_failures = s.open_failures;
@@ -149,10 +147,6 @@ void CaptureLoop::ApplyPendingConfig() {
   config_ = std::move(*next);
   selector_ = std::make_unique<InterfaceSelector>(config_);
   links_.set_retry_interval(config_.rescan_interval);
-  {
-    std::lock_guard lock(state_mutex_);
-    for (auto& [name, s] : states_) s.kind = selector_->KindOf(name);
-  }
   if (before.snaplen != after.snaplen || before.buffer_bytes != after.buffer_bytes ||
       before.timeout_ms != after.timeout_ms || before.promiscuous != after.promiscuous) {
     // Handle options are fixed at pcap_activate: reopen everything, counters carry on.
@@ -275,7 +269,6 @@ void CaptureLoop::OpenInterface(const LinkState& link) {
     spdlog::log(s.last_error == e.what() ? spdlog::level::debug : spdlog::level::warn,
                 "capture iface={} cannot be opened: {}", link.name, e.what());
     s.last_error = e.what();
-    s.kind = selector_->KindOf(link.name);
     s.up = false;
     ++s.open_failures;
     return;
@@ -289,12 +282,10 @@ void CaptureLoop::OpenInterface(const LinkState& link) {
   {
     std::lock_guard lock(state_mutex_);
     State& s = states_[link.name];
-    s.kind = selector_->KindOf(link.name);
     s.up = true;
     s.last_error.clear();
     s.filter_in_kernel = open.handle->facts().filter_in_kernel;
     s.ring_bytes = open.handle->facts().ring_bytes;
-    s.packets.Rebase();
     s.kernel_drops.Rebase();
   }
   open_.emplace(link.name, std::move(open));
@@ -318,7 +309,6 @@ void CaptureLoop::ReadStats(const std::string& name, Open& open) {
   std::lock_guard lock(state_mutex_);
   State& s = states_[name];
   if (ok) {
-    s.packets.Update(stats.ps_recv);
     s.kernel_drops.Update(stats.ps_drop);
   }
   // The interface's own counter is 64-bit; only the part since our open is ours.

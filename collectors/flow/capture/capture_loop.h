@@ -24,11 +24,9 @@ namespace meshflow::flow {
 // Capture health of one interface name; it outlives the handles opened under that name.
 struct InterfaceHealth {
   std::string name;
-  std::string kind;
   bool up = false;  // a handle is open and has not failed
   bool filter_in_kernel = false;
   int64_t ring_bytes = 0;        // obtained, not requested
-  uint64_t packets = 0;          // pcap_stats ps_recv: accepted by the filter, incl. dropped
   uint64_t kernel_drops = 0;     // ps_drop: the ring was full
   uint64_t interface_drops = 0;  // the interface's rx_dropped while we captured
   uint64_t open_failures = 0;
@@ -80,11 +78,9 @@ class CaptureLoop {
     int64_t rx_dropped_at_open = 0;
   };
   struct State {
-    std::string kind;
     bool up = false;
     bool filter_in_kernel = false;
     int64_t ring_bytes = 0;
-    WrappingCounter packets;
     WrappingCounter kernel_drops;
     uint64_t interface_drops = 0;
     uint64_t open_failures = 0;

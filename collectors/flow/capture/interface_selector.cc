@@ -1,5 +1,7 @@
 #include "collectors/flow/capture/interface_selector.h"
 
+#include "collectors/flow/interface_kinds.h"
+
 namespace meshflow::flow {
 namespace {
 
@@ -11,7 +13,7 @@ bool AnyMatches(const std::vector<std::unique_ptr<RE2>>& patterns, std::string_v
 
 }  // namespace
 
-InterfaceSelector::InterfaceSelector(const CaptureConfig& config) : kinds_(config.kinds) {
+InterfaceSelector::InterfaceSelector(const CaptureConfig& config) {
   for (const auto& p : config.include) include_.push_back(CompileInterfacePattern(p));
   for (const auto& p : config.exclude) exclude_.push_back(CompileInterfacePattern(p));
 }

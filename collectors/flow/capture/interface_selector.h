@@ -7,12 +7,12 @@
 #include <string_view>
 #include <vector>
 
-#include "collectors/flow/interface_kinds.h"
 #include "common/config/config.h"
 
 namespace meshflow::flow {
 
-// Decides from the config's RE2 patterns which interfaces are captured and what kind each is.
+// Decides from the config's RE2 patterns which interfaces are captured. What kind each one is
+// belongs to the flow pipeline (InterfaceKinds), which counts its packets.
 class InterfaceSelector {
  public:
   // Throws std::invalid_argument for a pattern RE2 rejects (config parsing rejects them first).
@@ -20,13 +20,10 @@ class InterfaceSelector {
 
   // True when `name` matches an include pattern and no exclude pattern.
   bool Selected(std::string_view name) const;
-  // overlay, underlay or pod (InterfaceKinds).
-  const std::string& KindOf(std::string_view name) const { return kinds_.KindOf(name); }
 
  private:
   std::vector<std::unique_ptr<RE2>> include_;
   std::vector<std::unique_ptr<RE2>> exclude_;
-  InterfaceKinds kinds_;
 };
 
 }  // namespace meshflow::flow
