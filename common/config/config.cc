@@ -45,38 +45,41 @@ RoleSpec::PortRange ReadPortRange(const ConfigNode& node) {
   return {first, last};
 }
 
-std::vector<NodeSpec> ReadNodes(const ConfigNode& list) {
+std::vector<NodeSpec> ReadNodes(const ConfigNode& list, ConfigErrorList& errors) {
   std::vector<NodeSpec> nodes;
   std::set<std::string> seen;
-  for (const auto& item : list.Items()) {
-    item.ExpectMap({"name", "addresses"});
-    NodeSpec node;
-    const auto name_node = item.Require("name");
-    node.name = name_node.AsName();
-    if (node.name == "external" || node.name == "overflow")
-      name_node.Fail("a node name other than the reserved \"external\" and \"overflow\"");
-    if (!seen.insert(node.name).second) name_node.Fail("a node name not used before");
-    for (const auto& a : item.Require("addresses").Items()) node.addresses.push_back(a.AsPrefix());
-    nodes.push_back(std::move(node));
-  }
+  for (const auto& item : list.Items())
+    errors.Check([&] {
+      item.ExpectMap({"name", "addresses"});
+      NodeSpec node;
+      const auto name_node = item.Require("name");
+      node.name = name_node.AsName();
+      if (node.name == "external" || node.name == "overflow")
+        name_node.Fail("a node name other than the reserved \"external\" and \"overflow\"");
+      if (!seen.insert(node.name).second) name_node.Fail("a node name not used before");
+      for (const auto& a : item.Require("addresses").Items())
+        node.addresses.push_back(a.AsPrefix());
+      nodes.push_back(std::move(node));
+    });
   return nodes;
 }
 
-std::vector<RoleSpec> ReadRoles(const ConfigNode& list) {
+std::vector<RoleSpec> ReadRoles(const ConfigNode& list, ConfigErrorList& errors) {
   std::vector<RoleSpec> roles;
-  for (const auto& item : list.Items()) {
-    item.ExpectMap({"name", "proto", "ports"});
-    RoleSpec role;
-    role.name = item.Require("name").AsName();
-    if (auto proto = item.Get("proto")) {
-      const std::string p = proto->AsEnum({"tcp", "udp", "any"});
-      role.proto = p == "tcp" ? RoleProto::kTcp : p == "udp" ? RoleProto::kUdp : RoleProto::kAny;
-    }
-    const auto ports = item.Require("ports");
-    for (const auto& p : ports.Items()) role.ports.push_back(ReadPortRange(p));
-    if (role.ports.empty()) ports.Fail("at least one port");
-    roles.push_back(std::move(role));
-  }
+  for (const auto& item : list.Items())
+    errors.Check([&] {
+      item.ExpectMap({"name", "proto", "ports"});
+      RoleSpec role;
+      role.name = item.Require("name").AsName();
+      if (auto proto = item.Get("proto")) {
+        const std::string p = proto->AsEnum({"tcp", "udp", "any"});
+        role.proto = p == "tcp" ? RoleProto::kTcp : p == "udp" ? RoleProto::kUdp : RoleProto::kAny;
+      }
+      const auto ports = item.Require("ports");
+      for (const auto& p : ports.Items()) role.ports.push_back(ReadPortRange(p));
+      if (role.ports.empty()) ports.Fail("at least one port");
+      roles.push_back(std::move(role));
+    });
   return roles;
 }
 
@@ -345,20 +348,40 @@ Config DefaultConfig(const std::string& default_node_name) {
 Config ParseConfig(const std::string& text, const std::string& file_name,
                    const std::string& default_node_name) {
   const ConfigNode root = ConfigNode::Parse(text, file_name);
-  root.ExpectMap({"node_name", "nodes", "roles", "builtin_roles", "flows", "probes", "discovery"});
   Config config = DefaultConfig(default_node_name);
   config.source = file_name;
-  if (auto v = root.Get("node_name")) config.node_name = v->AsName();
-  if (auto v = root.Get("nodes")) config.nodes = ReadNodes(*v);
+  // Each section is read on its own, so that one check reports the errors of all of them.
+  ConfigErrorList errors;
+  errors.Check([&] {
+    root.ExpectMap(
+        {"node_name", "nodes", "roles", "builtin_roles", "flows", "probes", "discovery"});
+  });
+  errors.Check([&] {
+    if (auto v = root.Get("node_name")) config.node_name = v->AsName();
+  });
+  errors.Check([&] {
+    if (auto v = root.Get("nodes")) config.nodes = ReadNodes(*v, errors);
+  });
   std::vector<RoleSpec> roles;
-  if (auto v = root.Get("roles")) roles = ReadRoles(*v);
+  errors.Check([&] {
+    if (auto v = root.Get("roles")) roles = ReadRoles(*v, errors);
+  });
   bool builtin = true;
-  if (auto v = root.Get("builtin_roles")) builtin = v->AsBool();
+  errors.Check([&] {
+    if (auto v = root.Get("builtin_roles")) builtin = v->AsBool();
+  });
   if (builtin) roles.insert(roles.end(), BuiltinRoles().begin(), BuiltinRoles().end());
   config.roles = std::move(roles);
-  if (auto v = root.Get("flows")) ReadFlows(*v, config.flows);
-  if (auto v = root.Get("probes")) ReadProbes(*v, config.probes);
-  if (auto v = root.Get("discovery")) ReadDiscovery(*v, config.discovery);
+  errors.Check([&] {
+    if (auto v = root.Get("flows")) ReadFlows(*v, config.flows);
+  });
+  errors.Check([&] {
+    if (auto v = root.Get("probes")) ReadProbes(*v, config.probes);
+  });
+  errors.Check([&] {
+    if (auto v = root.Get("discovery")) ReadDiscovery(*v, config.discovery);
+  });
+  errors.ThrowIfAny();
   return config;
 }
 

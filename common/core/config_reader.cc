@@ -231,6 +231,16 @@ std::vector<std::string> ConfigNode::AsStringList() const {
   return out;
 }
 
+void ConfigErrorList::ThrowIfAny() const {
+  if (messages_.empty()) return;
+  std::string all;
+  for (const auto& m : messages_) {
+    if (!all.empty()) all += '\n';
+    all += m;
+  }
+  throw ConfigError(all);
+}
+
 std::optional<std::chrono::nanoseconds> ParseDuration(std::string_view text) {
   using std::chrono::nanoseconds;
   if (text.empty()) return std::nullopt;

@@ -22,6 +22,27 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Gathers the errors of the independent parts of one file (its sections, the items of a list),
+// so that a check names every one of them, not only the first. Nothing read is used until
+// ThrowIfAny has passed, so a file with errors still changes nothing.
+class ConfigErrorList {
+ public:
+  // Runs `read`; a ConfigError from it is kept, and the caller goes on with the next part.
+  template <typename Read>
+  void Check(Read&& read) {
+    try {
+      read();
+    } catch (const ConfigError& e) {
+      messages_.emplace_back(e.what());
+    }
+  }
+  // Throws one ConfigError holding every kept error, one per line, in the order read.
+  void ThrowIfAny() const;
+
+ private:
+  std::vector<std::string> messages_;
+};
+
 // How deeply lists and mappings may nest in a config file; no meshflow config needs a tenth of it.
 inline constexpr int kMaxConfigDepth = 64;
 

@@ -85,31 +85,44 @@ WebConfig ParseWebConfig(const std::string& text, const std::string& file_name) 
   // $2a$/$2b$/$2y$, a two-digit cost, then 53 characters of salt and hash.
   static const RE2 kBcrypt(R"(^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$)");
   const ConfigNode root = ConfigNode::Parse(text, file_name);
-  root.ExpectMap({"tls_server_config", "basic_auth_users", "http_server_config"});
   WebConfig config;
-  if (auto tls = root.Get("tls_server_config")) config.tls = ParseTls(*tls, file_name);
-  if (auto http = root.Get("http_server_config")) {
-    // HTTP/2 is not served by this server; accepting `http2: false` keeps files written for
-    // other exporters usable.
-    http->ExpectMap({"http2"});
-    if (auto h2 = http->Get("http2"); h2 && h2->AsBool()) h2->Fail("false (HTTP/2 is not served)");
-  }
-  if (auto users = root.Get("basic_auth_users")) {
+  // Each section is read on its own, so that one check reports the errors of all of them.
+  ConfigErrorList errors;
+  errors.Check([&] {
+    root.ExpectMap({"tls_server_config", "basic_auth_users", "http_server_config"});
+  });
+  errors.Check([&] {
+    if (auto tls = root.Get("tls_server_config")) config.tls = ParseTls(*tls, file_name);
+  });
+  errors.Check([&] {
+    if (auto http = root.Get("http_server_config")) {
+      // HTTP/2 is not served by this server; accepting `http2: false` keeps files written for
+      // other exporters usable.
+      http->ExpectMap({"http2"});
+      if (auto h2 = http->Get("http2"); h2 && h2->AsBool())
+        h2->Fail("false (HTTP/2 is not served)");
+    }
+  });
+  errors.Check([&] {
+    auto users = root.Get("basic_auth_users");
+    if (!users) return;
     // Keys are user names, so walk the YAML mapping itself; ConfigNode gives the located errors.
     const YAML::Node raw = YAML::Load(text)["basic_auth_users"];
     if (!raw.IsMap()) users->Fail("a mapping of user name to bcrypt hash");
-    for (const auto& kv : raw) {
-      if (!kv.first.IsScalar()) users->Fail("user names as plain strings");
-      const std::string user = kv.first.Scalar();
-      const ConfigNode hash = users->Require(user);
-      const std::string value = hash.AsString();
-      if (user.empty() || user.find(':') != std::string::npos) {
-        hash.Fail("a user name without ':' (Basic authentication splits on it)");
-      }
-      if (!RE2::FullMatch(value, kBcrypt)) hash.Fail("a bcrypt hash ($2b$10$... or $2y$...)");
-      config.basic_auth_users[user] = value;
-    }
-  }
+    for (const auto& kv : raw)
+      errors.Check([&] {
+        if (!kv.first.IsScalar()) users->Fail("user names as plain strings");
+        const std::string user = kv.first.Scalar();
+        const ConfigNode hash = users->Require(user);
+        const std::string value = hash.AsString();
+        if (user.empty() || user.find(':') != std::string::npos) {
+          hash.Fail("a user name without ':' (Basic authentication splits on it)");
+        }
+        if (!RE2::FullMatch(value, kBcrypt)) hash.Fail("a bcrypt hash ($2b$10$... or $2y$...)");
+        config.basic_auth_users[user] = value;
+      });
+  });
+  errors.ThrowIfAny();
   return config;
 }
 

@@ -3,12 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "common/core/config_reader.h"
 
 namespace meshflow {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string ErrorOf(const std::string& text) {
   try {
@@ -161,6 +164,30 @@ INSTANTIATE_TEST_SUITE_P(
                 "meshflow.yml:2:", "IPv4 or IPv6"},
         BadCase{"probes: [1]\n", "meshflow.yml:1:", "field probes: expected a mapping"},
         BadCase{"a: [\n", "meshflow.yml:2:", "invalid YAML"}));
+
+// A check names the error of every section and of every list item, not only the first, and the
+// file is still refused as a whole.
+TEST(Config, EveryBrokenSectionAndItemIsReported) {
+  const std::string yaml =
+      "node_nmae: x\n"
+      "nodes:\n"
+      "  - {name: a, addresses: [10.0.0.1/8]}\n"
+      "  - {name: b, addresses: [10.0.0.2/32]}\n"
+      "  - {name: c}\n"
+      "roles:\n"
+      "  - {name: r, ports: [0]}\n"
+      "probes:\n"
+      "  interval: fast\n";
+  const auto msg = ErrorOf(yaml);
+  EXPECT_THAT(msg, HasSubstr("meshflow.yml:1:1: field node_nmae"));
+  EXPECT_THAT(msg, HasSubstr("meshflow.yml:3:"));
+  EXPECT_THAT(msg, HasSubstr("host bits"));
+  EXPECT_THAT(msg, HasSubstr("field nodes[2].addresses"));
+  EXPECT_THAT(msg, HasSubstr("field roles[0].ports[0]"));
+  EXPECT_THAT(msg, HasSubstr("meshflow.yml:9:"));
+  EXPECT_THAT(msg, Not(HasSubstr("nodes[1]")));
+  EXPECT_EQ(std::count(msg.begin(), msg.end(), '\n'), 4) << msg;
+}
 
 TEST(Config, UnreadableFileIsNamed) {
   try {

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+
 #include "common/core/config_reader.h"
 
 namespace meshflow::web {
@@ -50,6 +53,24 @@ basic_auth_users:
   EXPECT_FALSE(c.tls->max_version);
   ASSERT_EQ(c.basic_auth_users.size(), 1u);
   EXPECT_EQ(c.basic_auth_users.at("prometheus"), kHash);
+}
+
+TEST(WebConfigTest, EveryBrokenSectionAndUserIsReported) {
+  const std::string e = ErrorOf(
+      "tls_server_config: {cert_fil: x}\n"
+      "http_server_config: {http2: true}\n"
+      "basic_auth_users:\n"
+      "  ok: " +
+      std::string(kHash) +
+      "\n"
+      "  a: plain\n"
+      "  b: plain\n");
+  EXPECT_THAT(e, HasSubstr("/etc/meshflow/web.yml:1:"));
+  EXPECT_THAT(e, HasSubstr("tls_server_config.cert_fil"));
+  EXPECT_THAT(e, HasSubstr("/etc/meshflow/web.yml:2:"));
+  EXPECT_THAT(e, HasSubstr("/etc/meshflow/web.yml:5:"));
+  EXPECT_THAT(e, HasSubstr("/etc/meshflow/web.yml:6:"));
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 3) << e;
 }
 
 TEST(WebConfigTest, DefaultsAreTls12WithoutClientCertificates) {
