@@ -202,6 +202,25 @@ def scenario_stalls():
 
 # --- Nothing allocated before auth ------------------------------------------------------------
 
+def rss_growth_mb(pid, port, heads):
+    """How many MB the process at pid grows while one connection per request head announces an
+    8 MiB body and sends 64 KiB of it."""
+    before = rss_bytes(pid)
+    socks = []
+    for head in heads:
+        try:
+            s = attacker_socket(port)
+            s.sendall(f"{head}Content-Length: {8 << 20}\r\n\r\n".encode() + b"a" * 65536)
+            socks.append(s)
+        except OSError:
+            pass
+    time.sleep(1.0)
+    after = rss_bytes(pid)
+    for s in socks:
+        s.close()
+    return (after - before) / 1e6
+
+
 def scenario_body_before_auth():
     token_path = os.path.join(WORK, "token")
     with open(token_path, "w") as f:
@@ -209,43 +228,16 @@ def scenario_body_before_auth():
     port = free_port()
     g = start_gateway(port, f"targets: {{push: [{{node: n1, token_file: {token_path}}}]}}\n")
     try:
-        before = rss_bytes(g.pid)
-        socks = []
-        for i in range(120):
-            try:
-                s = attacker_socket(port)
-                auth = "Authorization: Bearer wrong\r\n" if i % 2 else ""
-                s.sendall(f"POST /push?node=n1 HTTP/1.1\r\nHost: x\r\n{auth}"
-                          f"Content-Length: {8 << 20}\r\n\r\n".encode() + b"a" * 65536)
-                socks.append(s)
-            except OSError:
-                pass
-        time.sleep(1.0)
-        after = rss_bytes(g.pid)
-        for s in socks:
-            s.close()
-        grown = (after - before) / 1e6
+        grown = rss_growth_mb(g.pid, port, [
+            "POST /push?node=n1 HTTP/1.1\r\nHost: x\r\n" +
+            ("Authorization: Bearer wrong\r\n" if i % 2 else "") for i in range(120)])
         figure("gateway_rss_growth_120x8MiB_announced_MB", round(grown, 1), "MB", "< 50", grown < 50)
     finally:
         g.stop()
     port = free_port()
     e = start_exporter(port)
     try:
-        before = rss_bytes(e.pid)
-        socks = []
-        for _ in range(120):
-            try:
-                s = attacker_socket(port)
-                s.sendall(f"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: {8 << 20}\r\n\r\n"
-                          .encode() + b"a" * 65536)
-                socks.append(s)
-            except OSError:
-                pass
-        time.sleep(1.0)
-        after = rss_bytes(e.pid)
-        for s in socks:
-            s.close()
-        grown = (after - before) / 1e6
+        grown = rss_growth_mb(e.pid, port, ["POST /metrics HTTP/1.1\r\nHost: x\r\n"] * 120)
         figure("exporter_rss_growth_120x8MiB_announced_MB", round(grown, 1), "MB", "< 50",
                grown < 50)
     finally:
