@@ -14,7 +14,6 @@ src=$3
 source "$(dirname "$0")/lib.sh"
 use_work
 
-"$src/tests/web/make_test_pki.sh" "$work/pki" >/dev/null
 pki=$work/pki
 "$src/tests/web/example_web_config.sh" "$pki" "$work/etc"
 echo scraper-pass >"$work/password" # the password whose hash the example carries

@@ -13,10 +13,8 @@ src=$2
 source "$(dirname "$0")/../lib.sh"
 use_work
 
-"$src/tests/web/make_test_pki.sh" "$work/pki" >/dev/null
+# The example file verbatim, with certificates (a fresh test PKI) where its relative paths point.
 pki=$work/pki
-
-# The example file verbatim, with certificates where its relative paths point.
 "$src/tests/web/example_web_config.sh" "$pki" "$work/etc"
 promtool check web-config "$work/etc/web.yml" || fail "promtool refuses the example web config"
 # The password whose bcrypt hash the example carries.
