@@ -1,11 +1,13 @@
+# shellcheck shell=bash
 # Helpers shared by the shell tests. Sourced, never run.
 
 # use_work [SIGNAL]: $work, a fresh temporary directory, and $pids, the background processes to
 # stop. On exit each of $pids gets SIGNAL (TERM unless named) and is waited for, then $work is
 # removed (kept, and named, when KEEP is set).
+# shellcheck disable=SC2120  # SIGNAL is optional
 use_work() {
-  work=$(mktemp -d)
-  pids=()
+  # shellcheck disable=SC2034  # the caller's
+  work=$(mktemp -d) pids=()
   _use_work_signal=${1:-TERM}
   trap _use_work_cleanup EXIT
 }

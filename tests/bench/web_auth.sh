@@ -6,7 +6,7 @@
 #   web_auth.sh BUILD_DIR
 set -euo pipefail
 exporter=$(realpath "$1/exporter/meshflow-exporter")
-# shellcheck source=../lib.sh
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 use_work
 hash=$(python3 -W ignore -c 'import crypt; print(crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))')

@@ -7,7 +7,7 @@
 #   pushgateway_test.sh GATEWAY_BINARY
 set -euo pipefail
 gateway=$1
-# shellcheck source=../lib.sh
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 use_work
 python=/usr/bin/python3  # Debian's, which python3-prometheus-client installs into

@@ -1,7 +1,8 @@
+# shellcheck shell=bash
 # Helpers shared by the gateway's shell tests, on top of tests/lib.sh. Sourced, never run.
 # Callers set $work (a temporary directory whose *.log files are shown on failure).
 
-# shellcheck source=../lib.sh
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"  # fail, pass, wait_for, free_port, bound_port
 
 # prom_query URL PROMQL [COMMAND PREFIX...]: one "labels=value" line per series, sorted;

@@ -9,6 +9,7 @@ set -euo pipefail
 
 exporter=$1
 gateway=$2
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 use_work KILL
 

@@ -9,7 +9,7 @@
 set -euo pipefail
 exporter_bin=$1
 src=$2
-# shellcheck source=../lib.sh
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 use_work
 
