@@ -21,3 +21,20 @@ if(MESHFLOW_SANITIZE)
                       -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# meshflow_library(<name> <sources...>): the static library meshflow_<name>, which the rest of the
+# tree links as meshflow::<name>, with the defaults above.
+function(meshflow_library name)
+  add_library(meshflow_${name} STATIC ${ARGN})
+  add_library(meshflow::${name} ALIAS meshflow_${name})
+  meshflow_target_defaults(meshflow_${name})
+endfunction()
+
+# meshflow_program(<name> <sources...> LIBS <targets...>): an installed command-line program.
+function(meshflow_program name)
+  cmake_parse_arguments(P "" "" "LIBS" ${ARGN})
+  add_executable(${name} ${P_UNPARSED_ARGUMENTS})
+  meshflow_target_defaults(${name})
+  target_link_libraries(${name} PRIVATE ${P_LIBS})
+  install(TARGETS ${name} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endfunction()

@@ -123,6 +123,22 @@ def field_defaults(unit, extra=None):
     return d
 
 
+def panel(kind, title, description, size, queries, defaults, options, overrides=None,
+          transformations=None):
+    """A data panel: what every panel carries, in Grafana's order; size is (width, height)."""
+    p = {"type": kind, "title": title, "description": description, "datasource": DS,
+         "targets": targets(*queries)}
+    if transformations:
+        p["transformations"] = transformations
+    p["fieldConfig"] = {"defaults": defaults, "overrides": overrides or []}
+    p["options"] = options
+    p["_size"] = size
+    return p
+
+
+LAST_VALUE = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+
+
 def timeseries(title, description, queries, unit, stack=False, overrides=None, min_zero=True):
     custom = {
         "drawStyle": "line",
@@ -135,20 +151,11 @@ def timeseries(title, description, queries, unit, stack=False, overrides=None, m
     defaults = field_defaults(unit, {"custom": custom})
     if min_zero:
         defaults["min"] = 0
-    return {
-        "type": "timeseries",
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "targets": targets(*queries),
-        "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
-        "options": {
-            "legend": {"showLegend": True, "displayMode": "table", "placement": "right",
-                       "calcs": ["lastNotNull", "max"]},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
-        "_size": (12, 8),
-    }
+    return panel("timeseries", title, description, (12, 8), queries, defaults, {
+        "legend": {"showLegend": True, "displayMode": "table", "placement": "right",
+                   "calcs": ["lastNotNull", "max"]},
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }, overrides=overrides)
 
 
 def matrix(title, description, expr, unit, thresholds):
@@ -162,56 +169,36 @@ def matrix(title, description, expr, unit, thresholds):
         "color": {"mode": "thresholds"},
         "decimals": 1,
     })
-    return {
-        "type": "table",
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "targets": targets(target(expr, fmt="table", instant=True)),
-        "transformations": [{
-            "id": "groupingToMatrix",
-            "options": {"rowField": "src_node", "columnField": "dst_node",
-                        "valueField": "Value", "emptyValue": "null"},
-        }],
-        "fieldConfig": {"defaults": defaults, "overrides": [{
+    return panel(
+        "table", title, description, (8, 8), [target(expr, fmt="table", instant=True)], defaults,
+        {"showHeader": True, "cellHeight": "sm", "frameIndex": 0},
+        overrides=[{
             "matcher": {"id": "byName", "options": "src_node\\dst_node"},
             "properties": [{"id": "displayName", "value": "from \\ to"},
                            {"id": "custom.cellOptions", "value": {"type": "auto"}}],
-        }]},
-        "options": {"showHeader": True, "cellHeight": "sm", "frameIndex": 0},
-        "_size": (8, 8),
-    }
+        }],
+        transformations=[{
+            "id": "groupingToMatrix",
+            "options": {"rowField": "src_node", "columnField": "dst_node",
+                        "valueField": "Value", "emptyValue": "null"},
+        }])
 
 
 def table(title, description, expr, unit, sort_by="Value"):
-    return {
-        "type": "table",
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "targets": targets(target(expr, fmt="table", instant=True)),
-        "transformations": [{"id": "organize", "options": {
-            "excludeByName": {"Time": True}, "renameByName": {"Value": "value"}}}],
-        "fieldConfig": {"defaults": field_defaults(unit, {"custom": {
+    return panel(
+        "table", title, description, (12, 8), [target(expr, fmt="table", instant=True)],
+        field_defaults(unit, {"custom": {
             "align": "auto", "cellOptions": {"type": "auto"}, "inspect": False}}),
-                        "overrides": []},
-        "options": {"showHeader": True, "cellHeight": "sm", "frameIndex": 0,
-                    "sortBy": [{"displayName": "value", "desc": True}]},
-        "_size": (12, 8),
-    }
+        {"showHeader": True, "cellHeight": "sm", "frameIndex": 0,
+         "sortBy": [{"displayName": "value", "desc": True}]},
+        transformations=[{"id": "organize", "options": {
+            "excludeByName": {"Time": True}, "renameByName": {"Value": "value"}}}])
 
 
 def heatmap(title, description, expr):
-    return {
-        "type": "heatmap",
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "targets": targets(target(expr, legend="{{le}}", fmt="heatmap")),
-        "fieldConfig": {"defaults": {"custom": {"hideFrom": {"legend": False, "tooltip": False,
-                                                            "viz": False}}},
-                        "overrides": []},
-        "options": {
+    return panel(
+        "heatmap", title, description, (12, 8), [target(expr, legend="{{le}}", fmt="heatmap")],
+        {"custom": {"hideFrom": {"legend": False, "tooltip": False, "viz": False}}}, {
             "calculate": False,
             "cellGap": 1,
             "showValue": "auto",
@@ -223,9 +210,7 @@ def heatmap(title, description, expr):
             "legend": {"show": True},
             "exemplars": {"color": "rgba(255,0,255,0.7)"},
             "filterValues": {"le": 1e-9},
-        },
-        "_size": (12, 8),
-    }
+        })
 
 
 def stat(title, description, queries, unit, mappings=None, thresholds=None):
@@ -234,40 +219,24 @@ def stat(title, description, queries, unit, mappings=None, thresholds=None):
     defaults = field_defaults(unit, {"mappings": mappings or [],
                                      "thresholds": {"mode": "absolute", "steps": steps},
                                      "color": {"mode": "thresholds"}})
-    return {
-        "type": "stat",
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "targets": targets(*queries),
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": {
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "colorMode": "background",
-            "graphMode": "none",
-            "justifyMode": "auto",
-            "orientation": "auto",
-            "textMode": "value_and_name",
-            "wideLayout": True,
-            "showPercentChange": False,
-            "percentChangeColorMode": "standard",
-        },
-        "_size": (12, 6),
-    }
+    return panel("stat", title, description, (12, 6), queries, defaults, {
+        "reduceOptions": LAST_VALUE,
+        "colorMode": "background",
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "orientation": "auto",
+        "textMode": "value_and_name",
+        "wideLayout": True,
+        "showPercentChange": False,
+        "percentChangeColorMode": "standard",
+    })
 
 
 def bargauge(title, description, expr, legend, unit):
-    return {
-        "type": "bargauge",
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "targets": targets(target(expr, legend=legend, instant=True)),
-        "fieldConfig": {"defaults": field_defaults(unit, {"color": {"mode": "continuous-BlYlRd"},
-                                                          "min": 0}),
-                        "overrides": []},
-        "options": {
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+    return panel(
+        "bargauge", title, description, (12, 8), [target(expr, legend=legend, instant=True)],
+        field_defaults(unit, {"color": {"mode": "continuous-BlYlRd"}, "min": 0}), {
+            "reduceOptions": LAST_VALUE,
             "orientation": "horizontal",
             "displayMode": "gradient",
             "showUnfilled": True,
@@ -279,29 +248,21 @@ def bargauge(title, description, expr, legend, unit):
             "maxVizHeight": 300,
             "legend": {"showLegend": False, "displayMode": "list", "placement": "bottom",
                        "calcs": []},
-        },
-        "_size": (12, 8),
-    }
+        })
 
 
 def node_graph(title, description, nodes_expr, edges_expr, unit):
     # The node graph takes a frame with an id field (nodes) and one with id, source and target
     # (edges); the organize step gives the Prometheus table columns those names.
-    return {
-        "type": "nodeGraph",
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "targets": targets(target(nodes_expr, fmt="table", instant=True),
-                           target(edges_expr, fmt="table", instant=True)),
-        "transformations": [{"id": "organize", "options": {
+    return panel(
+        "nodeGraph", title, description, (24, 12),
+        [target(nodes_expr, fmt="table", instant=True),
+         target(edges_expr, fmt="table", instant=True)],
+        {"unit": unit}, {"nodes": {"mainStatUnit": unit}, "edges": {"mainStatUnit": unit}},
+        transformations=[{"id": "organize", "options": {
             "excludeByName": {"Time": True},
             "renameByName": {"Value #A": "mainstat", "Value #B": "mainstat",
-                             "src_node": "source", "dst_node": "target"}}}],
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "options": {"nodes": {"mainStatUnit": unit}, "edges": {"mainStatUnit": unit}},
-        "_size": (24, 12),
-    }
+                             "src_node": "source", "dst_node": "target"}}}])
 
 
 def repeat_per(variable, panel):

@@ -139,30 +139,32 @@ def p99(values):
     return values[min(len(values) - 1, int(len(values) * 0.99))]
 
 
+def attack(port, sends):
+    """One attacker connection per item of sends, each sent that; the sockets that connected."""
+    socks = []
+    for data in sends:
+        try:
+            s = attacker_socket(port)
+            s.sendall(data)
+            socks.append(s)
+        except OSError:
+            pass
+    return socks
+
+
 # --- Stalls: 200 idle keep-alive and 200 slow-header connections from one address ----------
 
 def hold_connections(port, idle=200, slow=200):
-    held = []
-    for _ in range(idle):
-        try:
-            s = attacker_socket(port)
-            s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
-            held.append(s)
-        except OSError:
-            pass
-    for _ in range(slow):
-        try:
-            s = attacker_socket(port)
-            s.sendall(b"GET /metrics HTTP/1.1\r\n")
-            held.append(s)
-        except OSError:
-            pass
+    keep_alive = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+    held_idle = attack(port, [keep_alive] * idle)
+    held_slow = attack(port, [b"GET /metrics HTTP/1.1\r\n"] * slow)
+    held = held_idle + held_slow
     stop = threading.Event()
 
     def trickle():
         # One header byte per second on every slow connection, as a slowloris would.
         while not stop.wait(1.0):
-            for s in held[idle:]:
+            for s in held_slow:
                 try:
                     s.sendall(b"X")
                 except OSError:
@@ -202,6 +204,19 @@ def scenario_stalls():
 
 # --- Nothing allocated before auth ------------------------------------------------------------
 
+def rss_growth_mb(pid, port, heads):
+    """How many MB the process at pid grows while one connection per request head announces an
+    8 MiB body and sends 64 KiB of it."""
+    before = rss_bytes(pid)
+    socks = attack(port, [f"{head}Content-Length: {8 << 20}\r\n\r\n".encode() + b"a" * 65536
+                          for head in heads])
+    time.sleep(1.0)
+    after = rss_bytes(pid)
+    for s in socks:
+        s.close()
+    return (after - before) / 1e6
+
+
 def scenario_body_before_auth():
     token_path = os.path.join(WORK, "token")
     with open(token_path, "w") as f:
@@ -209,43 +224,16 @@ def scenario_body_before_auth():
     port = free_port()
     g = start_gateway(port, f"targets: {{push: [{{node: n1, token_file: {token_path}}}]}}\n")
     try:
-        before = rss_bytes(g.pid)
-        socks = []
-        for i in range(120):
-            try:
-                s = attacker_socket(port)
-                auth = "Authorization: Bearer wrong\r\n" if i % 2 else ""
-                s.sendall(f"POST /push?node=n1 HTTP/1.1\r\nHost: x\r\n{auth}"
-                          f"Content-Length: {8 << 20}\r\n\r\n".encode() + b"a" * 65536)
-                socks.append(s)
-            except OSError:
-                pass
-        time.sleep(1.0)
-        after = rss_bytes(g.pid)
-        for s in socks:
-            s.close()
-        grown = (after - before) / 1e6
+        grown = rss_growth_mb(g.pid, port, [
+            "POST /push?node=n1 HTTP/1.1\r\nHost: x\r\n" +
+            ("Authorization: Bearer wrong\r\n" if i % 2 else "") for i in range(120)])
         figure("gateway_rss_growth_120x8MiB_announced_MB", round(grown, 1), "MB", "< 50", grown < 50)
     finally:
         g.stop()
     port = free_port()
     e = start_exporter(port)
     try:
-        before = rss_bytes(e.pid)
-        socks = []
-        for _ in range(120):
-            try:
-                s = attacker_socket(port)
-                s.sendall(f"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: {8 << 20}\r\n\r\n"
-                          .encode() + b"a" * 65536)
-                socks.append(s)
-            except OSError:
-                pass
-        time.sleep(1.0)
-        after = rss_bytes(e.pid)
-        for s in socks:
-            s.close()
-        grown = (after - before) / 1e6
+        grown = rss_growth_mb(e.pid, port, ["POST /metrics HTTP/1.1\r\nHost: x\r\n"] * 120)
         figure("exporter_rss_growth_120x8MiB_announced_MB", round(grown, 1), "MB", "< 50",
                grown < 50)
     finally:

@@ -18,6 +18,9 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from verdict import verdict  # noqa: E402
+
 PLACEHOLDER = "http://alert-webhook.example:8080"
 DEADLINE_SECONDS = 90  # critical groups wait 10 s, warning and info 30 s and 60 s
 
@@ -166,13 +169,9 @@ def main():
         group = got["exporter"][0]["body"]["groupLabels"]
         if group != {"node": "gce-agent-tw"}:
             errors.append(f"node alerts grouped by {group}, want the node")
-        for e in errors:
-            print("alertmanager_test:", e, file=sys.stderr)
-        if errors:
-            return 1
-        print(f"alertmanager_test: {len(PAGED)} paged, {len(CHATTED)} to chat, "
-              f"{len(INHIBITED)} inhibited, as expected")
-        return 0
+        return verdict("alertmanager_test", errors,
+                       f"{len(PAGED)} paged, {len(CHATTED)} to chat, "
+                       f"{len(INHIBITED)} inhibited, as expected")
     finally:
         for p in procs:
             p.terminate()

@@ -23,6 +23,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promql_names  # noqa: E402
+from verdict import verdict  # noqa: E402
 
 SEVERITIES = {"critical", "warning", "info"}
 NAME = re.compile(r"^Meshflow[A-Z][A-Za-z0-9]*$")
@@ -130,13 +131,9 @@ def main():
     for name in sorted({c[0] for c in cases} - names):
         errors.append(f"tests name alert {name}, which does not exist")
 
-    for e in errors:
-        print("check_alerts:", e, file=sys.stderr)
-    if errors:
-        return 1
-    print(f"check_alerts: {len(variants)} alert variants of {len(names)} alerts, "
-          f"{len(records)} recording rules, {len(cases)} test cases: OK")
-    return 0
+    return verdict("check_alerts", errors,
+                   f"{len(variants)} alert variants of {len(names)} alerts, "
+                   f"{len(records)} recording rules, {len(cases)} test cases: OK")
 
 
 if __name__ == "__main__":

@@ -6,26 +6,16 @@
 #   web_auth.sh BUILD_DIR
 set -euo pipefail
 exporter=$(realpath "$1/exporter/meshflow-exporter")
-work=$(mktemp -d)
-pid=
-cleanup() {
-  [[ -n $pid ]] && kill "$pid" 2>/dev/null
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
+use_work
 hash=$(python3 -W ignore -c 'import crypt; print(crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))')
 printf "basic_auth_users:\n  alice: '%s'\n" "$hash" >"$work/web.yml"
 "$exporter" --web.listen-address=127.0.0.1:0 --web.config.file="$work/web.yml" \
-  --no-collector.flow --no-collector.probe >"$work/log" 2>&1 &
-pid=$!
-url=
-for _ in $(seq 1 100); do
-  url=$(sed -n 's/.*metrics at \(http:[^ "]*\).*/\1/p' "$work/log" | head -1)
-  [[ -n $url ]] && break
-  sleep 0.1
-done
-[[ -n $url ]] || { cat "$work/log"; exit 1; }
+  --no-collector.flow --no-collector.probe >"$work/exporter.log" 2>&1 &
+pids+=($!)
+wait_for 10 bound_port "$work/exporter.log" 127.0.0.1 >/dev/null || fail "exporter did not start"
+url=http://127.0.0.1:$(bound_port "$work/exporter.log" 127.0.0.1)/metrics
 declare -A args=([unknown_user]="-u mallory:s3cret" [wrong_password]="-u alice:wrong"
   [right_password]="-u alice:s3cret" [no_credentials]="")
 kinds=(unknown_user wrong_password right_password no_credentials)

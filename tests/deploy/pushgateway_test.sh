@@ -7,20 +7,11 @@
 #   pushgateway_test.sh GATEWAY_BINARY
 set -euo pipefail
 gateway=$1
-work=$(mktemp -d)
-pid=
-cleanup() {
-  [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  tail -n 20 "$work/gateway.log" >&2
-  exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
+use_work
 python=/usr/bin/python3  # Debian's, which python3-prometheus-client installs into
-port=$($python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 mkdir "$work/tokens"
 echo "laptop-secret-token-0001" >"$work/tokens/laptop"
 echo "desktop-secret-token-0002" >"$work/tokens/desktop"
@@ -33,9 +24,9 @@ EOF
 "$gateway" --config.check --config.file="$work/gateway.yml" >/dev/null || fail "--config.check"
 "$gateway" --config.file="$work/gateway.yml" --web.listen-address="127.0.0.1:$port" \
   >"$work/gateway.log" 2>&1 &
-pid=$!
+pids+=($!)
 base=http://127.0.0.1:$port
-for _ in $(seq 1 100); do curl -sf "$base/-/ready" >/dev/null && break; sleep 0.1; done
+wait_for 10 curl -sf -o /dev/null "$base/-/ready" || fail "gateway did not start"
 
 printf '# TYPE some_metric gauge\nsome_metric{label="val1"} 42\n' >"$work/body.prom"
 status() {  # status EXPECTED CURL_ARGS...: the HTTP status curl gets must be EXPECTED

@@ -11,7 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <initializer_list>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "common/http/http_client.h"
 #include "exporter/pusher.h"
@@ -174,6 +177,13 @@ class FakeExporter {
   std::unique_ptr<HttpServer> server_;
 };
 
+// The config's targets section with these static nodes, each {node name, scrape URL}.
+std::string StaticTargets(std::initializer_list<std::pair<std::string, std::string>> nodes) {
+  std::string yaml = "targets:\n  static:\n";
+  for (const auto& [node, url] : nodes) yaml += "    - {node: " + node + ", url: '" + url + "'}\n";
+  return yaml;
+}
+
 std::string TempDir() {
   auto dir = std::filesystem::temp_directory_path() /
              ("mfgw-test-" + std::to_string(::getpid()) + "-" +
@@ -238,7 +248,7 @@ TEST_F(GatewayLoopback, ProxyPassesBodyTypeAndEncodingThrough) {
     out.headers.emplace_back("X-Seen-Timeout", r.Header("X-Prometheus-Scrape-Timeout-Seconds"));
     return out;
   });
-  StartGateway("targets:\n  static:\n    - {node: acer-agent, url: '" + exporter.url() + "'}\n");
+  StartGateway(StaticTargets({{"acer-agent", exporter.url()}}));
   auto r = Call("GET", "/proxy?target=acer-agent");
   ASSERT_TRUE(r.ok()) << r.message;
   EXPECT_EQ(r.response.status, 200);
@@ -258,19 +268,11 @@ TEST_F(GatewayLoopback, DeadAndSlowNodesFailAloneWithTheirOwnStatus) {
     return HttpResponse::Text(200, "m 1\n");
   });
   FakeExporter broken([](const HttpRequest&) { return HttpResponse::Text(500, "oops\n"); });
-  StartGateway(
-      "targets:\n  static:\n"
-      "    - {node: fast, url: '" +
-      fast.url() +
-      "'}\n"
-      "    - {node: slow, url: '" +
-      slow.url() +
-      "'}\n"
-      "    - {node: broken, url: '" +
-      broken.url() +
-      "'}\n"
-      "    - {node: dead, url: 'http://127.0.0.1:1/metrics'}\n"
-      "scrape: {timeout_offset: 0s}\n");
+  StartGateway(StaticTargets({{"fast", fast.url()},
+                              {"slow", slow.url()},
+                              {"broken", broken.url()},
+                              {"dead", "http://127.0.0.1:1/metrics"}}) +
+               "scrape: {timeout_offset: 0s}\n");
   const ClientHeaders timeout{{"X-Prometheus-Scrape-Timeout-Seconds", "1"}};
   auto slow_call =
       std::async(std::launch::async, [&] { return Call("GET", "/proxy?target=slow", timeout); });
@@ -301,15 +303,8 @@ TEST_F(GatewayLoopback, ADeadNodeHoldsAtMostItsShareOfWorkers) {
     return HttpResponse::Text(200, "m 1\n");
   });
   FakeExporter fast([](const HttpRequest&) { return HttpResponse::Text(200, "m 1\n"); });
-  StartGateway(
-      "targets:\n  static:\n"
-      "    - {node: slow, url: '" +
-      slow.url() +
-      "'}\n"
-      "    - {node: fast, url: '" +
-      fast.url() +
-      "'}\n"
-      "scrape: {concurrency: 2, max_inflight_per_node: 1, timeout_offset: 0s}\n");
+  StartGateway(StaticTargets({{"slow", slow.url()}, {"fast", fast.url()}}) +
+               "scrape: {concurrency: 2, max_inflight_per_node: 1, timeout_offset: 0s}\n");
   // Requests that ask alike share one scrape; these ask differently (gzip or not), so one scrape
   // runs and the node's only slot refuses the others.
   std::vector<std::future<FetchResult>> calls;
@@ -351,8 +346,7 @@ TEST_F(GatewayLoopback, ConcurrentProxyRequestsShareOneScrape) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     return HttpResponse::Text(200, "m 1\n");
   });
-  StartGateway("targets:\n  static:\n    - {node: slow, url: '" + slow.url() +
-               "'}\nscrape: {max_inflight_per_node: 1}\n");
+  StartGateway(StaticTargets({{"slow", slow.url()}}) + "scrape: {max_inflight_per_node: 1}\n");
   std::vector<std::future<FetchResult>> calls;
   for (int i = 0; i < 8; ++i) {
     calls.push_back(std::async(std::launch::async, [&] {
@@ -431,8 +425,7 @@ TEST_F(GatewayLoopback, FederateMergesScrapedAndPushedNodes) {
   FakeExporter a([](const HttpRequest&) {
     return HttpResponse::Text(200, "# TYPE meshflow_x gauge\nmeshflow_x{peer=\"b\"} 1\nother 5\n");
   });
-  StartGateway("targets:\n  static:\n    - {node: acer-agent, url: '" + a.url() + "'}\n" +
-               "    - {node: dead, url: 'http://127.0.0.1:1/metrics'}\n"
+  StartGateway(StaticTargets({{"acer-agent", a.url()}, {"dead", "http://127.0.0.1:1/metrics"}}) +
                "  push:\n    - {node: laptop-agent, token_file: laptop.token}\n");
   ASSERT_EQ(
       Push("laptop-agent", kLaptopToken, "# TYPE meshflow_x gauge\nmeshflow_x 2\n").response.status,

@@ -9,17 +9,9 @@ set -euo pipefail
 
 exporter=$1
 gateway=$2
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
+use_work KILL
 
 start_exporter acer-agent 127.0.0.2
 start_exporter ct-serv-jp 127.0.0.3
@@ -101,7 +93,8 @@ printf 'evil_metric 1\n' >"$work/valid"
   fail "wrong token not 401"
 [[ $(push desktop-agent laptop-agent-token-0123456789abcdef "$work/valid") == 403 ]] ||
   fail "push for another node's name not 403"
-curl -s "http://$gw/proxy?target=laptop-agent" | grep -q '^meshflow_build_info' ||
+# A here-string, not a pipe: grep -q stops at the first match and curl's SIGPIPE would fail it.
+grep -q '^meshflow_build_info' <<<"$(curl -s "http://$gw/proxy?target=laptop-agent")" ||
   fail "laptop-agent body lost after bad pushes"
 ! curl -s "http://$gw/proxy?target=laptop-agent" | grep -q evil_metric ||
   fail "a refused push reached laptop-agent"

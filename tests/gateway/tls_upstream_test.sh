@@ -10,18 +10,10 @@ set -euo pipefail
 exporter=$1
 gateway=$2
 src=$3
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
+use_work
 
-"$src/tests/web/make_test_pki.sh" "$work/pki" >/dev/null
 pki=$work/pki
 "$src/tests/web/example_web_config.sh" "$pki" "$work/etc"
 echo scraper-pass >"$work/password" # the password whose hash the example carries

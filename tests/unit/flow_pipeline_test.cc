@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <map>
 #include <random>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -260,38 +263,45 @@ TEST(FlowPipeline, ReconfigureKeepsCountersAndReclassifiesNewPackets) {
   EXPECT_EQ(m.at("meshflow_capture_interface_info{iface=eth0,kind=pod}"), 1);
 }
 
+// Feeds the same k8s-api packet from src to dst on eth0 before and after change(); the scrape.
+std::map<std::string, double> ScrapeAroundChange(FlowPipeline& p, V4 src, V4 dst,
+                                                 const std::function<void()>& change) {
+  const uint32_t i = p.AddInterface("eth0", kRaw);
+  const Bytes pkt = V4Tcp(src, dst, 40000, 6443, 0);
+  Feed(p, i, pkt);
+  change();
+  Feed(p, i, pkt);
+  return Scrape(p);
+}
+
+// The packets of the k8s-api series on eth0 from src_node to dst_node (0 when there is none).
+double K8sApiPackets(const std::map<std::string, double>& m, const char* src_node,
+                     const char* dst_node) {
+  const auto it =
+      m.find(FlowKey("meshflow_flow_packets_total", "eth0", "k8s-api", src_node, dst_node));
+  return it == m.end() ? 0 : it->second;
+}
+
 TEST(FlowPipeline, ReconfigureRemovingANodeKeepsItsSeriesExported) {
   FlowPipeline p(TestConfig(), NoAddresses());
-  const uint32_t i = p.AddInterface("eth0", kRaw);
-  const Bytes pkt = V4Tcp({100, 64, 0, 2}, {100, 64, 0, 1}, 40000, 6443, 0);
-  Feed(p, i, pkt);
-  Config next = TestConfig();
-  next.nodes.pop_back();  // acer-agent leaves the cluster
-  p.Reconfigure(next);
-  Feed(p, i, pkt);
-  const auto m = Scrape(p);
-  EXPECT_EQ(
-      m.at(FlowKey("meshflow_flow_packets_total", "eth0", "k8s-api", "acer-agent", "ct-serv-jp")),
-      1);
-  EXPECT_EQ(
-      m.at(FlowKey("meshflow_flow_packets_total", "eth0", "k8s-api", "external", "ct-serv-jp")), 1);
+  const auto m = ScrapeAroundChange(p, {100, 64, 0, 2}, {100, 64, 0, 1}, [&] {
+    Config next = TestConfig();
+    next.nodes.pop_back();  // acer-agent leaves the cluster
+    p.Reconfigure(next);
+  });
+  EXPECT_EQ(K8sApiPackets(m, "acer-agent", "ct-serv-jp"), 1);  // before
+  EXPECT_EQ(K8sApiPackets(m, "external", "ct-serv-jp"), 1);    // after
 }
 
 TEST(FlowPipeline, SelfAddressesMapToNodeNameAndRefresh) {
   std::vector<IpAddress> mine = {*IpAddress::Parse("192.168.20.221")};
   FlowPipeline p(TestConfig(), [&] { return mine; });
-  const uint32_t i = p.AddInterface("eth0", kRaw);
-  const Bytes pkt = V4Tcp({100, 64, 0, 2}, {192, 168, 20, 221}, 40000, 6443, 0);
-  Feed(p, i, pkt);
-  mine.clear();
-  p.RefreshLocalAddresses();
-  Feed(p, i, pkt);
-  const auto m = Scrape(p);
-  EXPECT_EQ(
-      m.at(FlowKey("meshflow_flow_packets_total", "eth0", "k8s-api", "acer-agent", "ct-serv-jp")),
-      1);
-  EXPECT_EQ(
-      m.at(FlowKey("meshflow_flow_packets_total", "eth0", "k8s-api", "acer-agent", "external")), 1);
+  const auto m = ScrapeAroundChange(p, {100, 64, 0, 2}, {192, 168, 20, 221}, [&] {
+    mine.clear();
+    p.RefreshLocalAddresses();
+  });
+  EXPECT_EQ(K8sApiPackets(m, "acer-agent", "ct-serv-jp"), 1);  // before
+  EXPECT_EQ(K8sApiPackets(m, "acer-agent", "external"), 1);    // after
 }
 
 TEST(FlowPipeline, LaterFragmentsFollowTheFirstAndExpire) {

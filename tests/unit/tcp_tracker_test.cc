@@ -55,6 +55,25 @@ struct Segment {
   uint32_t ts_ecr = 0;
 };
 
+// Segments with the timestamp option: a pure ACK, and 10 bytes of data (ACK|PSH).
+Segment TsAck(uint32_t seq, uint32_t ack, uint32_t ts_val, uint32_t ts_ecr) {
+  return {.flags = kAck,
+          .seq = seq,
+          .ack = ack,
+          .timestamps = true,
+          .ts_val = ts_val,
+          .ts_ecr = ts_ecr};
+}
+Segment TsData(uint32_t seq, uint32_t ack, uint32_t ts_val, uint32_t ts_ecr) {
+  return {.flags = kAck | kPsh,
+          .seq = seq,
+          .ack = ack,
+          .payload = 10,
+          .timestamps = true,
+          .ts_val = ts_val,
+          .ts_ecr = ts_ecr};
+}
+
 PacketInfo Info(const Endpoint& from, const Endpoint& to, const Segment& s) {
   PacketInfo info;
   info.src = from.address;
@@ -172,12 +191,9 @@ TEST_F(TrackerTest, TimestampEchoOfOurOwnTsvalIsTimedOnce) {
   C(10 * kMs, {.flags = kAck | kPsh, .seq = 11, .payload = 10, .timestamps = true, .ts_val = 100});
   C(12 * kMs, {.flags = kAck | kPsh, .seq = 21, .payload = 10, .timestamps = true, .ts_val = 100});
   // The peer's own TSval 500 is not timed: its echo would measure this node's ACK delay.
-  S(90 * kMs,
-    {.flags = kAck, .seq = 1, .ack = 31, .timestamps = true, .ts_val = 500, .ts_ecr = 100});
-  S(95 * kMs,
-    {.flags = kAck, .seq = 1, .ack = 31, .timestamps = true, .ts_val = 501, .ts_ecr = 100});
-  C(400 * kMs,
-    {.flags = kAck, .seq = 31, .ack = 1, .timestamps = true, .ts_val = 140, .ts_ecr = 501});
+  S(90 * kMs, TsAck(1, 31, 500, 100));
+  S(95 * kMs, TsAck(1, 31, 501, 100));
+  C(400 * kMs, TsAck(31, 1, 140, 501));
   ASSERT_EQ(sink_.rtt.size(), 1u);
   EXPECT_EQ(sink_.rtt[0].kind, RttKind::kTimestamp);
   EXPECT_DOUBLE_EQ(sink_.rtt[0].seconds, 0.080);
@@ -190,42 +206,16 @@ TEST_F(TrackerTest, PureAckTsvalsAreNotTimedAndASkippedEchoFreesTheSlot) {
   sink_.rtt.clear();
   // The client's pure ACK: its TSval would be echoed only when the server next sends.
   C(1 * kSecond, {.flags = kAck, .seq = 1001, .ack = 9001, .timestamps = true, .ts_val = 10});
-  S(6 * kSecond, {.flags = kAck | kPsh,
-                  .seq = 9001,
-                  .ack = 1001,
-                  .payload = 10,
-                  .timestamps = true,
-                  .ts_val = 70,
-                  .ts_ecr = 10});
+  S(6 * kSecond, TsData(9001, 1001, 70, 10));
   EXPECT_TRUE(sink_.rtt.empty());
   // Two requests in one tick window: the first is armed, the server acknowledges both at
   // once echoing the second's TSval, so the first is never echoed and must not block.
-  C(7 * kSecond, {.flags = kAck | kPsh,
-                  .seq = 1001,
-                  .ack = 9011,
-                  .payload = 10,
-                  .timestamps = true,
-                  .ts_val = 20,
-                  .ts_ecr = 70});
-  C(7 * kSecond + 1, {.flags = kAck | kPsh,
-                      .seq = 1011,
-                      .ack = 9011,
-                      .payload = 10,
-                      .timestamps = true,
-                      .ts_val = 21,
-                      .ts_ecr = 70});
-  S(7 * kSecond + 80 * kMs,
-    {.flags = kAck, .seq = 9011, .ack = 1021, .timestamps = true, .ts_val = 71, .ts_ecr = 21});
+  C(7 * kSecond, TsData(1001, 9011, 20, 70));
+  C(7 * kSecond + 1, TsData(1011, 9011, 21, 70));
+  S(7 * kSecond + 80 * kMs, TsAck(9011, 1021, 71, 21));
   EXPECT_TRUE(sink_.rtt.empty());
-  C(8 * kSecond, {.flags = kAck | kPsh,
-                  .seq = 1021,
-                  .ack = 9011,
-                  .payload = 10,
-                  .timestamps = true,
-                  .ts_val = 30,
-                  .ts_ecr = 71});
-  S(8 * kSecond + 80 * kMs,
-    {.flags = kAck, .seq = 9011, .ack = 1031, .timestamps = true, .ts_val = 72, .ts_ecr = 30});
+  C(8 * kSecond, TsData(1021, 9011, 30, 71));
+  S(8 * kSecond + 80 * kMs, TsAck(9011, 1031, 72, 30));
   ASSERT_EQ(sink_.rtt.size(), 1u);
   EXPECT_DOUBLE_EQ(sink_.rtt[0].seconds, 0.080);
 }
@@ -274,12 +264,7 @@ TEST_F(TrackerTest, TimestampSamplesAreRateLimitedPerConnection) {
               .ts_val = 1000 + e.i,
               .ts_ecr = 1});
     } else {
-      S(e.t, {.flags = kAck,
-              .seq = 1,
-              .ack = 1001 + e.i * 1000,
-              .timestamps = true,
-              .ts_val = 2,
-              .ts_ecr = 1000 + e.i});
+      S(e.t, TsAck(1, 1001 + e.i * 1000, 2, 1000 + e.i));
     }
   }
   // The SYN's sample set the limit; then armed at 250, 500, ... 2000 ms, each timing 50 ms.
@@ -293,7 +278,7 @@ TEST_F(TrackerTest, PassingTrafficAddsBothHalfTrips) {
   C(0, {.flags = kSyn, .seq = 0, .timestamps = true, .ts_val = 10});
   S(30 * kMs,
     {.flags = kSyn | kAck, .seq = 0, .ack = 1, .timestamps = true, .ts_val = 20, .ts_ecr = 10});
-  C(50 * kMs, {.flags = kAck, .seq = 1, .ack = 1, .timestamps = true, .ts_val = 11, .ts_ecr = 20});
+  C(50 * kMs, TsAck(1, 1, 11, 20));
   // Handshake 50 ms. The timestamps give the server-side half (30 ms) and the client-side half
   // (20 ms); a sample is taken when the client's TSval is echoed, so none yet.
   ASSERT_EQ(sink_.rtt.size(), 1u);
@@ -301,14 +286,8 @@ TEST_F(TrackerTest, PassingTrafficAddsBothHalfTrips) {
   EXPECT_DOUBLE_EQ(sink_.rtt[0].seconds, 0.050);
   // Past the rate limit: the client's next TSval is timed by the server's echo (the server-side
   // half, 30 ms) and added to the client-side half (20 ms).
-  C(300 * kMs, {.flags = kAck | kPsh,
-                .seq = 1,
-                .ack = 1,
-                .payload = 10,
-                .timestamps = true,
-                .ts_val = 12,
-                .ts_ecr = 20});
-  S(330 * kMs, {.flags = kAck, .seq = 1, .ack = 1, .timestamps = true, .ts_val = 21, .ts_ecr = 12});
+  C(300 * kMs, TsData(1, 1, 12, 20));
+  S(330 * kMs, TsAck(1, 1, 21, 12));
   ASSERT_EQ(sink_.rtt.size(), 2u);
   EXPECT_EQ(sink_.rtt[1].kind, RttKind::kTimestamp);
   EXPECT_NEAR(sink_.rtt[1].seconds, 0.050, 1e-9);

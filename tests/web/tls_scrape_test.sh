@@ -9,25 +9,12 @@
 set -euo pipefail
 exporter_bin=$1
 src=$2
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  [[ -n ${KEEP:-} ]] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  echo "--- exporter log" >&2
-  tail -n 30 "$work/exporter.log" >&2 || true
-  exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
+use_work
 
-"$src/tests/web/make_test_pki.sh" "$work/pki" >/dev/null
+# The example file verbatim, with certificates (a fresh test PKI) where its relative paths point.
 pki=$work/pki
-
-# The example file verbatim, with certificates where its relative paths point.
 "$src/tests/web/example_web_config.sh" "$pki" "$work/etc"
 promtool check web-config "$work/etc/web.yml" || fail "promtool refuses the example web config"
 # The password whose bcrypt hash the example carries.
@@ -36,13 +23,8 @@ password=scraper-pass
 "$exporter_bin" --web.listen-address=127.0.0.1:0 --web.config.file="$work/etc/web.yml" \
   --no-collector.flow --no-collector.probe --log.level=debug >"$work/exporter.log" 2>&1 &
 pids+=($!)
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/exporter.log" | head -1)
-  [[ -n $port ]] && break
-  sleep 0.1
-done
-[[ -n $port ]] || fail "exporter did not start"
+wait_for 10 bound_port "$work/exporter.log" 127.0.0.1 >/dev/null || fail "exporter did not start"
+port=$(bound_port "$work/exporter.log" 127.0.0.1)
 url=https://localhost:$port/metrics
 
 # curl_code ARGS...: the HTTP status, or "tls-refused"/"no-http" when there is none.
@@ -80,10 +62,7 @@ expect "plain HTTP against the TLS port" refused -u "prometheus:$password" \
 expect "TLS 1.1 client" refused "${good[@]}" --tls-max 1.1 -u "prometheus:$password" "$url"
 
 # A real Prometheus: one job with the right settings, one per way of being refused.
-prom_port_file=$work/prom-port
-python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' \
-  >"$prom_port_file"
-prom_port=$(cat "$prom_port_file")
+prom_port=$(free_port)
 echo "$password" >"$work/password"
 echo wrong >"$work/wrong-password"
 job() {  # name, extra tls_config lines, password file
