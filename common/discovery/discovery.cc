@@ -267,7 +267,7 @@ void Discovery::KeepStale(std::vector<NodeSpec>& merged) {
   std::set<std::string> names;
   std::set<IpPrefix> addresses;
   for (const auto& n : merged) {
-    seen_[n.name] = Seen{n, now};
+    seen_[n.name] = Seen{n, now, false, {}};
     names.insert(n.name);
     addresses.insert(n.addresses.begin(), n.addresses.end());
   }
@@ -287,17 +287,19 @@ void Discovery::KeepStale(std::vector<NodeSpec>& merged) {
       it = seen_.erase(it);
       continue;
     }
-    if (now - s.last_listed >= config_.stale_after) {
-      spdlog::info("discovery: node {} dropped: no source has listed it for {} s", it->first,
-                   std::chrono::duration_cast<std::chrono::seconds>(now - s.last_listed).count());
+    if (!s.unlisted) {
+      s.unlisted = true;
+      s.unlisted_since = now;
+      spdlog::info("discovery: node {} is no longer listed; kept for {} s", it->first,
+                   std::chrono::duration_cast<std::chrono::seconds>(config_.stale_after).count());
+    }
+    if (now - s.unlisted_since >= config_.stale_after) {
+      spdlog::info(
+          "discovery: node {} dropped: no source has listed it for {} s", it->first,
+          std::chrono::duration_cast<std::chrono::seconds>(now - s.unlisted_since).count());
       ++stale_expired_;
       it = seen_.erase(it);
       continue;
-    }
-    if (!s.unlisted) {
-      s.unlisted = true;
-      spdlog::info("discovery: node {} is no longer listed; kept for {} s", it->first,
-                   std::chrono::duration_cast<std::chrono::seconds>(config_.stale_after).count());
     }
     kept.push_back(s.node);
     ++stale_nodes_;

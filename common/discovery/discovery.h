@@ -42,9 +42,10 @@ struct SourceState {
 // good set; every change of a source's state is one log line.
 //
 // A node no source lists any more (a WireGuard peer removed, a Node deleted) stays, under its
-// last name and addresses, until `stale_after` has passed since it was last listed; it drops out
-// at the first poll after that (so within one refresh_interval of stale_after). A node that
-// comes back under a name or address a kept node has replaces it at once.
+// last name and addresses, until `stale_after` has passed since the first poll that found it
+// gone (so never sooner than stale_after after it left); it drops out at the first poll after
+// that (within one refresh_interval). A node that comes back under a name or address a kept node
+// has replaces it at once; one listed again simply stays.
 class Discovery {
  public:
   using OnChange = std::function<void(const std::vector<NodeSpec>&)>;
@@ -93,7 +94,8 @@ class Discovery {
   struct Seen {
     NodeSpec node;
     std::chrono::steady_clock::time_point last_listed;
-    bool unlisted = false;  // logged as no longer listed
+    bool unlisted = false;  // a poll found it no longer listed (logged once)
+    std::chrono::steady_clock::time_point unlisted_since;  // that poll's time
   };
   std::map<std::string, Seen> seen_;
   size_t stale_nodes_ = 0;      // in current_, no longer listed by any source

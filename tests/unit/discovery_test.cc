@@ -486,14 +486,14 @@ TEST(Runner, NodeThatLeavesIsKeptForStaleAfterThenDropped) {
   EXPECT_EQ(Sample(d, "meshflow_discovery_stale_nodes"), 1);
   EXPECT_EQ(Sample(d, "meshflow_discovery_merged_nodes"), 2);
 
-  // Just before stale_after since it was last listed (t0): kept.
-  now = t0 + std::chrono::minutes(5) - std::chrono::milliseconds(1);
+  // Just before stale_after since the first poll that found it gone (t0 + 30 s): kept.
+  now = t0 + std::chrono::seconds(30) + std::chrono::minutes(5) - std::chrono::milliseconds(1);
   d.PollAllOnce();
   EXPECT_EQ(Names(d.Current()), (std::vector<std::string>{"n1", "n2"}));
   EXPECT_EQ(Sample(d, "meshflow_discovery_stale_expired_total"), 0);
 
   // At stale_after: dropped, counted, handed on.
-  now = t0 + std::chrono::minutes(5);
+  now = t0 + std::chrono::seconds(30) + std::chrono::minutes(5);
   d.PollAllOnce();
   EXPECT_EQ(Names(d.Current()), std::vector<std::string>{"n1"});
   ASSERT_EQ(changes.size(), 2u);
@@ -532,7 +532,10 @@ TEST(Runner, StaleNodeComesBackOrIsReplacedAtOnce) {
   *next = PollResult::Ok({{"n1", {P("10.1.0.1/32")}, "settable"}});
   now += std::chrono::minutes(4);
   d.PollAllOnce();
-  EXPECT_EQ(Names(d.Current()), (std::vector<std::string>{"n1", "n2"}));  // 4 min since listed
+  EXPECT_EQ(Names(d.Current()), (std::vector<std::string>{"n1", "n2"}));  // gone for 0 s
+  now += std::chrono::minutes(4);
+  d.PollAllOnce();
+  EXPECT_EQ(Names(d.Current()), (std::vector<std::string>{"n1", "n2"}));  // gone for 4 min
   // Another node at n2's address: the kept n2 gives way at once, not after its grace.
   *next = PollResult::Ok(
       {{"n1", {P("10.1.0.1/32")}, "settable"}, {"n3", {P("10.1.0.2/32")}, "settable"}});
