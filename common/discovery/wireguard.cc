@@ -149,7 +149,8 @@ PollResult WireGuardSource::Poll() {
         PollResult r = QueryKernelWireGuard(name);
         if (r.nodes) {
           kernel.push_back(name);
-        } else if (r.error.find("generic netlink family") != std::string::npos) {
+        } else if (r.error.find("generic netlink family") != std::string::npos ||
+                   r.error.find("CAP_NET_ADMIN") != std::string::npos) {
           kernel_note = r.error;
           break;
         }

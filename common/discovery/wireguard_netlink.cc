@@ -453,6 +453,8 @@ PollResult QueryKernelWireGuard(const std::string& ifname) {
     if (device.kernel_errno == ENODEV) return PollResult::Fail(ifname + ": no such interface");
     if (device.kernel_errno == EOPNOTSUPP)
       return PollResult::Fail(ifname + ": not a kernel WireGuard interface");
+    if (device.kernel_errno == EPERM)
+      return PollResult::Fail(ifname + ": reading kernel WireGuard devices needs CAP_NET_ADMIN");
     return PollResult::Fail(ifname + ": WG_CMD_GET_DEVICE: " + device.error);
   }
   return PollResult::Ok(NodesFromPeers(device.peers));
