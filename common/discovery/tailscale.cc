@@ -102,6 +102,7 @@ TailscaleParse ParseTailscaleStatus(std::string_view json, const TailscaleFilter
     return out;
   }
   std::vector<DiscoveredNode> nodes;
+  size_t filtered = 0;  // set in `out` only on success, as the nodes are
   if (const auto self = doc->find("Self"); self != doc->end() && !self->is_null()) {
     if (!ReadPeer(*self, "Self", &nodes, &out.error)) return out;
   }
@@ -117,7 +118,7 @@ TailscaleParse ParseTailscaleStatus(std::string_view json, const TailscaleFilter
       bool keep = true;
       if (!Keep(peer, path, filter, &keep, &out.error)) return out;
       if (!keep) {
-        out.filtered += one.size();  // a peer without an address was no node anyway
+        filtered += one.size();  // a peer without an address was no node anyway
         continue;
       }
       nodes.insert(nodes.end(), one.begin(), one.end());
@@ -125,6 +126,7 @@ TailscaleParse ParseTailscaleStatus(std::string_view json, const TailscaleFilter
   }
   out.ok = true;
   out.nodes = std::move(nodes);
+  out.filtered = filtered;
   return out;
 }
 

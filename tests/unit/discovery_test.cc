@@ -156,6 +156,13 @@ TEST(Tailscale, BadFilterFieldsAreLocatedErrorsEvenWithoutAFilter) {
   EXPECT_NE(ParseTailscaleStatus("{\"Peer\": {\"k\": {\"HostName\": \"a\", \"Tags\": [1]}}}")
                 .error.find("Peer[\"k\"].Tags[0]: not a string"),
             std::string::npos);
+  // A failed answer counts nothing as filtered either (found by the fuzzer).
+  const TailscaleParse failed = ParseTailscaleStatus(
+      "{\"Peer\": {\"a\": {\"HostName\": \"a\", \"TailscaleIPs\": [\"100.1.1.1\"]}, "
+      "\"b\": {\"HostName\": \"b\", \"TailscaleIPs\": [\"\"]}}}",
+      TailscaleFilter{false, {"tag:k8s"}});
+  EXPECT_FALSE(failed.ok);
+  EXPECT_EQ(failed.filtered, 0u);
   // A bad peer the filter would leave out still fails the whole answer.
   EXPECT_FALSE(ParseTailscaleStatus("{\"Peer\": {\"k\": {\"HostName\": \"a\", \"Online\": false, "
                                     "\"TailscaleIPs\": [\"bogus\"]}}}",
