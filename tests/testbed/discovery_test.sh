@@ -161,10 +161,11 @@ fi
 # probes of the next 5 s (two snapshots of _sum and _count), so the first probes, sent while
 # WireGuard handshakes and the exporters start, do not count. Expected round trips (ms) from
 # topologies/reference.yaml. Lower bound: the emulated delay less 0.5 ms (nothing arrives
-# sooner). Upper bound: 12 ms or a quarter above it, whichever is more: wireguard-go encrypts in
-# userspace, which a loaded 2-core machine stretches by several ms. A name on another node's
-# address misses one bound: among the pairs of one node, topology values 1, 6-7, 48 and 80-81 ms
-# lie further apart than that, except the 1 ms home nodes among themselves.
+# sooner). Upper bound: 25 ms or a quarter above it, whichever is more: wireguard-go encrypts in
+# userspace, which a loaded 2-core machine stretches by up to ~15 ms (measured). So a 48 ms name
+# on an 80 ms address, or the reverse, misses a bound, and so does a 6-7 ms name on a 48 ms
+# address; swaps among the 1-7 ms nodes are left to the flow check below, which names packets
+# by their addresses.
 declare -A RTT=([ct-serv-jp:gce-agent-tw]=48 [ct-serv-jp:acer-agent]=80 [ct-serv-jp:laptop-agent]=81
   [ct-serv-jp:desktop-agent]=81 [gce-agent-tw:acer-agent]=6 [gce-agent-tw:laptop-agent]=7
   [gce-agent-tw:desktop-agent]=7 [acer-agent:laptop-agent]=1 [acer-agent:desktop-agent]=1
@@ -196,12 +197,12 @@ while read -r s d sum count; do
   mean=$(awk -v s="$sum" -v c="$count" -v s0="$sum0" -v c0="$count0" \
     'BEGIN { if (c > c0) printf "%.1f", 1000 * (s - s0) / (c - c0); else print "nan" }')
   rtt_line+="$s->$d $mean/$want "
-  awk -v m="$mean" -v w="$want" 'BEGIN { hi = w + (w / 4 > 12 ? w / 4 : 12); exit !(m != "nan" && m >= w - 0.5 && m <= hi) }' ||
+  awk -v m="$mean" -v w="$want" 'BEGIN { hi = w + (w / 4 > 25 ? w / 4 : 25); exit !(m != "nan" && m >= w - 0.5 && m <= hi) }' ||
     rtt_bad+="$s->$d: mean $mean ms, topology $want ms; "
 done <<<"$after"
 echo "mean RTT ms over 5 s, measured/topology: $rtt_line"
 if [[ -z $rtt_bad ]]; then
-  pass "every pair's RTT is its topology RTT (-0.5 ms, +max(12 ms, 25 %))"
+  pass "every pair's RTT is its topology RTT (-0.5 ms, +max(25 ms, 25 %))"
 else
   fail "RTT: $rtt_bad"
 fi
