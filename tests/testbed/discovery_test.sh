@@ -162,7 +162,7 @@ fi
 # WireGuard handshakes and the exporters start, do not count. Expected round trips (ms) from
 # topologies/reference.yaml. Lower bound: the emulated delay less 0.5 ms (nothing arrives
 # sooner). Upper bound: 25 ms or a quarter above it, whichever is more: wireguard-go encrypts in
-# userspace, which a loaded 2-core machine stretches by up to ~15 ms (measured). So a 48 ms name
+# userspace, which a loaded 2-core machine stretched by up to 13 ms in a measured run. So a 48 ms name
 # on an 80 ms address, or the reverse, misses a bound, and so does a 6-7 ms name on a 48 ms
 # address; swaps among the 1-7 ms nodes are left to the flow check below, which names packets
 # by their addresses.
