@@ -161,11 +161,11 @@ fi
 # probes of the next 5 s (two snapshots of _sum and _count), so the first probes, sent while
 # WireGuard handshakes and the exporters start, do not count. Expected round trips (ms) from
 # topologies/reference.yaml. Lower bound: the emulated delay less 0.5 ms (nothing arrives
-# sooner). Upper bound: 25 ms or a quarter above it, whichever is more: wireguard-go encrypts in
-# userspace, which a loaded 2-core machine stretched by up to 13 ms in a measured run. So a 48 ms name
-# on an 80 ms address, or the reverse, misses a bound, and so does a 6-7 ms name on a 48 ms
-# address; swaps among the 1-7 ms nodes are left to the flow check below, which names packets
-# by their addresses.
+# sooner). Upper bound: 25 ms or a quarter above it, whichever is more: wireguard-go encrypts
+# in userspace, which a loaded 2-core machine stretched by up to 13 ms in a measured run. So a
+# 48 ms name on an 80 ms address, or the reverse, misses a bound, and so does a 6-7 ms name on a
+# 48 ms address; swaps among the 1-7 ms nodes are left to the flow check below, which names
+# packets by their addresses.
 declare -A RTT=([ct-serv-jp:gce-agent-tw]=48 [ct-serv-jp:acer-agent]=80 [ct-serv-jp:laptop-agent]=81
   [ct-serv-jp:desktop-agent]=81 [gce-agent-tw:acer-agent]=6 [gce-agent-tw:laptop-agent]=7
   [gce-agent-tw:desktop-agent]=7 [acer-agent:laptop-agent]=1 [acer-agent:desktop-agent]=1
