@@ -223,13 +223,18 @@ void ReadProbes(const ConfigNode& node, ProbesConfig& probes) {
 }
 
 void ReadDiscovery(const ConfigNode& node, DiscoveryConfig& d) {
-  node.ExpectMap({"enabled", "refresh_interval", "overlay_prefixes", "wireguard", "dns",
-                  "kubernetes", "tailscale", "hello"});
+  node.ExpectMap({"enabled", "refresh_interval", "stale_after", "overlay_prefixes", "wireguard",
+                  "dns", "kubernetes", "tailscale", "hello"});
   if (auto v = node.Get("enabled")) d.enabled = v->AsBool();
   if (auto v = node.Get("refresh_interval")) {
     d.refresh_interval = v->AsDuration();
     if (d.refresh_interval < std::chrono::seconds(1) || d.refresh_interval > std::chrono::hours(1))
       v->Fail("a duration from 1s to 1h");
+  }
+  if (auto v = node.Get("stale_after")) {
+    d.stale_after = v->AsDuration();
+    if (d.stale_after < std::chrono::seconds(0) || d.stale_after > std::chrono::hours(24))
+      v->Fail("a duration from 0s to 24h");
   }
   if (auto v = node.Get("overlay_prefixes")) {
     d.overlay_prefixes.clear();
@@ -287,9 +292,18 @@ void ReadDiscovery(const ConfigNode& node, DiscoveryConfig& d) {
     if (auto v = k->Get("ca_file")) d.kubernetes.ca_file = v->AsString();
   }
   if (auto t = node.Get("tailscale")) {
-    t->ExpectMap({"enabled", "socket"});
+    t->ExpectMap({"enabled", "socket", "online_only", "tags"});
     if (auto v = t->Get("enabled")) d.tailscale.enabled = v->AsBool();
     if (auto v = t->Get("socket")) d.tailscale.socket = v->AsString();
+    if (auto v = t->Get("online_only")) d.tailscale.online_only = v->AsBool();
+    if (auto v = t->Get("tags")) {
+      d.tailscale.tags.clear();
+      for (const auto& i : v->Items()) {
+        const std::string tag = i.AsString();
+        if (tag.size() < 5 || tag.compare(0, 4, "tag:") != 0) i.Fail("an ACL tag such as tag:k8s");
+        d.tailscale.tags.push_back(tag);
+      }
+    }
   }
   if (auto h = node.Get("hello")) {
     h->ExpectMap({"enabled", "timeout"});

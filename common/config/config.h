@@ -103,6 +103,10 @@ struct ProbesConfig {
 struct DiscoveryConfig {
   bool enabled = false;
   nanoseconds refresh_interval = std::chrono::seconds(30);
+  // A discovered node no source lists any more stays in the node table (probed, its flows
+  // named) this long after it was last listed, then drops out. The default is Prometheus'
+  // staleness window: its series go stale before it leaves, never after.
+  nanoseconds stale_after = std::chrono::minutes(5);
   // Addresses a hello (self-identification) is accepted from, and which discovered addresses are
   // overlay addresses. Empty: hellos are not sent and peers keep their address as their name.
   std::vector<IpPrefix> overlay_prefixes;
@@ -131,6 +135,8 @@ struct DiscoveryConfig {
   struct Tailscale {
     bool enabled = false;
     std::string socket = "/var/run/tailscale/tailscaled.sock";
+    bool online_only = true;        // skip peers whose status says "Online": false
+    std::vector<std::string> tags;  // non-empty: only peers with one of these ACL tags
     bool operator==(const Tailscale&) const = default;
   } tailscale;
   struct Hello {

@@ -56,7 +56,9 @@ bool Lists(const HelloIdentity& id, const IpAddress& a) {
 std::vector<std::unique_ptr<Source>> SourcesFromConfig(const DiscoveryConfig& c) {
   std::vector<std::unique_ptr<Source>> out;
   if (c.kubernetes.enabled) out.push_back(std::make_unique<KubernetesSource>(c.kubernetes));
-  if (c.tailscale.enabled) out.push_back(std::make_unique<TailscaleSource>(c.tailscale.socket));
+  if (c.tailscale.enabled)
+    out.push_back(std::make_unique<TailscaleSource>(
+        c.tailscale.socket, TailscaleFilter{c.tailscale.online_only, c.tailscale.tags}));
   if (c.wireguard.enabled)
     out.push_back(
         std::make_unique<WireGuardSource>(c.wireguard.socket_dir, c.wireguard.interfaces));
@@ -65,16 +67,21 @@ std::vector<std::unique_ptr<Source>> SourcesFromConfig(const DiscoveryConfig& c)
 }
 
 Discovery::Discovery(const Config& config, OnChange on_change,
-                     std::vector<std::unique_ptr<Source>> sources)
+                     std::vector<std::unique_ptr<Source>> sources, Clock clock)
     : node_name_(config.node_name),
       config_(config.discovery),
       hello_port_(config.probes.udp_port),
       on_change_(std::move(on_change)),
-      sources_(sources.empty() ? SourcesFromConfig(config.discovery) : std::move(sources)) {
-  for (const auto& s : sources_) {
+      sources_(sources.empty() ? SourcesFromConfig(config.discovery) : std::move(sources)),
+      clock_(clock ? std::move(clock) : [] { return std::chrono::steady_clock::now(); }) {
+  for (size_t i = 0; i < sources_.size(); ++i) {
     SourceState state;
-    state.name = std::string(s->name());
+    state.name = std::string(sources_[i]->name());
     states_.push_back(std::move(state));
+    sources_[i]->SetUpdate([this, i](std::vector<DiscoveredNode> nodes) {
+      Record(i, PollResult::Ok(std::move(nodes)), false);
+      Rename();
+    });
   }
 }
 
@@ -90,6 +97,7 @@ void Discovery::Stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  for (auto& s : sources_) s->Cancel();  // a watch in progress returns now
   for (auto& t : threads_) t.join();
   threads_.clear();
 }
@@ -112,10 +120,16 @@ void Discovery::Run(size_t index) {
 
 void Discovery::PollOne(size_t index) {
   PollResult r = sources_[index]->Poll();
+  if (!r.nodes && sources_[index]->cancelled()) return;  // stopping: not a failure
+  Record(index, std::move(r), true);
+  Rename();
+}
+
+void Discovery::Record(size_t index, PollResult r, bool counts_as_poll) {
   {
     std::lock_guard lock(mutex_);
     SourceState& s = states_[index];
-    ++s.polls;
+    if (counts_as_poll) ++s.polls;
     if (r.nodes) {
       const bool changed = !s.has_succeeded || s.failing || *r.nodes != s.last_good;
       if (s.failing) {
@@ -137,7 +151,6 @@ void Discovery::PollOne(size_t index) {
       s.last_error = r.error;
     }
   }
-  Rename();
 }
 
 std::vector<IpAddress> Discovery::HelloTargets() const {
@@ -231,6 +244,7 @@ void Discovery::Rename() {
         spdlog::warn("discovery: dropped {}", c);
       }
     }
+    KeepStale(merged);
     auto same = [](const std::vector<NodeSpec>& a, const std::vector<NodeSpec>& b) {
       if (a.size() != b.size()) return false;
       for (size_t i = 0; i < a.size(); ++i)
@@ -246,6 +260,52 @@ void Discovery::Rename() {
     std::lock_guard change(change_mutex_);
     on_change_(Current());
   }
+}
+
+void Discovery::KeepStale(std::vector<NodeSpec>& merged) {
+  const auto now = clock_();
+  std::set<std::string> names;
+  std::set<IpPrefix> addresses;
+  for (const auto& n : merged) {
+    seen_[n.name] = Seen{n, now, false, {}};
+    names.insert(n.name);
+    addresses.insert(n.addresses.begin(), n.addresses.end());
+  }
+  stale_nodes_ = 0;
+  std::vector<NodeSpec> kept;
+  for (auto it = seen_.begin(); it != seen_.end();) {
+    Seen& s = it->second;
+    if (names.count(it->first)) {
+      ++it;
+      continue;
+    }
+    // Back under another name (an address name replaced by the hello's, or a renamed node):
+    // what the sources list now wins, at once.
+    const bool replaced = std::any_of(s.node.addresses.begin(), s.node.addresses.end(),
+                                      [&](const IpPrefix& p) { return addresses.count(p) > 0; });
+    if (replaced) {
+      it = seen_.erase(it);
+      continue;
+    }
+    if (!s.unlisted) {
+      s.unlisted = true;
+      s.unlisted_since = now;
+      spdlog::info("discovery: node {} is no longer listed; kept for {} s", it->first,
+                   std::chrono::duration_cast<std::chrono::seconds>(config_.stale_after).count());
+    }
+    if (now - s.unlisted_since >= config_.stale_after) {
+      spdlog::info(
+          "discovery: node {} dropped: no source has listed it for {} s", it->first,
+          std::chrono::duration_cast<std::chrono::seconds>(now - s.unlisted_since).count());
+      ++stale_expired_;
+      it = seen_.erase(it);
+      continue;
+    }
+    kept.push_back(s.node);
+    ++stale_nodes_;
+    ++it;
+  }
+  merged.insert(merged.end(), kept.begin(), kept.end());
 }
 
 std::vector<NodeSpec> Discovery::Current() const {
@@ -288,9 +348,21 @@ void Discovery::Collect(std::vector<prometheus::MetricFamily>& out) const {
   polls.AppendTo(out);
   errors.AppendTo(out);
   FamilyBuilder("meshflow_discovery_merged_nodes",
-                "Discovered nodes after naming and merging, before the static nodes: list.",
+                "Discovered nodes after naming and merging, before the static nodes: list; "
+                "includes the nodes kept after no source lists them (stale_nodes).",
                 MetricType::Gauge)
       .Gauge({}, static_cast<double>(current_.size()))
+      .AppendTo(out);
+  FamilyBuilder("meshflow_discovery_stale_nodes",
+                "Discovered nodes no source lists any more, kept until discovery.stale_after "
+                "has passed since they were last listed.",
+                MetricType::Gauge)
+      .Gauge({}, static_cast<double>(stale_nodes_))
+      .AppendTo(out);
+  FamilyBuilder("meshflow_discovery_stale_expired_total",
+                "Discovered nodes dropped because no source listed them for stale_after.",
+                MetricType::Counter)
+      .Counter({}, static_cast<double>(stale_expired_))
       .AppendTo(out);
   FamilyBuilder("meshflow_discovery_hello_sent_total", "Hello requests sent to nameless peers.",
                 MetricType::Counter)

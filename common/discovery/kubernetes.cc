@@ -1,7 +1,9 @@
 #include "common/discovery/kubernetes.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "common/discovery/json_util.h"
@@ -237,8 +239,10 @@ struct Api {
   std::shared_ptr<const gateway::TlsClient> tls;
 };
 
-gateway::FetchResult Get(const Api& api, const std::string& target, const std::string& token,
-                         std::chrono::seconds timeout) {
+// One request whose body goes to `sink` as it arrives; it ends early when the source is
+// cancelled (the exporter stops).
+gateway::FetchResult Stream(const Api& api, const std::string& target, const std::string& token,
+                            std::chrono::seconds timeout, const gateway::BodySink& sink) {
   gateway::ClientRequest request;
   std::string error;
   auto url = gateway::HttpUrl::Parse(api.base + target, &error);
@@ -251,8 +255,32 @@ gateway::FetchResult Get(const Api& api, const std::string& target, const std::s
   request.url = *url;
   request.headers.emplace_back("Authorization", "Bearer " + token);
   request.headers.emplace_back("Accept", "application/json");
-  return gateway::Fetch(request, std::chrono::steady_clock::now() + timeout, kMaxBody,
-                        api.tls.get());
+  return gateway::FetchStream(request, std::chrono::steady_clock::now() + timeout, kMaxBody,
+                              api.tls.get(), sink);
+}
+
+// A whole answer (the list), up to kMaxBody.
+gateway::FetchResult Get(const Api& api, const std::string& target, const std::string& token,
+                         std::chrono::seconds timeout, std::function<bool()> cancelled) {
+  std::string body;
+  bool too_large = false;
+  gateway::BodySink sink;
+  sink.cancelled = std::move(cancelled);
+  sink.on_data = [&](std::string_view data) {
+    if (body.size() + data.size() > kMaxBody) {
+      too_large = true;
+      return false;
+    }
+    body.append(data);
+    return true;
+  };
+  gateway::FetchResult r = Stream(api, target, token, timeout, sink);
+  if (too_large && r.ok()) {
+    r.error = gateway::FetchError::kTooLarge;
+    r.message = "answer larger than " + std::to_string(kMaxBody) + " bytes";
+  }
+  r.response.body = std::move(body);
+  return r;
 }
 
 std::string HttpFailure(const std::string& what, const gateway::FetchResult& r) {
@@ -268,6 +296,7 @@ std::string HttpFailure(const std::string& what, const gateway::FetchResult& r) 
 }  // namespace
 
 PollResult KubernetesSource::Poll() {
+  if (cancelled()) return PollResult::Fail("stopped");
   Api api;
   api.base = config_.api_server;
   if (api.base.empty()) {
@@ -291,53 +320,95 @@ PollResult KubernetesSource::Poll() {
   }
   const std::vector<std::string>& rule = config_.overlay_address;
   if (!resource_version_.empty()) {
-    const auto r =
-        Get(api,
-            "/api/v1/nodes?watch=1&allowWatchBookmarks=true&resourceVersion=" + resource_version_ +
-                "&timeoutSeconds=" + std::to_string(watch_timeout_.count()),
-            token, watch_timeout_ + std::chrono::seconds(10));
-    if (r.ok() && r.response.status == 200) {
-      KubeWatchParse parsed = ParseWatchEvents(r.response.body, rule);
+    // The watch is read as it arrives: each complete line (one event) is applied at once, and a
+    // change of the set is published before the watch ends.
+    std::string pending;  // the start of an unfinished line
+    size_t line_no = 0;
+    std::string failure;  // a bad event or an ERROR other than 410: stop, list afresh next time
+    bool gone = false;
+    auto apply = [&](std::string_view line) {
+      ++line_no;
+      KubeWatchParse parsed = ParseWatchEvents(line, rule);
       if (!parsed.ok) {
-        resource_version_.clear();  // the next poll lists afresh rather than re-read bad events
-        return PollResult::Fail("watch: " + parsed.error);
+        // The parser numbers lines within what it was given: one line here.
+        const std::string why =
+            parsed.error.rfind("line 1: ", 0) == 0 ? parsed.error.substr(8) : parsed.error;
+        failure = "watch: line " + std::to_string(line_no) + ": " + why;
+        return false;
       }
-      auto nodes = nodes_;
-      std::string version = resource_version_;
-      bool gone = false;
+      bool changed = false;
       for (const auto& e : parsed.events) {
         using T = KubeWatchEvent::Type;
         if (e.type == T::kError) {
           if (e.error_code == 410) {
             gone = true;
-            break;
-          }
-          resource_version_.clear();
-          return PollResult::Fail("watch: ERROR " + std::to_string(e.error_code) + ": " +
-                                  Snippet(e.error_message));
-        }
-        if (!e.resource_version.empty()) version = e.resource_version;
-        if (e.type == T::kAdded || e.type == T::kModified) {
-          if (e.has_rule_address) {
-            nodes[e.node.name] = ToDiscovered(e.node);
           } else {
-            nodes.erase(e.node.name);
+            failure =
+                "watch: ERROR " + std::to_string(e.error_code) + ": " + Snippet(e.error_message);
           }
-        } else if (e.type == T::kDeleted) {
-          nodes.erase(e.node.name);
+          return false;
+        }
+        if (!e.resource_version.empty()) resource_version_ = e.resource_version;
+        if ((e.type == T::kAdded || e.type == T::kModified) && e.has_rule_address) {
+          DiscoveredNode n = ToDiscovered(e.node);
+          const auto it = nodes_.find(e.node.name);
+          if (it == nodes_.end() || it->second != n) {
+            nodes_[e.node.name] = std::move(n);
+            changed = true;
+          }
+        } else if (e.type != T::kBookmark) {
+          changed = nodes_.erase(e.node.name) > 0 || changed;
         }
       }
-      nodes_ = std::move(nodes);
-      resource_version_ = version;
-      if (!gone) return Nodes();
-      resource_version_.clear();  // 410 Gone inside the stream: fall through to a fresh list
-    } else if (r.ok() && r.response.status == 410) {
-      resource_version_.clear();
-    } else {
+      if (changed) Publish(Nodes().nodes.value());
+      return true;
+    };
+    int status = 0;
+    std::string other;  // the body of an answer other than 200 (a Status object), for errors
+    gateway::BodySink sink;
+    sink.cancelled = [this] { return cancelled(); };
+    sink.on_head = [&](const gateway::ClientResponse& head) { status = head.status; };
+    sink.on_data = [&](std::string_view data) {
+      if (status != 200) {
+        other.append(data.substr(0, 4096 - std::min<size_t>(other.size(), 4096)));
+        return true;
+      }
+      pending.append(data);
+      size_t from = 0;
+      for (size_t nl; (nl = pending.find('\n', from)) != std::string::npos; from = nl + 1) {
+        std::string_view line = std::string_view(pending).substr(from, nl - from);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (!line.empty() && !apply(line)) return false;
+      }
+      pending.erase(0, from);
+      if (pending.size() > kMaxBody) {
+        failure = "watch: an event longer than " + std::to_string(kMaxBody) + " bytes";
+        return false;
+      }
+      return true;
+    };
+    auto r = Stream(
+        api,
+        "/api/v1/nodes?watch=1&allowWatchBookmarks=true&resourceVersion=" + resource_version_ +
+            "&timeoutSeconds=" + std::to_string(watch_timeout_.count()),
+        token, watch_timeout_ + std::chrono::seconds(10), sink);
+    if (r.error == gateway::FetchError::kCancelled) return PollResult::Fail("stopped");
+    // The last line, if the server ended the stream without a newline.
+    if (r.ok() && status == 200 && !gone && failure.empty() && !pending.empty()) apply(pending);
+    if (!failure.empty()) {
+      resource_version_.clear();  // the next poll lists afresh rather than re-read bad events
+      return PollResult::Fail(failure);
+    }
+    if (r.ok() && status == 200 && !gone) return Nodes();
+    if (!gone && !(r.ok() && status == 410)) {
+      r.response.body = other;
       return PollResult::Fail(HttpFailure("watch", r));
     }
+    resource_version_.clear();  // 410 Gone, as a status or inside the stream: list afresh
   }
-  const auto r = Get(api, "/api/v1/nodes", token, std::chrono::seconds(15));
+  const auto r =
+      Get(api, "/api/v1/nodes", token, std::chrono::seconds(15), [this] { return cancelled(); });
+  if (r.error == gateway::FetchError::kCancelled) return PollResult::Fail("stopped");
   if (!r.ok() || r.response.status != 200) return PollResult::Fail(HttpFailure("list", r));
   KubeNodeList list = ParseNodeList(r.response.body, rule);
   if (!list.ok) return PollResult::Fail("list: " + list.error);

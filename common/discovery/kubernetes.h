@@ -51,12 +51,15 @@ KubeWatchParse ParseWatchEvents(std::string_view text,
                                 const std::vector<std::string>& overlay_rule);
 
 // Lists, then watches Node objects with the pod's service account. The token file is read for
-// every request, so a rotated token is picked up. A watch ends after a bounded time (the API
-// server closes it at timeoutSeconds); events are applied when it ends. 410 Gone re-lists.
+// every request, so a rotated token is picked up. The watch is read as it streams: each event is
+// applied, and a changed set published (Source::Publish), as soon as its line has arrived; the
+// API server ends a watch at timeoutSeconds (`watch_timeout`) and the next poll starts another
+// from the last resourceVersion seen. 410 Gone re-lists. Cancel() ends a list or watch within
+// about 100 ms.
 class KubernetesSource final : public Source {
  public:
   explicit KubernetesSource(DiscoveryConfig::Kubernetes config,
-                            std::chrono::seconds watch_timeout = std::chrono::seconds(10));
+                            std::chrono::seconds watch_timeout = std::chrono::seconds(300));
   std::string_view name() const override { return "kubernetes"; }
   PollResult Poll() override;
   bool Waits() const override { return true; }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,11 +44,29 @@ inline std::string Snippet(std::string_view text, size_t max = 200) {
 // time (a Kubernetes watch waits up to its timeout); it is called from one thread only.
 class Source {
  public:
+  using Update = std::function<void(std::vector<DiscoveredNode>)>;
+
   virtual ~Source() = default;
   virtual std::string_view name() const = 0;
   virtual PollResult Poll() = 0;
   // True when Poll() itself waits for changes (a watch), so it is called again at once.
   virtual bool Waits() const { return false; }
+
+  // A waiting Poll() hands each new whole set to `update` as soon as it has it, before it
+  // returns (the runner sets this once, before the first poll).
+  void SetUpdate(Update update) { update_ = std::move(update); }
+  // Asks a waiting Poll() to return now (a failure); later polls return at once too. Any thread.
+  void Cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_; }
+
+ protected:
+  void Publish(std::vector<DiscoveredNode> nodes) const {
+    if (update_) update_(std::move(nodes));
+  }
+
+ private:
+  Update update_;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace meshflow::discovery

@@ -17,6 +17,39 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// Whether the filter keeps a peer: its "Online" and "Tags" (checked whether or not a filter
+// uses them); false and `error` on bad data.
+bool Keep(const nlohmann::json& peer, const std::string& path, const TailscaleFilter& filter,
+          bool* keep, std::string* error) {
+  *keep = true;
+  if (const auto online = peer.find("Online"); online != peer.end() && !online->is_null()) {
+    if (!online->is_boolean()) {
+      *error = path + ".Online: not true or false";
+      return false;
+    }
+    if (filter.online_only && !online->get<bool>()) *keep = false;
+  }
+  bool tagged = false;
+  if (const auto tags = peer.find("Tags"); tags != peer.end() && !tags->is_null()) {
+    if (!tags->is_array()) {
+      *error = path + ".Tags: not an array";
+      return false;
+    }
+    for (size_t i = 0; i < tags->size(); ++i) {
+      const auto& t = (*tags)[i];
+      if (!t.is_string()) {
+        *error = path + ".Tags[" + std::to_string(i) + "]: not a string";
+        return false;
+      }
+      if (std::find(filter.tags.begin(), filter.tags.end(), t.get<std::string>()) !=
+          filter.tags.end())
+        tagged = true;
+    }
+  }
+  if (!filter.tags.empty() && !tagged) *keep = false;
+  return true;
+}
+
 // One Self or Peer entry; false and `error` on bad data.
 bool ReadPeer(const nlohmann::json& peer, const std::string& path, std::vector<DiscoveredNode>* out,
               std::string* error) {
@@ -60,7 +93,7 @@ bool ReadPeer(const nlohmann::json& peer, const std::string& path, std::vector<D
 
 }  // namespace
 
-TailscaleParse ParseTailscaleStatus(std::string_view json) {
+TailscaleParse ParseTailscaleStatus(std::string_view json, const TailscaleFilter& filter) {
   TailscaleParse out;
   auto doc = detail::ParseJson(json, &out.error);
   if (!doc) return out;
@@ -69,6 +102,7 @@ TailscaleParse ParseTailscaleStatus(std::string_view json) {
     return out;
   }
   std::vector<DiscoveredNode> nodes;
+  size_t filtered = 0;  // set in `out` only on success, as the nodes are
   if (const auto self = doc->find("Self"); self != doc->end() && !self->is_null()) {
     if (!ReadPeer(*self, "Self", &nodes, &out.error)) return out;
   }
@@ -78,11 +112,21 @@ TailscaleParse ParseTailscaleStatus(std::string_view json) {
       return out;
     }
     for (const auto& [key, peer] : peers->items()) {
-      if (!ReadPeer(peer, "Peer[\"" + Snippet(key, 80) + "\"]", &nodes, &out.error)) return out;
+      const std::string path = "Peer[\"" + Snippet(key, 80) + "\"]";
+      std::vector<DiscoveredNode> one;
+      if (!ReadPeer(peer, path, &one, &out.error)) return out;
+      bool keep = true;
+      if (!Keep(peer, path, filter, &keep, &out.error)) return out;
+      if (!keep) {
+        filtered += one.size();  // a peer without an address was no node anyway
+        continue;
+      }
+      nodes.insert(nodes.end(), one.begin(), one.end());
     }
   }
   out.ok = true;
   out.nodes = std::move(nodes);
+  out.filtered = filtered;
   return out;
 }
 
@@ -107,7 +151,8 @@ PollResult TailscaleSource::Poll() {
   std::string head = Lower(answer.substr(0, head_end));
   if (head.find("transfer-encoding: chunked") != std::string::npos)
     return PollResult::Fail(socket_ + ": chunked answer to an HTTP/1.0 request");
-  TailscaleParse parsed = ParseTailscaleStatus(std::string_view(answer).substr(head_end + 4));
+  TailscaleParse parsed =
+      ParseTailscaleStatus(std::string_view(answer).substr(head_end + 4), filter_);
   if (!parsed.ok) return PollResult::Fail(socket_ + ": status: " + parsed.error);
   return PollResult::Ok(std::move(parsed.nodes));
 }

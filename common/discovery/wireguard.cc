@@ -1,11 +1,14 @@
 #include "common/discovery/wireguard.h"
 
 #include <dirent.h>
+#include <net/if.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <charconv>
 
 #include "common/discovery/unix_socket.h"
+#include "common/discovery/wireguard_netlink.h"
 
 namespace meshflow::discovery {
 namespace {
@@ -124,24 +127,64 @@ PollResult WireGuardSource::QuerySocket(const std::string& path) {
 }
 
 PollResult WireGuardSource::Poll() {
-  std::vector<std::string> names = interfaces_;
-  if (names.empty()) {
-    DIR* dir = opendir(socket_dir_.c_str());
-    if (dir == nullptr) return PollResult::Fail(socket_dir_ + ": no WireGuard socket directory");
-    while (const dirent* e = readdir(dir)) {
-      const std::string_view n = e->d_name;
-      if (n.size() > 5 && n.substr(n.size() - 5) == ".sock")
-        names.emplace_back(n.substr(0, n.size() - 5));
+  std::vector<std::string> sockets;  // interfaces with a UAPI socket
+  std::vector<std::string> kernel;   // interfaces asked over generic netlink
+  std::string kernel_note;           // why no kernel device was found, for the error
+  if (interfaces_.empty()) {
+    if (DIR* dir = opendir(socket_dir_.c_str())) {
+      while (const dirent* e = readdir(dir)) {
+        const std::string_view n = e->d_name;
+        if (n.size() > 5 && n.substr(n.size() - 5) == ".sock")
+          sockets.emplace_back(n.substr(0, n.size() - 5));
+      }
+      closedir(dir);
     }
-    closedir(dir);
-    std::sort(names.begin(), names.end());
-    if (names.empty()) return PollResult::Fail(socket_dir_ + ": no WireGuard UAPI socket");
+    std::sort(sockets.begin(), sockets.end());
+    // Kernel devices: every interface the wireguard family answers for (others say
+    // EOPNOTSUPP), when the kernel has the family at all.
+    if (struct if_nameindex* list = if_nameindex()) {
+      for (const struct if_nameindex* i = list; i->if_index != 0; ++i) {
+        const std::string name = i->if_name;
+        if (std::find(sockets.begin(), sockets.end(), name) != sockets.end()) continue;
+        PollResult r = QueryKernelWireGuard(name);
+        if (r.nodes) {
+          kernel.push_back(name);
+        } else if (r.error.find("generic netlink family") != std::string::npos ||
+                   r.error.find("CAP_NET_ADMIN") != std::string::npos) {
+          kernel_note = r.error;
+          break;
+        }
+      }
+      if_freenameindex(list);
+    }
+    if (sockets.empty() && kernel.empty()) {
+      return PollResult::Fail(socket_dir_ + ": no WireGuard UAPI socket, and no kernel WireGuard " +
+                              "interface" + (kernel_note.empty() ? "" : " (" + kernel_note + ")"));
+    }
+  } else {
+    for (const auto& ifname : interfaces_) {
+      struct stat st {};
+      const std::string path = socket_dir_ + "/" + ifname + ".sock";
+      if (stat(path.c_str(), &st) == 0) {
+        sockets.push_back(ifname);
+      } else {
+        kernel.push_back(ifname);
+      }
+    }
   }
   std::vector<DiscoveredNode> all;
-  for (const auto& ifname : names) {
+  // One device failing fails the poll: a partial set would drop the other device's peers.
+  for (const auto& ifname : sockets) {
     PollResult r = QuerySocket(socket_dir_ + "/" + ifname + ".sock");
-    // One device failing fails the poll: a partial set would drop the other device's peers.
     if (!r.nodes) return r;
+    for (auto& n : *r.nodes) all.push_back(std::move(n));
+  }
+  for (const auto& ifname : kernel) {
+    PollResult r = QueryKernelWireGuard(ifname);
+    if (!r.nodes) {
+      return PollResult::Fail(ifname + ": no UAPI socket " + socket_dir_ + "/" + ifname +
+                              ".sock, and over generic netlink: " + r.error);
+    }
     for (auto& n : *r.nodes) all.push_back(std::move(n));
   }
   return PollResult::Ok(std::move(all));

@@ -15,7 +15,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <utility>
 
@@ -59,11 +61,20 @@ FetchResult Failure(FetchError error, std::string message) {
   return r;
 }
 
-// Waits for `events` on fd; false on timeout.
+// FetchStream's cancellation test, for the waits of this thread's fetch; null otherwise.
+thread_local const std::function<bool()>* t_cancelled = nullptr;
+
+bool Cancelled() { return t_cancelled != nullptr && *t_cancelled && (*t_cancelled)(); }
+
+// Waits for `events` on fd; false on timeout (or when FetchStream's fetch is cancelled).
 bool WaitFor(int fd, short events, Clock::time_point deadline) {
   for (;;) {
-    const int ms = RemainingMs(deadline);
+    int ms = RemainingMs(deadline);
     if (ms <= 0) return false;
+    if (t_cancelled != nullptr) {
+      if (Cancelled()) return false;
+      ms = std::min(ms, 100);
+    }
     pollfd p{fd, events, 0};
     const int n = ::poll(&p, 1, ms);
     if (n > 0) return true;
@@ -469,12 +480,17 @@ std::string_view FetchErrorName(FetchError error) {
       return "io";
     case FetchError::kTls:
       return "tls";
+    case FetchError::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }
 
-FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size_t max_body_bytes,
-                  const TlsClient* tls) {
+namespace {
+
+// Fetch, or FetchStream when `sink` is given.
+FetchResult FetchImpl(const ClientRequest& request, Clock::time_point deadline,
+                      size_t max_body_bytes, const TlsClient* tls, const BodySink* sink) {
   std::shared_ptr<const TlsClient> system;
   if (request.url.https && tls == nullptr) {
     system = TlsClient::SystemDefault();
@@ -523,6 +539,7 @@ FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size
     return Failure(FetchError::kProtocol, why);
 
   buf.erase(0, header_end + 4);
+  if (sink != nullptr && sink->on_head) sink->on_head(response);
   const bool no_body = request.method == "HEAD" || response.status == 204 ||
                        response.status == 304 || response.status < 200;
   if (no_body) return result;
@@ -532,8 +549,14 @@ FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size
     detail::Dechunker dechunker(max_body_bytes);
     for (;;) {
       FetchResult chunk_error;
-      if (dechunker.Feed(buf, &chunk_error)) {
-        response.body = dechunker.TakeBody();
+      const bool done = dechunker.Feed(buf, &chunk_error);
+      if (sink != nullptr) {
+        const std::string piece = dechunker.TakeDecoded();
+        if (!piece.empty() && !sink->on_data(piece)) return result;
+        dechunker.Compact(buf);
+      }
+      if (done) {
+        if (sink == nullptr) response.body = dechunker.TakeBody();
         return result;
       }
       if (!chunk_error.ok()) return chunk_error;
@@ -552,10 +575,26 @@ FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size
   if (!length_text.empty()) {
     length = ParseSize(length_text, 10);
     if (!length) return Failure(FetchError::kProtocol, "malformed Content-Length");
-    if (*length > max_body_bytes)
+    if (sink == nullptr && *length > max_body_bytes)
       return Failure(FetchError::kTooLarge, "response body of " + std::to_string(*length) +
                                                 " bytes exceeds the limit of " +
                                                 std::to_string(max_body_bytes));
+  }
+  if (sink != nullptr) {
+    size_t left = length ? *length : SIZE_MAX;
+    for (;;) {
+      const size_t take = std::min(left, buf.size());
+      if (take > 0 && !sink->on_data(std::string_view(buf).substr(0, take))) return result;
+      left -= take;
+      buf.clear();
+      if (left == 0) return result;
+      const ssize_t n = stream.ReadSome(buf, deadline, &error);
+      if (n < 0) return error;
+      if (n == 0) {
+        if (length) return Failure(FetchError::kProtocol, "connection closed inside the body");
+        return result;
+      }
+    }
   }
   for (;;) {
     if (length && buf.size() >= *length) {
@@ -574,6 +613,25 @@ FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size
   }
   response.body = std::move(buf);
   return result;
+}
+
+}  // namespace
+
+FetchResult Fetch(const ClientRequest& request, Clock::time_point deadline, size_t max_body_bytes,
+                  const TlsClient* tls) {
+  return FetchImpl(request, deadline, max_body_bytes, tls, nullptr);
+}
+
+FetchResult FetchStream(const ClientRequest& request, Clock::time_point deadline,
+                        size_t max_chunk_bytes, const TlsClient* tls, const BodySink& sink) {
+  struct Scope {
+    explicit Scope(const std::function<bool()>* c) : saved(std::exchange(t_cancelled, c)) {}
+    ~Scope() { t_cancelled = saved; }
+    const std::function<bool()>* saved;
+  } scope(&sink.cancelled);
+  FetchResult r = FetchImpl(request, deadline, max_chunk_bytes, tls, &sink);
+  if (Cancelled()) return Failure(FetchError::kCancelled, "cancelled");
+  return r;
 }
 
 }  // namespace meshflow::gateway

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,7 +52,8 @@ enum class FetchError {
   kTooLarge,
   kProtocol,
   kIo,
-  kTls,  // the handshake failed: certificate not trusted, wrong name, no client certificate
+  kTls,        // the handshake failed: certificate not trusted, wrong name, no client certificate
+  kCancelled,  // FetchStream: the sink's `cancelled` said so
 };
 
 std::string_view FetchErrorName(FetchError error);
@@ -73,6 +75,17 @@ class Dechunker {
   // `error` when the framing is malformed or the body passes the limit.
   bool Feed(std::string_view raw, FetchResult* error);
   std::string TakeBody() { return std::move(body_); }
+  // What was decoded since the last call (streaming), leaving the decoder's copy empty.
+  std::string TakeDecoded() {
+    std::string out;
+    out.swap(body_);
+    return out;
+  }
+  // Drops the consumed part of `raw` (what Feed() was given), so a long stream does not grow it.
+  void Compact(std::string& raw) {
+    raw.erase(0, pos_);
+    pos_ = 0;
+  }
   // Bytes of `raw` not yet consumed.
   size_t pending(std::string_view raw) const { return raw.size() - pos_; }
 
@@ -94,5 +107,24 @@ bool ParseResponseHead(std::string_view head, ClientResponse* out, std::string* 
 // https:// URLs use `tls`, or the system's trust store when it is null.
 FetchResult Fetch(const ClientRequest& request, std::chrono::steady_clock::time_point deadline,
                   size_t max_body_bytes, const TlsClient* tls = nullptr);
+
+// Where FetchStream hands a response's body as it arrives.
+struct BodySink {
+  // The status line and headers, once, before any of the body. May be empty.
+  std::function<void(const ClientResponse&)> on_head;
+  // Each piece of the body in order, after chunked decoding. False: stop reading; the fetch
+  // ends there, successfully.
+  std::function<bool(std::string_view)> on_data;
+  // Asked at least every 100 ms while the fetch waits (connect, handshake, reads); true ends it
+  // with kCancelled. May be empty.
+  std::function<bool()> cancelled;
+};
+
+// Fetch for long responses read as they come (a Kubernetes watch): the body goes to `sink`
+// instead of response.body, and has no total limit; a single chunk above `max_chunk_bytes` is
+// kTooLarge. The exchange still ends at `deadline`.
+FetchResult FetchStream(const ClientRequest& request,
+                        std::chrono::steady_clock::time_point deadline, size_t max_chunk_bytes,
+                        const TlsClient* tls, const BodySink& sink);
 
 }  // namespace meshflow::gateway

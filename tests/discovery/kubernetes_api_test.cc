@@ -12,13 +12,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "common/discovery/kubernetes.h"
 
@@ -40,6 +43,11 @@ class FakeApiServer {
   struct Response {
     int status;
     std::string body;
+    // Non-empty: sent chunked, one chunk every `gap`, then (when `hold`) the connection stays
+    // open until Release() or the server stops, as a watch does.
+    std::vector<std::string> chunks = {};
+    std::chrono::milliseconds gap{0};
+    bool hold = false;
   };
   struct Seen {
     std::string request_line;
@@ -47,6 +55,8 @@ class FakeApiServer {
   };
 
   FakeApiServer(const std::string& cert, const std::string& key) {
+    // A client that went away (a cancelled watch) must not end the test with SIGPIPE.
+    std::signal(SIGPIPE, SIG_IGN);
     ctx_ = SSL_CTX_new(TLS_server_method());
     EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx_, cert.c_str()), 1);
     EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_, key.c_str(), SSL_FILETYPE_PEM), 1);
@@ -72,6 +82,11 @@ class FakeApiServer {
     std::lock_guard lock(mutex_);
     queue_.push_back({status, std::move(body)});
   }
+  void QueueStream(std::vector<std::string> chunks, std::chrono::milliseconds gap, bool hold) {
+    std::lock_guard lock(mutex_);
+    queue_.push_back({200, "", std::move(chunks), gap, hold});
+  }
+  void Release() { released_ = true; }
   std::vector<Seen> seen() {
     std::lock_guard lock(mutex_);
     return seen_;
@@ -114,6 +129,23 @@ class FakeApiServer {
         queue_.pop_front();
       }
     }
+    if (!r.chunks.empty()) {
+      const std::string start =
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+          "chunked\r\nConnection: close\r\n\r\n";
+      SSL_write(ssl, start.data(), static_cast<int>(start.size()));
+      for (const auto& c : r.chunks) {
+        std::this_thread::sleep_for(r.gap);
+        char size[32];
+        snprintf(size, sizeof size, "%zx\r\n", c.size());
+        const std::string chunk = size + c + "\r\n";
+        if (SSL_write(ssl, chunk.data(), static_cast<int>(chunk.size())) <= 0) return;
+      }
+      while (r.hold && !released_ && !stop_)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      SSL_write(ssl, "0\r\n\r\n", 5);
+      return;
+    }
     const std::string out =
         "HTTP/1.1 " + std::to_string(r.status) +
         " X\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(r.body.size()) +
@@ -125,6 +157,7 @@ class FakeApiServer {
   int fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> released_{false};
   std::mutex mutex_;
   std::deque<Response> queue_;
   std::vector<Seen> seen_;
@@ -227,6 +260,74 @@ TEST_F(KubernetesApi, ListWatchGoneAndTokenRotation) {
   EXPECT_NE(seen[1].request_line.find("resourceVersion=1010"), std::string::npos);
   // After the 503, the watch resumes from the BOOKMARK's version.
   EXPECT_NE(seen[3].request_line.find("resourceVersion=1030"), std::string::npos);
+}
+
+// The watch is applied as it streams: each event is published while the server still holds the
+// connection open (a line split across two chunks included), and Cancel() ends the watch at once.
+TEST_F(KubernetesApi, WatchEventsApplyAsTheyStreamAndCancelIsPrompt) {
+  KubernetesSource source(config_, std::chrono::seconds(60));
+  std::mutex mutex;
+  std::vector<std::vector<DiscoveredNode>> published;
+  source.SetUpdate([&](std::vector<DiscoveredNode> nodes) {
+    std::lock_guard lock(mutex);
+    published.push_back(std::move(nodes));
+  });
+  server_->Queue(200, Fixture("k8s-nodelist.json"));
+  PollResult r = source.Poll();
+  ASSERT_TRUE(r.nodes) << r.error;
+  ASSERT_EQ(ByName(r).size(), 3u);
+
+  std::vector<std::string> lines;
+  std::istringstream events(Fixture("k8s-watch-events.jsonl"));
+  for (std::string line; std::getline(events, line);) lines.push_back(line + "\n");
+  ASSERT_EQ(lines.size(), 4u);  // ADDED laptop-7, MODIFIED acer-agent, DELETED spot-vm-1, BOOKMARK
+  std::vector<std::string> chunks{lines[0], lines[1].substr(0, 40), lines[1].substr(40), lines[2],
+                                  lines[3]};
+  server_->QueueStream(chunks, std::chrono::milliseconds(50), /*hold=*/true);
+  std::atomic<bool> returned{false};
+  PollResult watched;
+  std::thread poller([&] {
+    watched = source.Poll();
+    returned = true;
+  });
+  // All three changes published, each one as its line arrived, the watch still open.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    {
+      std::lock_guard lock(mutex);
+      if (published.size() >= 3) break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "events not published";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(returned);
+  {
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(published.size(), 3u);  // the BOOKMARK changes no node
+    auto names = [](const std::vector<DiscoveredNode>& set) {
+      std::map<std::string, IpPrefix> out;
+      for (const auto& n : set) out.emplace(n.name, n.addresses.front());
+      return out;
+    };
+    EXPECT_TRUE(names(published[0]).count("laptop-7"));
+    EXPECT_EQ(names(published[0]).at("acer-agent"), P("100.101.102.3/32"));
+    EXPECT_EQ(names(published[1]).at("acer-agent"), P("100.101.102.33/32"));
+    EXPECT_TRUE(names(published[1]).count("spot-vm-1"));
+    EXPECT_FALSE(names(published[2]).count("spot-vm-1"));
+  }
+  // Stop: the watch ends within a fraction of a second, not at its 60 s timeout.
+  const auto cancel_at = std::chrono::steady_clock::now();
+  source.Cancel();
+  poller.join();
+  const auto took = std::chrono::steady_clock::now() - cancel_at;
+  EXPECT_LT(took, std::chrono::milliseconds(500));
+  std::cout << "watch ended " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms after Cancel()\n";
+  EXPECT_FALSE(watched.nodes);
+  EXPECT_EQ(watched.error, "stopped");
+  server_->Release();
+  // A cancelled source polls no more.
+  EXPECT_EQ(source.Poll().error, "stopped");
 }
 
 TEST_F(KubernetesApi, UntrustedCertificateAndMissingTokenAreErrors) {

@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   } else if (kind == "dns" && argc > 3) {
     source = std::make_unique<DnsSource>(std::vector<std::string>(argv + 3, argv + argc), argv[2]);
   } else if (kind == "tailscale") {
-    source = std::make_unique<TailscaleSource>(argv[2]);
+    source = std::make_unique<TailscaleSource>(argv[2], TailscaleFilter{});
   } else {
     std::cerr << "unknown source " << kind << "\n";
     return 2;

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "common/config/config.h"
@@ -111,6 +113,61 @@ TEST(Tailscale, BadDataIsALocatedError) {
   EXPECT_NE(ParseTailscaleStatus("{\"Peer\": [").error.find("not valid JSON"), std::string::npos);
   EXPECT_FALSE(ParseTailscaleStatus("[]").ok);
   EXPECT_FALSE(ParseTailscaleStatus("{\"Self\": {\"TailscaleIPs\": []}}").ok);  // no name
+}
+
+std::vector<std::string> NodeNames(const std::vector<DiscoveredNode>& nodes) {
+  std::vector<std::string> out;
+  for (const auto& n : nodes) out.push_back(n.name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// tailscale-status-tagged.json: Self and acer-agent tagged tag:k8s and online, laptop-7 offline
+// and untagged, a phone online and untagged, spot-vm-3 tagged but offline.
+TEST(Tailscale, FilterKeepsOnlineAndTaggedPeers) {
+  const std::string json = Fixture("tailscale-status-tagged.json");
+  TailscaleParse r = ParseTailscaleStatus(json);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(NodeNames(r.nodes), (std::vector<std::string>{"acer-agent", "ct-serv-jp", "laptop-7",
+                                                          "pixel-8", "spot-vm-3"}));
+  EXPECT_EQ(r.filtered, 0u);
+  r = ParseTailscaleStatus(json, TailscaleFilter{true, {}});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(NodeNames(r.nodes), (std::vector<std::string>{"acer-agent", "ct-serv-jp", "pixel-8"}));
+  EXPECT_EQ(r.filtered, 2u);
+  r = ParseTailscaleStatus(json, TailscaleFilter{false, {"tag:k8s"}});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(NodeNames(r.nodes),
+            (std::vector<std::string>{"acer-agent", "ct-serv-jp", "spot-vm-3"}));
+  r = ParseTailscaleStatus(json, TailscaleFilter{true, {"tag:other", "tag:k8s"}});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(NodeNames(r.nodes), (std::vector<std::string>{"acer-agent", "ct-serv-jp"}));
+  EXPECT_EQ(r.filtered, 3u);
+  // Self is this node: kept even untagged.
+  r = ParseTailscaleStatus(Fixture("tailscale-status.json"), TailscaleFilter{true, {"tag:k8s"}});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(NodeNames(r.nodes), std::vector<std::string>{"ct-serv-jp"});
+}
+
+TEST(Tailscale, BadFilterFieldsAreLocatedErrorsEvenWithoutAFilter) {
+  EXPECT_NE(ParseTailscaleStatus("{\"Peer\": {\"k\": {\"HostName\": \"a\", \"Online\": \"yes\"}}}")
+                .error.find("Peer[\"k\"].Online: not true or false"),
+            std::string::npos);
+  EXPECT_NE(ParseTailscaleStatus("{\"Peer\": {\"k\": {\"HostName\": \"a\", \"Tags\": [1]}}}")
+                .error.find("Peer[\"k\"].Tags[0]: not a string"),
+            std::string::npos);
+  // A failed answer counts nothing as filtered either (found by the fuzzer).
+  const TailscaleParse failed = ParseTailscaleStatus(
+      "{\"Peer\": {\"a\": {\"HostName\": \"a\", \"TailscaleIPs\": [\"100.1.1.1\"]}, "
+      "\"b\": {\"HostName\": \"b\", \"TailscaleIPs\": [\"\"]}}}",
+      TailscaleFilter{false, {"tag:k8s"}});
+  EXPECT_FALSE(failed.ok);
+  EXPECT_EQ(failed.filtered, 0u);
+  // A bad peer the filter would leave out still fails the whole answer.
+  EXPECT_FALSE(ParseTailscaleStatus("{\"Peer\": {\"k\": {\"HostName\": \"a\", \"Online\": false, "
+                                    "\"TailscaleIPs\": [\"bogus\"]}}}",
+                                    TailscaleFilter{true, {}})
+                   .ok);
 }
 
 // --- Kubernetes -----------------------------------------------------------------------------
@@ -379,6 +436,138 @@ TEST(Runner, FailingSourceKeepsItsLastGoodSetAndCounts) {
   EXPECT_TRUE(saw_errors);
 }
 
+// A source whose answer the test sets between polls.
+class SettableSource final : public Source {
+ public:
+  explicit SettableSource(std::shared_ptr<PollResult> next) : next_(std::move(next)) {}
+  std::string_view name() const override { return "settable"; }
+  PollResult Poll() override { return *next_; }
+
+ private:
+  std::shared_ptr<PollResult> next_;
+};
+
+double Sample(const Discovery& d, const std::string& name) {
+  std::vector<prometheus::MetricFamily> families;
+  d.Collect(families);
+  for (const auto& f : families) {
+    if (f.name != name) continue;
+    return f.type == prometheus::MetricType::Counter ? f.metric.at(0).counter.value
+                                                     : f.metric.at(0).gauge.value;
+  }
+  ADD_FAILURE() << "no " << name;
+  return -1;
+}
+
+std::vector<std::string> Names(const std::vector<NodeSpec>& nodes) {
+  std::vector<std::string> out;
+  for (const auto& n : nodes) out.push_back(n.name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(Runner, NodeThatLeavesIsKeptForStaleAfterThenDropped) {
+  Config config = DefaultConfig("self");
+  config.discovery.enabled = true;
+  config.discovery.stale_after = std::chrono::minutes(5);
+  auto now = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  const auto t0 = now;
+  auto next = std::make_shared<PollResult>(PollResult::Ok(
+      {{"n1", {P("10.1.0.1/32")}, "settable"}, {"n2", {P("10.1.0.2/32")}, "settable"}}));
+  std::vector<std::unique_ptr<Source>> sources;
+  sources.push_back(std::make_unique<SettableSource>(next));
+  std::vector<std::vector<NodeSpec>> changes;
+  Discovery d(
+      config, [&](const std::vector<NodeSpec>& n) { changes.push_back(n); }, std::move(sources),
+      [&] { return now; });
+  d.PollAllOnce();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(Names(d.Current()), (std::vector<std::string>{"n1", "n2"}));
+
+  // n2 leaves: still in the node table, counted as stale, no change handed on.
+  *next = PollResult::Ok({{"n1", {P("10.1.0.1/32")}, "settable"}});
+  now = t0 + std::chrono::seconds(30);
+  d.PollAllOnce();
+  EXPECT_EQ(Names(d.Current()), (std::vector<std::string>{"n1", "n2"}));
+  EXPECT_EQ(changes.size(), 1u);
+  EXPECT_EQ(Sample(d, "meshflow_discovery_stale_nodes"), 1);
+  EXPECT_EQ(Sample(d, "meshflow_discovery_merged_nodes"), 2);
+
+  // Just before stale_after since the first poll that found it gone (t0 + 30 s): kept.
+  now = t0 + std::chrono::seconds(30) + std::chrono::minutes(5) - std::chrono::milliseconds(1);
+  d.PollAllOnce();
+  EXPECT_EQ(Names(d.Current()), (std::vector<std::string>{"n1", "n2"}));
+  EXPECT_EQ(Sample(d, "meshflow_discovery_stale_expired_total"), 0);
+
+  // At stale_after: dropped, counted, handed on.
+  now = t0 + std::chrono::seconds(30) + std::chrono::minutes(5);
+  d.PollAllOnce();
+  EXPECT_EQ(Names(d.Current()), std::vector<std::string>{"n1"});
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(Names(changes[1]), std::vector<std::string>{"n1"});
+  EXPECT_EQ(Sample(d, "meshflow_discovery_stale_nodes"), 0);
+  EXPECT_EQ(Sample(d, "meshflow_discovery_stale_expired_total"), 1);
+
+  // Back: listed again at once.
+  *next = PollResult::Ok(
+      {{"n1", {P("10.1.0.1/32")}, "settable"}, {"n2", {P("10.1.0.2/32")}, "settable"}});
+  now += std::chrono::seconds(1);
+  d.PollAllOnce();
+  EXPECT_EQ(Names(d.Current()), (std::vector<std::string>{"n1", "n2"}));
+}
+
+TEST(Runner, StaleNodeComesBackOrIsReplacedAtOnce) {
+  Config config = DefaultConfig("self");
+  config.discovery.enabled = true;
+  config.discovery.stale_after = std::chrono::minutes(5);
+  auto now = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  auto next = std::make_shared<PollResult>(PollResult::Ok(
+      {{"n1", {P("10.1.0.1/32")}, "settable"}, {"n2", {P("10.1.0.2/32")}, "settable"}}));
+  std::vector<std::unique_ptr<Source>> sources;
+  sources.push_back(std::make_unique<SettableSource>(next));
+  Discovery d(config, nullptr, std::move(sources), [&] { return now; });
+  d.PollAllOnce();
+  // n2 gone for a minute, then listed again: its grace starts over.
+  *next = PollResult::Ok({{"n1", {P("10.1.0.1/32")}, "settable"}});
+  now += std::chrono::minutes(1);
+  d.PollAllOnce();
+  *next = PollResult::Ok(
+      {{"n1", {P("10.1.0.1/32")}, "settable"}, {"n2", {P("10.1.0.2/32")}, "settable"}});
+  now += std::chrono::minutes(1);
+  d.PollAllOnce();
+  EXPECT_EQ(Sample(d, "meshflow_discovery_stale_nodes"), 0);
+  *next = PollResult::Ok({{"n1", {P("10.1.0.1/32")}, "settable"}});
+  now += std::chrono::minutes(4);
+  d.PollAllOnce();
+  EXPECT_EQ(Names(d.Current()), (std::vector<std::string>{"n1", "n2"}));  // gone for 0 s
+  now += std::chrono::minutes(4);
+  d.PollAllOnce();
+  EXPECT_EQ(Names(d.Current()), (std::vector<std::string>{"n1", "n2"}));  // gone for 4 min
+  // Another node at n2's address: the kept n2 gives way at once, not after its grace.
+  *next = PollResult::Ok(
+      {{"n1", {P("10.1.0.1/32")}, "settable"}, {"n3", {P("10.1.0.2/32")}, "settable"}});
+  now += std::chrono::seconds(1);
+  d.PollAllOnce();
+  EXPECT_EQ(Names(d.Current()), (std::vector<std::string>{"n1", "n3"}));
+  EXPECT_EQ(Sample(d, "meshflow_discovery_stale_nodes"), 0);
+  EXPECT_EQ(Sample(d, "meshflow_discovery_stale_expired_total"), 0);
+}
+
+TEST(Runner, StaleAfterZeroDropsAtTheNextPoll) {
+  Config config = DefaultConfig("self");
+  config.discovery.enabled = true;
+  config.discovery.stale_after = std::chrono::seconds(0);
+  auto next = std::make_shared<PollResult>(PollResult::Ok(
+      {{"n1", {P("10.1.0.1/32")}, "settable"}, {"n2", {P("10.1.0.2/32")}, "settable"}}));
+  std::vector<std::unique_ptr<Source>> sources;
+  sources.push_back(std::make_unique<SettableSource>(next));
+  Discovery d(config, nullptr, std::move(sources));
+  d.PollAllOnce();
+  *next = PollResult::Ok({{"n1", {P("10.1.0.1/32")}, "settable"}});
+  d.PollAllOnce();
+  EXPECT_EQ(Names(d.Current()), std::vector<std::string>{"n1"});
+}
+
 // --- Config ---------------------------------------------------------------------------------
 
 TEST(DiscoveryConfig, ParsesAndLocatesErrors) {
@@ -401,6 +590,16 @@ TEST(DiscoveryConfig, ParsesAndLocatesErrors) {
   EXPECT_THROW(ParseConfig("discovery:\n  wireguard: {interfaces: [../x]}\n", "t.yml", "self"),
                ConfigError);
   EXPECT_THROW(ParseConfig("discovery:\n  dns: {enabled: true}\n", "t.yml", "self"), ConfigError);
+  EXPECT_EQ(ParseConfig("discovery:\n  stale_after: 90s\n", "t.yml", "self").discovery.stale_after,
+            std::chrono::seconds(90));
+  EXPECT_EQ(DefaultConfig("self").discovery.stale_after, std::chrono::minutes(5));
+  EXPECT_THROW(ParseConfig("discovery:\n  stale_after: 25h\n", "t.yml", "self"), ConfigError);
+  const Config t = ParseConfig("discovery:\n  tailscale: {online_only: false, tags: ['tag:k8s']}\n",
+                               "t.yml", "self");
+  EXPECT_FALSE(t.discovery.tailscale.online_only);
+  EXPECT_EQ(t.discovery.tailscale.tags, std::vector<std::string>{"tag:k8s"});
+  EXPECT_THROW(ParseConfig("discovery:\n  tailscale: {tags: [k8s]}\n", "t.yml", "self"),
+               ConfigError);
   EXPECT_THROW(ParseConfig("discovery:\n  dns: {server: \"::1\"}\n", "t.yml", "self"), ConfigError);
 }
 
