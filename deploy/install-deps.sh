@@ -68,7 +68,10 @@ make_arm64_sysroot() {
   local include
   include=$(IFS=,; echo "${ARM64_SYSROOT_PACKAGES[*]}")
   echo "install-deps: unpacking arm64 packages into $sysroot"
-  mmdebstrap --quiet --variant=extract --architectures=arm64 --include="$include" bookworm "$sysroot" \
+  # The .debs stay in var/cache/apt/archives: the arm64 package's Depends are computed from
+  # their symbols and shlibs files (deploy/cross/arm64.sh).
+  mmdebstrap --quiet --variant=extract --architectures=arm64 --skip=cleanup/apt/cache \
+    --include="$include" bookworm "$sysroot" \
     "deb http://deb.debian.org/debian bookworm main" \
     "deb http://deb.debian.org/debian bookworm-updates main" \
     "deb http://deb.debian.org/debian-security bookworm-security main"
