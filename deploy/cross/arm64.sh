@@ -6,8 +6,8 @@
 #   3. the .deb (cpack), Architecture arm64, its Depends computed by dpkg-shlibdeps from the arm64
 #      packages' own symbols and shlibs files; dpkg-deb -I and lintian;
 #   4. the image (deploy/image/build.sh --arch arm64) and its archive for `k3s ctr images import`;
-#   5. both daemons run from the image's root file system under qemu-aarch64-static, each scraped
-#      on a free 127.0.0.1 port for a meshflow_ metric.
+#   5. both daemons run from the image's root file system under qemu-aarch64-static, as nobody,
+#      each scraped on a free 127.0.0.1 port for meshflow_build_info.
 # Too slow for tests/run.sh (a cross build of the daemons alone takes tens of minutes on two
 # shared cores), so it is a script of its own; the README gives its last measured duration.
 # Root for the first run (apt-get); later runs reuse what is installed.
@@ -70,7 +70,10 @@ binaries=("$stage/usr/bin/meshflow-exporter" "$stage/usr/bin/meshflow-gateway" "
 private=$(dirname "$(find "$stage" -path '*/meshflow/libssl.so' | head -n 1)")
 (cd "$shlib" && DEB_HOST_ARCH=arm64 dpkg-shlibdeps -O -l"$private" "${binaries[@]}" "$private"/*.so) \
   >"$work/shlibdeps.out" 2>"$work/shlibdeps.err" || { cat "$work/shlibdeps.err" >&2; fail "dpkg-shlibdeps"; }
-grep -v 'ORIGIN is used in RPATH' "$work/shlibdeps.err" >&2 || true
+# (the private compat libraries' unversioned names and the staged, not packaged, binaries are
+# expected warnings)
+grep -v -e 'ORIGIN is used in RPATH' -e "can't extract name and version" \
+  -e 'should already be installed' "$work/shlibdeps.err" >&2 || true
 depends=$(sed -n 's/^shlibs:Depends=//p' "$work/shlibdeps.out")
 [[ $depends == *libc6* ]] || fail "no library dependencies found: $(cat "$work/shlibdeps.out")"
 cmake -S . -B "$build" "-DMESHFLOW_DEB_SHLIBS_DEPENDS=$depends" >/dev/null
@@ -135,13 +138,22 @@ scrape() {  # scrape NAME PORT: /metrics within 60 s (emulation is slow to start
   cat "$work/$1.log" >&2
   fail "$1 served no /metrics on 127.0.0.1:$2"
 }
+# The exporter refuses to start when /proc/self/task lists more than its own thread (it must
+# drop privileges before any thread runs), and qemu-user starts a thread of its own (RCU) before
+# the program. qemu looks a guest's paths up under -L first, so this copy of the image's files
+# (not the image) gets a /proc/self/task with one entry; on arm64 hardware the kernel's is read.
+# As nobody, so that nothing else depends on that directory (started as root, the exporter would
+# go on to change every listed thread's capabilities).
+mkdir -p "$rootfs/proc/self/task/1"
+chmod 755 "$work"
+as_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
 port=$(free_port)
-qemu-aarch64-static -L "$rootfs" "$rootfs/usr/bin/meshflow-exporter" --config.file="$work/exporter.yml" \
+"${as_nobody[@]}" qemu-aarch64-static -L "$rootfs" "$rootfs/usr/bin/meshflow-exporter" --config.file="$work/exporter.yml" \
   --web.listen-address="127.0.0.1:$port" >"$work/meshflow-exporter.log" 2>&1 &
 pids+=($!)
 scrape meshflow-exporter "$port"
 port=$(free_port)
-qemu-aarch64-static -L "$rootfs" "$rootfs/usr/bin/meshflow-gateway" --config.file="$rootfs/etc/meshflow/gateway.yml" \
+"${as_nobody[@]}" qemu-aarch64-static -L "$rootfs" "$rootfs/usr/bin/meshflow-gateway" --config.file="$rootfs/etc/meshflow/gateway.yml" \
   --web.listen-address="127.0.0.1:$port" >"$work/meshflow-gateway.log" 2>&1 &
 pids+=($!)
 scrape meshflow-gateway "$port"
