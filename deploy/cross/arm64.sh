@@ -5,7 +5,9 @@
 #   2. a cross build of the daemons (cmake/toolchain-aarch64-linux-gnu.cmake, no tests);
 #   3. the .deb (cpack), Architecture arm64, its Depends computed by dpkg-shlibdeps from the arm64
 #      packages' own symbols and shlibs files; dpkg-deb -I and lintian;
-#   4. the image (deploy/image/build.sh --arch arm64) and its archive for `k3s ctr images import`;
+#   4. the image (deploy/image/build.sh --arch arm64) and its archive for `k3s ctr images import`,
+#      under build.sh's usual name, so the manifests run it unchanged on arm64 nodes (in this
+#      machine's podman storage it takes that name from an amd64 image built before);
 #   5. both daemons run from the image's root file system under qemu-aarch64-static, as nobody,
 #      each scraped on a free 127.0.0.1 port for meshflow_build_info.
 # Too slow for tests/run.sh (a cross build of the daemons alone takes tens of minutes on two
