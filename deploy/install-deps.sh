@@ -84,6 +84,7 @@ make_arm64_sysroot() {
   done < <(find "$sysroot/usr" "$sysroot/lib" -type l -lname '/*' -print0)
   # Some CMake package files name their files by absolute path (Snappy's: /usr/lib/...): make
   # those relative to the sysroot the toolchain file sets (CMAKE_SYSROOT).
+  # shellcheck disable=SC2016 # ${CMAKE_SYSROOT} is written into the files, for CMake to expand
   find "$sysroot/usr/lib" "$sysroot/usr/share" -path '*/cmake/*' -name '*.cmake' -type f \
     -exec sed -i -e 's|"/usr/|"${CMAKE_SYSROOT}/usr/|g' -e 's|"/usr"|"${CMAKE_SYSROOT}/usr"|g' {} +
   printf '%s\n' "${ARM64_SYSROOT_PACKAGES[@]}" >"$sysroot/.meshflow-sysroot"
