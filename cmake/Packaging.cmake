@@ -107,6 +107,18 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${PROJECT_BINARY_DIR}/private-lib)
 # passwd: useradd in postinst; procps: /bin/kill in the units' ExecReload.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd, procps")
+# A cross build for arm64 (cmake/toolchain-aarch64-linux-gnu.cmake) makes an arm64 package. Its
+# library dependencies cannot come from CPack's dpkg-shlibdeps, which looks in this machine's
+# dpkg database: deploy/cross/arm64.sh computes them from the arm64 packages and passes them here.
+set(MESHFLOW_DEB_SHLIBS_DEPENDS "" CACHE STRING
+    "Library dependencies of a cross-built package (replaces CPack's dpkg-shlibdeps)")
+if(CMAKE_CROSSCOMPILING AND CMAKE_SYSTEM_PROCESSOR STREQUAL "aarch64")
+  set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE arm64)
+endif()
+if(MESHFLOW_DEB_SHLIBS_DEPENDS)
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
+  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", ${MESHFLOW_DEB_SHLIBS_DEPENDS}")
+endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${deploy}/debian/postinst ${deploy}/debian/prerm ${deploy}/debian/postrm
     ${deploy}/debian/conffiles)

@@ -4,15 +4,16 @@
 # shared libraries they load (found from their DT_NEEDED entries, as the dynamic loader would),
 # CA certificates, default configs and a passwd file with nobody. Then `podman save` writes an
 # archive for `k3s ctr images import`.
-#   deploy/image/build.sh BUILD_DIR [--arch amd64|arm64] [--tag NAME:TAG] [--archive FILE]
-# --arch arm64 expects a tree cross-built for arm64 with Debian's :arm64 libraries installed;
-# only amd64 has been built and run so far (tests/deploy/image_test.sh).
+#   deploy/image/build.sh BUILD_DIR [--arch amd64|arm64] [--sysroot DIR] [--tag NAME:TAG] [--archive FILE]
+# --arch arm64 takes a tree cross-built for arm64 and the libraries from --sysroot DIR, the arm64
+# sysroot it was built against (deploy/cross/arm64.sh does both, and runs the image's arm64
+# binaries under qemu-user-static). amd64 is checked by tests/deploy/image_test.sh.
 # Needs podman (deploy/install-deps.sh --test installs it) and, as root or rootless podman,
 # nothing else: no RUN step, so no container runtime is started.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 usage() {
-  echo "usage: deploy/image/build.sh BUILD_DIR [--arch amd64|arm64] [--tag NAME:TAG] [--archive FILE]" >&2
+  echo "usage: deploy/image/build.sh BUILD_DIR [--arch amd64|arm64] [--sysroot DIR] [--tag NAME:TAG] [--archive FILE]" >&2
   exit 2
 }
 (($# >= 1)) || usage
@@ -22,11 +23,13 @@ arch=amd64
 version=$(sed -n 's/^project(meshflow VERSION \([0-9.]*\).*/\1/p' "$top/CMakeLists.txt")
 tag=localhost/meshflow-exporter:$version
 archive=
+sysroot=
 while (($#)); do
   case "$1" in
     --arch) arch=$2; shift ;;
     --tag) tag=$2; shift ;;
     --archive) archive=$2; shift ;;
+    --sysroot) sysroot=$(realpath "$2"); shift ;;
     *) usage ;;
   esac
   shift
@@ -80,7 +83,7 @@ cp "$work/stage$private/"*.so "$root$private/"
 
 # Shared libraries by DT_NEEDED, searched where Debian's loader looks for this architecture;
 # each copied once under its SONAME (the file, not the symlink).
-search=("$root$private" "/lib/$triplet" "/usr/lib/$triplet")
+search=("$root$private" "$sysroot/lib/$triplet" "$sysroot/usr/lib/$triplet")
 declare -A copied=()
 queue=("$root/usr/bin/meshflow-exporter" "$root/usr/bin/meshflow-gateway" "$root$private"/*.so)
 while ((${#queue[@]})); do
@@ -104,7 +107,12 @@ done
 # merged /usr: /lib -> usr/lib, /lib64 -> usr/lib64.
 interp=$(readelf -l "$exporter" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
 loader=$(basename "$interp")
-[[ -e $root$libdir/$loader ]] || cp -L "/usr/lib/$triplet/$loader" "$root$libdir/$loader"
+if [[ ! -e $root$libdir/$loader ]]; then
+  for dir in "${search[@]:1}"; do
+    if [[ -e $dir/$loader ]]; then cp -L "$dir/$loader" "$root$libdir/$loader"; break; fi
+  done
+  [[ -e $root$libdir/$loader ]] || { echo "build.sh: no $loader for $arch" >&2; exit 1; }
+fi
 ln -s usr/lib "$root/lib"
 case "$interp" in
   /lib64/*)
