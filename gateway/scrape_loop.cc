@@ -142,15 +142,22 @@ void ScrapeLoop::Ingest(const std::string& node, const Exposition* exposition, i
 void ScrapeLoop::TakePush(const std::string& node) {
   const auto lookup = push_store_.Get(node);
   if (lookup.state != PushStore::State::kFresh || !lookup.body || !lookup.body->exposition) return;
-  std::vector<SeriesSample> out;
-  std::lock_guard lock(mutex_);
-  NodeState& state = nodes_[node];
-  if (state.taken_push == lookup.body->received_monotonic) return;
-  state.taken_push = lookup.body->received_monotonic;
-  ++round_;
-  const auto ts = static_cast<int64_t>(std::llround(lookup.body->received_wall_seconds * 1000));
-  Ingest(node, lookup.body->exposition.get(), ts, std::nullopt, out);
-  sink_.Append(out);
+  {
+    std::vector<SeriesSample> out;
+    std::lock_guard lock(mutex_);
+    NodeState& state = nodes_[node];
+    // Taken by a round meanwhile: appended already, and perhaps not yet flushed.
+    if (state.taken_push != lookup.body->received_monotonic) {
+      state.taken_push = lookup.body->received_monotonic;
+      ++round_;
+      const auto ts = static_cast<int64_t>(std::llround(lookup.body->received_wall_seconds * 1000));
+      Ingest(node, lookup.body->exposition.get(), ts, std::nullopt, out);
+      sink_.Append(out);
+    }
+  }
+  // The push is answered after this; the wait for the disk holds no lock of the loop, and
+  // pushes that arrive together share one flush.
+  sink_.Flush();
 }
 
 void ScrapeLoop::RunOnce() {

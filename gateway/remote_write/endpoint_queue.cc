@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <span>
 
 #include "common/daemon/version.h"
 #include "gateway/remote_write/relabel.h"
@@ -70,9 +72,27 @@ EndpointQueue::EndpointQueue(RemoteWriteEndpoint config, Transport& transport, b
                    shards_[i]->log->pending_samples(), o.dir);
     }
   }
+  if (!config_->queue.path.empty()) {
+    // The shard count is fixed per start; a series' samples from before a change of max_shards
+    // sit in a folder no shard reads (reading them beside the new shards could reorder them).
+    std::error_code ec;
+    for (size_t i = shards; i < 64; ++i) {
+      const std::string dir = config_->queue.path + "/shard-" + std::to_string(i);
+      if (std::filesystem::exists(dir, ec)) {
+        spdlog::warn("remote_write {}: {} is left from a larger max_shards and is not sent", name_,
+                     dir);
+      }
+    }
+  }
+  on_disk_ =
+      std::any_of(shards_.begin(), shards_.end(), [](const auto& s) { return s->log != nullptr; });
   if (run_threads) {
     for (size_t i = 0; i < shards; ++i)
       shards_[i]->thread = std::thread([this, i] { RunShard(i); });
+    if (on_disk_) {
+      flusher_running_ = true;
+      flusher_ = std::thread([this] { RunFlusher(); });
+    }
   }
 }
 
@@ -88,6 +108,53 @@ void EndpointQueue::Stop() {
   for (auto& s : shards_) {
     if (s->thread.joinable()) s->thread.join();
   }
+  { std::lock_guard lock(flush_mutex_); }
+  flush_wake_.notify_all();
+  flushed_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+}
+
+uint64_t EndpointQueue::FlushOnce() {
+  std::lock_guard once(flush_once_mutex_);
+  // Every Append numbered up to here has finished its writes: the flush below covers them.
+  const uint64_t covered = appended_seq_.load();
+  std::vector<int> fds;
+  for (auto& s : shards_) {
+    std::lock_guard lock(s->mutex);
+    if (!s->log) continue;
+    auto taken = s->log->TakeUnflushed();
+    fds.insert(fds.end(), taken.begin(), taken.end());
+  }
+  // The slow part, outside every shard's lock: appends and sends go on meanwhile.
+  SegmentLog::FlushAndClose(fds);
+  return covered;
+}
+
+void EndpointQueue::RunFlusher() {
+  std::unique_lock lock(flush_mutex_);
+  while (true) {
+    flush_wake_.wait(lock, [&] { return stopping_ || appended_seq_.load() > flushed_seq_; });
+    if (stopping_) break;
+    lock.unlock();
+    const uint64_t covered = FlushOnce();
+    lock.lock();
+    flushed_seq_ = std::max(flushed_seq_, covered);
+    flushed_.notify_all();
+  }
+}
+
+void EndpointQueue::Flush() {
+  if (!on_disk_) return;
+  const uint64_t want = appended_seq_.load();
+  if (!flusher_running_) {
+    const uint64_t covered = FlushOnce();
+    std::lock_guard lock(flush_mutex_);
+    flushed_seq_ = std::max(flushed_seq_, covered);
+    return;
+  }
+  std::unique_lock lock(flush_mutex_);
+  flush_wake_.notify_one();
+  flushed_.wait(lock, [&] { return stopping_ || flushed_seq_ >= want; });
 }
 
 void EndpointQueue::Reconfigure(RemoteWriteEndpoint config) {
@@ -160,17 +227,31 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
     uint64_t dropped = 0;
     bool wake = false;
     if (shard.log) {
-      int64_t highest = 0;
-      for (const auto& s : per_shard[i]) highest = std::max(highest, s.timestamp_ms);
-      const std::string payload = EncodeWriteRequest(per_shard[i]);
-      const auto n = static_cast<uint32_t>(per_shard[i].size());
+      // One record per request: the body is encoded and compressed once, here, before the
+      // lock; the sender reads it back and sends it as it is.
+      struct Record {
+        std::string body;
+        uint32_t samples;
+        int64_t highest;
+      };
+      std::vector<Record> records;
+      const std::span<const SeriesSample> all(per_shard[i]);
+      for (size_t at = 0; at < all.size(); at += max_per_send) {
+        const auto chunk = all.subspan(at, std::min(max_per_send, all.size() - at));
+        int64_t highest = 0;
+        for (const auto& s : chunk) highest = std::max(highest, s.timestamp_ms);
+        records.push_back({SnappyCompress(EncodeWriteRequest(chunk)),
+                           static_cast<uint32_t>(chunk.size()), highest});
+      }
       {
         std::lock_guard lock(shard.mutex);
         if (shard.log->pending_samples() == 0) {
           shard.oldest_queued = SteadyClock::now();
           wake = true;
         }
-        if (!shard.log->Append(payload, n, highest)) dropped_.fetch_add(n);
+        for (const auto& r : records) {
+          if (!shard.log->Append(r.body, r.samples, r.highest)) dropped_.fetch_add(r.samples);
+        }
         wake = wake || shard.log->pending_samples() >= max_per_send;
       }
       if (wake) shard.wake.notify_one();
@@ -197,6 +278,14 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
                    dropped, i);
     }
     if (wake) shard.wake.notify_one();
+  }
+  if (on_disk_) {
+    // Numbered after its writes, so a flush that reads this number covers them.
+    appended_seq_.fetch_add(1);
+    if (flusher_running_) {
+      { std::lock_guard lock(flush_mutex_); }
+      flush_wake_.notify_one();
+    }
   }
 }
 
@@ -232,7 +321,30 @@ bool EndpointQueue::SendBatch(size_t index) {
     }
     if (Pending(shard) > 0) shard.oldest_queued = SteadyClock::now();
   }
-  if (logged_batch) request.body = SnappyCompress(logged_batch->payload);
+  if (logged_batch) {
+    if (logged_batch->records.size() == 1) {
+      request.body = std::move(logged_batch->records.front());
+    } else {
+      // Small records (pushes, a short tail) go out together: each is a whole compressed
+      // WriteRequest, and encoded WriteRequests concatenate into one.
+      std::string joined;
+      bool ok = true;
+      for (const auto& r : logged_batch->records) ok = ok && SnappyUncompressAppend(r, joined);
+      if (!ok) {
+        // Checksummed on disk, so only a change of format gets here.
+        spdlog::error(
+            "remote_write {}: shard {} holds a record that is not snappy; dropped {} "
+            "samples",
+            name_, index, count);
+        failed_.fetch_add(count);
+        std::lock_guard lock(shard.mutex);
+        shard.log->Ack(*logged_batch);
+        return true;
+      }
+      request.body = SnappyCompress(joined);
+    }
+    logged_batch->records.clear();
+  }
   // Done with the batch: acknowledged or refused for good. A batch abandoned at a stop stays
   // on disk and goes again after the next start.
   auto finish = [&] {

@@ -79,8 +79,13 @@ class EndpointQueue {
   // A reloaded config for the same endpoint: URL, headers, credentials, TLS, relabelling and
   // backoff change at once; the queued samples stay. Shard count and capacity stay as started.
   void Reconfigure(RemoteWriteEndpoint config);
-  // Adds external labels, relabels, and queues each surviving sample on its series' shard.
+  // Adds external labels, relabels, and queues each surviving sample on its series' shard. On
+  // disk, a shard's samples are encoded and compressed before its lock is taken, and written
+  // without waiting for the disk: the flusher thread fdatasyncs (see Flush).
   void Append(const std::vector<SeriesSample>& samples);
+  // Returns once every sample appended before the call is flushed to the disk (at once for a
+  // queue in memory). Appends that arrive together share one flush per shard.
+  void Flush();
   // Sends one batch of shard `shard` (up to max_samples_per_send) until it is acknowledged,
   // refused or the queue stops. False when the shard was empty.
   bool SendBatch(size_t shard);
@@ -107,6 +112,9 @@ class EndpointQueue {
     uint64_t hash = 0;
   };
   void RunShard(size_t index);
+  void RunFlusher();
+  // Flushes every shard's files written so far; returns the append sequence number covered.
+  uint64_t FlushOnce();
   size_t Pending(const Shard& shard) const;  // caller holds shard.mutex
   Translated Translate(const std::shared_ptr<const Labels>& source,
                        const RemoteWriteEndpoint& config) const;
@@ -127,6 +135,19 @@ class EndpointQueue {
 
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<bool> stopping_{false};
+
+  // Group commit for the disk queue: Append numbers itself after its writes, the flusher
+  // flushes and publishes the number it covered, Flush waits for its own.
+  bool on_disk_ = false;
+  bool flusher_running_ = false;
+  std::atomic<uint64_t> appended_seq_{0};
+  std::mutex flush_mutex_;
+  std::condition_variable flush_wake_;  // to the flusher: something was appended
+  std::condition_variable flushed_;     // to Flush callers: flushed_seq_ moved
+  uint64_t flush_requested_ = 0;        // the newest sequence number someone waits for
+  uint64_t flushed_seq_ = 0;
+  std::mutex flush_once_mutex_;  // one FlushOnce at a time
+  std::thread flusher_;
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;
 

@@ -106,6 +106,21 @@ std::string SnappyCompress(std::string_view data) {
   return out;
 }
 
+bool SnappyUncompressAppend(std::string_view data, std::string& out) {
+  size_t length = 0;
+  // The queue's own records, checksummed; the bound only guards against a length gone wrong.
+  constexpr size_t kMaxBody = size_t{1} << 30;
+  if (!snappy::GetUncompressedLength(data.data(), data.size(), &length) || length > kMaxBody)
+    return false;
+  const size_t at = out.size();
+  out.resize(at + length);
+  if (!snappy::RawUncompress(data.data(), data.size(), out.data() + at)) {
+    out.resize(at);
+    return false;
+  }
+  return true;
+}
+
 uint64_t HashLabels(const Labels& labels) {
   uint64_t h = 14695981039346656037ULL;
   auto mix = [&h](std::string_view s) {

@@ -32,6 +32,8 @@ std::string EncodeWriteRequest(std::span<const SeriesSample> samples);
 
 // Snappy block format, as the protocol's Content-Encoding: snappy requires (not framed).
 std::string SnappyCompress(std::string_view data);
+// Appends the uncompressed `data` to `out`; false when `data` is not a valid snappy block.
+bool SnappyUncompressAppend(std::string_view data, std::string& out);
 
 // A stable 64-bit hash of a label set (FNV-1a over names and values), for sharding.
 uint64_t HashLabels(const Labels& labels);
