@@ -201,7 +201,7 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
     std::lock_guard lock(translate_mutex_);
     for (const auto& s : samples) {
       auto it = translated_.find(s.labels.get());
-      if (it == translated_.end() || it->second.source.lock() != s.labels) {
+      if (it == translated_.end()) {
         it = translated_.insert_or_assign(s.labels.get(), Translate(s.labels, *config)).first;
       }
       const Translated& t = it->second;
@@ -212,10 +212,10 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
       per_shard[t.hash % shards_.size()].push_back({t.labels, s.timestamp_ms, s.value});
     }
     if (translated_.size() >= sweep_at_) {
-      // A shared label set is held by the entry itself: gone when nobody else holds it.
+      // Gone when only the entry holds its source (twice when the labels are shared as they are).
       std::erase_if(translated_, [](const auto& kv) {
-        return kv.second.source.expired() ||
-               (kv.second.labels.get() == kv.first && kv.second.labels.use_count() == 1);
+        const long own = kv.second.labels.get() == kv.first ? 2 : 1;
+        return kv.second.source.use_count() <= own;
       });
       sweep_at_ = std::max<size_t>(1024, translated_.size() * 2);
     }

@@ -107,7 +107,8 @@ class EndpointQueue {
     std::thread thread;
   };
   struct Translated {
-    std::weak_ptr<const Labels> source;
+    // Held, so its address cannot be reused by another label set while the entry exists.
+    std::shared_ptr<const Labels> source;
     std::shared_ptr<const Labels> labels;  // null: dropped by relabelling
     uint64_t hash = 0;
   };
@@ -128,7 +129,7 @@ class EndpointQueue {
   std::shared_ptr<const RemoteWriteEndpoint> config_;
 
   // Labels as sent, per label set of the scrape loop: relabelling runs once per series, not per
-  // sample. Entries whose source is gone are swept when the map doubles.
+  // sample. Entries whose source nobody else holds are swept when the map doubles.
   std::mutex translate_mutex_;
   std::unordered_map<const Labels*, Translated> translated_;
   size_t sweep_at_ = 1024;

@@ -64,9 +64,9 @@ std::string EncodeWriteRequest(std::span<const SeriesSample> samples) {
   size_t i = 0;
   while (i < samples.size()) {
     size_t end = i + 1;
-    while (end < samples.size() &&
-           (samples[end].labels == samples[i].labels || *samples[end].labels == *samples[i].labels))
-      ++end;
+    // Label sets are shared per series (the scrape loop interns them), so the same pointer is
+    // the same series; comparing the labels themselves cost more than it saved.
+    while (end < samples.size() && samples[end].labels == samples[i].labels) ++end;
     // TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
     size_t series_size = 0;
     for (const auto& l : *samples[i].labels) {
@@ -90,7 +90,9 @@ std::string EncodeWriteRequest(std::span<const SeriesSample> samples) {
       PutVarint(out, SampleSize(samples[k]));
       PutTag(out, 1, kFixed64);
       const uint64_t bits = std::bit_cast<uint64_t>(samples[k].value);
-      for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>((bits >> (8 * b)) & 0xff));
+      char little_endian[8];
+      for (int b = 0; b < 8; ++b) little_endian[b] = static_cast<char>((bits >> (8 * b)) & 0xff);
+      out.append(little_endian, 8);
       PutTag(out, 2, kVarint);
       // int64 fields encode negative values as their 64-bit two's complement.
       PutVarint(out, static_cast<uint64_t>(samples[k].timestamp_ms));

@@ -27,7 +27,8 @@ double StaleNaN();
 bool IsStaleNaN(double value);
 
 // The protobuf encoding of a remote-write 1.0 WriteRequest (prometheus/prompb/remote.proto),
-// written by hand: one TimeSeries per run of consecutive samples of the same series.
+// written by hand: one TimeSeries per run of consecutive samples sharing one label set (the same
+// pointer; equal label sets behind different pointers are written as separate TimeSeries).
 std::string EncodeWriteRequest(std::span<const SeriesSample> samples);
 
 // Snappy block format, as the protocol's Content-Encoding: snappy requires (not framed).
