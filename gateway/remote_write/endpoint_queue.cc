@@ -170,8 +170,9 @@ EndpointQueue::Translated EndpointQueue::Translate(const std::shared_ptr<const L
                                                    const RemoteWriteEndpoint& config) const {
   Translated t;
   t.source = source;
-  if (config.external_labels.empty() && config.write_relabel_configs.empty()) {
-    // Nothing changes: share the scrape loop's label set (already sorted).
+  if (config.write_relabel_configs.empty()) {
+    // Nothing changes but the external labels, merged in while encoding: share the scrape
+    // loop's label set (already sorted).
     t.hash = HashLabels(*source);
     t.labels = source;
     return t;
@@ -221,61 +222,54 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
     }
   }
   const auto max_per_send = static_cast<size_t>(config->queue.max_samples_per_send);
+  // Without relabelling the label sets are the scrape loop's own, and the external labels are
+  // merged in while encoding, so no copy of every series is kept per endpoint.
+  static const Labels kNone;
+  const Labels& external = config->write_relabel_configs.empty() ? config->external_labels : kNone;
   for (size_t i = 0; i < shards_.size(); ++i) {
     if (per_shard[i].empty()) continue;
     Shard& shard = *shards_[i];
+    // One record per request: encoded and compressed once, here, before the lock.
+    std::vector<Record> records;
+    const std::span<const SeriesSample> all(per_shard[i]);
+    for (size_t at = 0; at < all.size(); at += max_per_send) {
+      const auto chunk = all.subspan(at, std::min(max_per_send, all.size() - at));
+      int64_t highest = 0;
+      for (const auto& s : chunk) highest = std::max(highest, s.timestamp_ms);
+      records.push_back({SnappyCompress(EncodeWriteRequest(chunk, external)),
+                         static_cast<uint32_t>(chunk.size()), highest});
+    }
+    per_shard[i].clear();
     uint64_t dropped = 0;
     bool wake = false;
-    if (shard.log) {
-      // One record per request: the body is encoded and compressed once, here, before the
-      // lock; the sender reads it back and sends it as it is.
-      struct Record {
-        std::string body;
-        uint32_t samples;
-        int64_t highest;
-      };
-      std::vector<Record> records;
-      const std::span<const SeriesSample> all(per_shard[i]);
-      for (size_t at = 0; at < all.size(); at += max_per_send) {
-        const auto chunk = all.subspan(at, std::min(max_per_send, all.size() - at));
-        int64_t highest = 0;
-        for (const auto& s : chunk) highest = std::max(highest, s.timestamp_ms);
-        records.push_back({SnappyCompress(EncodeWriteRequest(chunk)),
-                           static_cast<uint32_t>(chunk.size()), highest});
-      }
-      {
-        std::lock_guard lock(shard.mutex);
-        if (shard.log->pending_samples() == 0) {
-          shard.oldest_queued = SteadyClock::now();
-          wake = true;
-        }
-        for (const auto& r : records) {
-          if (!shard.log->Append(r.body, r.samples, r.highest)) dropped_.fetch_add(r.samples);
-        }
-        wake = wake || shard.log->pending_samples() >= max_per_send;
-      }
-      if (wake) shard.wake.notify_one();
-      continue;
-    }
     {
       std::lock_guard lock(shard.mutex);
-      if (shard.queue.empty()) {
+      if (Pending(shard) == 0) {
         shard.oldest_queued = SteadyClock::now();
         wake = true;
       }
-      for (auto& s : per_shard[i]) {
-        if (shard.queue.size() >= capacity_) {
-          shard.queue.pop_front();
-          ++dropped;
+      if (shard.log) {
+        for (const auto& r : records) {
+          if (!shard.log->Append(r.body, r.samples, r.highest_ms)) dropped += r.samples;
         }
-        shard.queue.push_back(std::move(s));
+      } else {
+        for (auto& r : records) {
+          shard.queued_samples += r.samples;
+          shard.records.push_back(std::move(r));
+        }
+        // Whole requests go, oldest first; the newest always stays.
+        while (shard.queued_samples > capacity_ && shard.records.size() > 1) {
+          dropped += shard.records.front().samples;
+          shard.queued_samples -= shard.records.front().samples;
+          shard.records.pop_front();
+        }
       }
-      wake = wake || shard.queue.size() >= max_per_send;
+      wake = wake || Pending(shard) >= max_per_send;
     }
     if (dropped > 0) {
       dropped_.fetch_add(dropped, std::memory_order_relaxed);
-      spdlog::warn("remote_write {}: queue full, dropped the {} oldest samples of shard {}", name_,
-                   dropped, i);
+      spdlog::warn("remote_write {}: {}, dropped the {} oldest samples of shard {}", name_,
+                   shard.log ? "cannot write the queue" : "queue full", dropped, i);
     }
     if (wake) shard.wake.notify_one();
   }
@@ -301,6 +295,7 @@ bool EndpointQueue::SendBatch(size_t index) {
   size_t count = 0;
   int64_t highest = 0;
   std::optional<SegmentLog::Batch> logged_batch;
+  std::vector<std::string> bodies;
   {
     std::lock_guard lock(shard.mutex);
     if (shard.log) {
@@ -308,43 +303,46 @@ bool EndpointQueue::SendBatch(size_t index) {
       if (!logged_batch) return false;
       count = logged_batch->samples;
       highest = logged_batch->max_timestamp_ms;
+      bodies = std::move(logged_batch->records);
+      logged_batch->records.clear();
     } else {
-      if (shard.queue.empty()) return false;
-      count = std::min(shard.queue.size(), static_cast<size_t>(config->queue.max_samples_per_send));
-      const auto end = shard.queue.begin() + static_cast<ptrdiff_t>(count);
-      for (auto it = shard.queue.begin(); it != end; ++it)
-        highest = std::max(highest, it->timestamp_ms);
-      request.body = SnappyCompress(EncodeWriteRequest(std::vector<SeriesSample>(
-          std::make_move_iterator(shard.queue.begin()), std::make_move_iterator(end))));
-      shard.queue.erase(shard.queue.begin(), end);
+      if (shard.records.empty()) return false;
+      const auto max = static_cast<size_t>(config->queue.max_samples_per_send);
+      while (!shard.records.empty()) {
+        Record& r = shard.records.front();
+        if (count > 0 && count + r.samples > max) break;
+        count += r.samples;
+        highest = std::max(highest, r.highest_ms);
+        bodies.push_back(std::move(r.body));
+        shard.queued_samples -= r.samples;
+        shard.records.pop_front();
+      }
       shard.inflight = count;
     }
     if (Pending(shard) > 0) shard.oldest_queued = SteadyClock::now();
   }
-  if (logged_batch) {
-    if (logged_batch->records.size() == 1) {
-      request.body = std::move(logged_batch->records.front());
-    } else {
-      // Small records (pushes, a short tail) go out together: each is a whole compressed
-      // WriteRequest, and encoded WriteRequests concatenate into one.
-      std::string joined;
-      bool ok = true;
-      for (const auto& r : logged_batch->records) ok = ok && SnappyUncompressAppend(r, joined);
-      if (!ok) {
-        // Checksummed on disk, so only a change of format gets here.
-        spdlog::error(
-            "remote_write {}: shard {} holds a record that is not snappy; dropped {} "
-            "samples",
-            name_, index, count);
-        failed_.fetch_add(count);
-        std::lock_guard lock(shard.mutex);
-        shard.log->Ack(*logged_batch);
-        return true;
-      }
-      request.body = SnappyCompress(joined);
+  if (bodies.size() == 1) {
+    request.body = std::move(bodies.front());
+  } else {
+    // Small records (pushes, a short tail) go out together: each is a whole compressed
+    // WriteRequest, and encoded WriteRequests concatenate into one.
+    std::string joined;
+    bool ok = true;
+    for (const auto& b : bodies) ok = ok && SnappyUncompressAppend(b, joined);
+    if (!ok) {
+      // Checksummed on disk, so only a change of format gets here.
+      spdlog::error(
+          "remote_write {}: shard {} holds a record that is not snappy; dropped {} samples", name_,
+          index, count);
+      failed_.fetch_add(count);
+      std::lock_guard lock(shard.mutex);
+      if (logged_batch) shard.log->Ack(*logged_batch);
+      shard.inflight = 0;
+      return true;
     }
-    logged_batch->records.clear();
+    request.body = SnappyCompress(joined);
   }
+  bodies.clear();
   // Done with the batch: acknowledged or refused for good. A batch abandoned at a stop stays
   // on disk and goes again after the next start.
   auto finish = [&] {
@@ -421,7 +419,7 @@ bool EndpointQueue::SendBatch(size_t index) {
 }
 
 size_t EndpointQueue::Pending(const Shard& shard) const {
-  return shard.log ? shard.log->pending_samples() : shard.queue.size();
+  return shard.log ? shard.log->pending_samples() : shard.queued_samples;
 }
 
 void EndpointQueue::RunShard(size_t index) {
@@ -455,7 +453,7 @@ QueueStats EndpointQueue::Stats() const {
       s.bytes_on_disk += shard->log->bytes();
       s.dropped += shard->log->dropped_samples();
     } else {
-      s.pending += shard->queue.size() + shard->inflight.load();
+      s.pending += shard->queued_samples + shard->inflight.load();
     }
   }
   s.sent = sent_.load();

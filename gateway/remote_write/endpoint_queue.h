@@ -79,9 +79,9 @@ class EndpointQueue {
   // A reloaded config for the same endpoint: URL, headers, credentials, TLS, relabelling and
   // backoff change at once; the queued samples stay. Shard count and capacity stay as started.
   void Reconfigure(RemoteWriteEndpoint config);
-  // Adds external labels, relabels, and queues each surviving sample on its series' shard. On
-  // disk, a shard's samples are encoded and compressed before its lock is taken, and written
-  // without waiting for the disk: the flusher thread fdatasyncs (see Flush).
+  // Adds external labels, relabels, and queues each surviving sample on its series' shard as
+  // records of encoded, compressed requests, built before the shard's lock is taken. On disk
+  // they are written without waiting for the disk: the flusher thread fdatasyncs (see Flush).
   void Append(const std::vector<SeriesSample>& samples);
   // Returns once every sample appended before the call is flushed to the disk (at once for a
   // queue in memory). Appends that arrive together share one flush per shard.
@@ -97,11 +97,19 @@ class EndpointQueue {
   size_t shard_count() const { return shards_.size(); }
 
  private:
+  // One request body: up to max_samples_per_send samples, encoded and compressed when
+  // appended, sent as it is (or joined with the next ones when they are small).
+  struct Record {
+    std::string body;
+    uint32_t samples = 0;
+    int64_t highest_ms = 0;
+  };
   struct Shard {
     std::mutex mutex;
     std::condition_variable wake;
-    std::deque<SeriesSample> queue;   // without a queue path
-    std::unique_ptr<SegmentLog> log;  // with one: the samples live on disk
+    std::deque<Record> records;       // without a queue path
+    size_t queued_samples = 0;        // in `records`
+    std::unique_ptr<SegmentLog> log;  // with one: the records live on disk
     std::chrono::steady_clock::time_point oldest_queued;
     std::atomic<size_t> inflight{0};  // samples of the batch being sent
     std::thread thread;

@@ -52,13 +52,26 @@ size_t SampleSize(const SeriesSample& s) {
   return 1 + 8 + 1 + VarintSize(static_cast<uint64_t>(s.timestamp_ms));
 }
 
+// Calls f for each label of the series merged with `external`, in name order; the series' own
+// label wins a clash.
+template <typename F>
+void ForEachLabel(const Labels& series, const Labels& external, F&& f) {
+  auto e = external.begin();
+  for (const auto& l : series) {
+    while (e != external.end() && e->first < l.first) f(*e++);
+    if (e != external.end() && e->first == l.first) ++e;
+    f(l);
+  }
+  while (e != external.end()) f(*e++);
+}
+
 }  // namespace
 
 double StaleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
 
 bool IsStaleNaN(double value) { return std::bit_cast<uint64_t>(value) == kStaleNaNBits; }
 
-std::string EncodeWriteRequest(std::span<const SeriesSample> samples) {
+std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labels& external) {
   std::string out;
   out.reserve(samples.size() * 64);
   size_t i = 0;
@@ -69,22 +82,22 @@ std::string EncodeWriteRequest(std::span<const SeriesSample> samples) {
     while (end < samples.size() && samples[end].labels == samples[i].labels) ++end;
     // TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
     size_t series_size = 0;
-    for (const auto& l : *samples[i].labels) {
+    ForEachLabel(*samples[i].labels, external, [&](const auto& l) {
       const size_t n = LabelSize(l);
       series_size += 1 + VarintSize(n) + n;
-    }
+    });
     for (size_t k = i; k < end; ++k) {
       const size_t n = SampleSize(samples[k]);
       series_size += 1 + VarintSize(n) + n;
     }
     PutTag(out, 1, kLengthDelimited);  // WriteRequest.timeseries
     PutVarint(out, series_size);
-    for (const auto& l : *samples[i].labels) {
+    ForEachLabel(*samples[i].labels, external, [&](const auto& l) {
       PutTag(out, 1, kLengthDelimited);
       PutVarint(out, LabelSize(l));
       PutString(out, 1, l.first);
       PutString(out, 2, l.second);
-    }
+    });
     for (size_t k = i; k < end; ++k) {
       PutTag(out, 2, kLengthDelimited);
       PutVarint(out, SampleSize(samples[k]));

@@ -29,7 +29,9 @@ bool IsStaleNaN(double value);
 // The protobuf encoding of a remote-write 1.0 WriteRequest (prometheus/prompb/remote.proto),
 // written by hand: one TimeSeries per run of consecutive samples sharing one label set (the same
 // pointer; equal label sets behind different pointers are written as separate TimeSeries).
-std::string EncodeWriteRequest(std::span<const SeriesSample> samples);
+// `external` (sorted by name) is merged into every series' labels, a series' own label of the
+// same name winning, as Prometheus applies external labels.
+std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labels& external = {});
 
 // Snappy block format, as the protocol's Content-Encoding: snappy requires (not framed).
 std::string SnappyCompress(std::string_view data);

@@ -421,15 +421,19 @@ TEST(EndpointQueueTest, FullQueueDropsTheOldestCounted) {
   std::vector<nanoseconds> waits;
   RemoteWriteEndpoint e = Endpoint();
   e.queue.capacity = 3;
-  e.queue.max_samples_per_send = 10;
+  e.queue.max_samples_per_send = 2;  // requests of [1 2] [3 4] [5]: the first goes
   EndpointQueue q(e, stub, false, std::make_unique<FakeWaiter>(clock, waits));
   auto up = L({{"__name__", "up"}});
   q.Append({{up, 1, 1}, {up, 2, 1}, {up, 3, 1}, {up, 4, 1}, {up, 5, 1}});
   EXPECT_EQ(q.Stats().dropped, 2u);
+  EXPECT_EQ(q.Stats().pending, 3u);
   ASSERT_TRUE(q.SendBatch(0));
   const auto req = Decode(stub.requests[0].body);
-  ASSERT_EQ(req.timeseries(0).samples_size(), 3);
+  ASSERT_EQ(req.timeseries(0).samples_size(), 2);
   EXPECT_EQ(req.timeseries(0).samples(0).timestamp(), 3);
+  ASSERT_TRUE(q.SendBatch(0));
+  EXPECT_EQ(Decode(stub.requests[1].body).timeseries(0).samples(0).timestamp(), 5);
+  EXPECT_FALSE(q.SendBatch(0));
 }
 
 TEST(EndpointQueueTest, ThreadsSendOnTheirOwnAndStop) {
