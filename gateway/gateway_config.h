@@ -73,7 +73,7 @@ struct RemoteWriteEndpoint {
   std::vector<RelabelRule> write_relabel_configs;
   std::vector<std::pair<std::string, std::string>> external_labels;  // sorted by name
   struct Queue {
-    // Samples buffered per shard in memory; the oldest go first when full. Larger than
+    // Samples buffered per shard in memory; the oldest requests go first when full. Larger than
     // Prometheus' 10000: a round of scrapes arrives at once, not spread over the interval.
     int64_t capacity = 50000;
     // Shards run: a fixed count, max_shards of them (the gateway does not reshard; see the
