@@ -1,9 +1,6 @@
 #include "gateway/scrape_loop.h"
 
 #include <spdlog/spdlog.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include <algorithm>
 #include <cmath>
@@ -66,12 +63,6 @@ void ScrapeLoop::Run() {
   while (!stopping_) {
     lock.unlock();
     RunOnce();
-#ifdef __GLIBC__
-    // A round's bodies are read on the scraper's worker threads, each with a malloc arena of
-    // its own, and freed here; glibc keeps those pages until asked, and the resident size grew
-    // by the sum of every arena's high-water mark. Handing them back once a round is cheap.
-    malloc_trim(0);
-#endif
     std::chrono::nanoseconds interval;
     {
       std::lock_guard settings_lock(mutex_);

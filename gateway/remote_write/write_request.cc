@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cstring>
+#include <memory>
 
 namespace meshflow::gateway::remote_write {
 namespace {
@@ -116,9 +117,18 @@ std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labe
 }
 
 std::string SnappyCompress(std::string_view data) {
-  std::string out;
-  snappy::Compress(data.data(), data.size(), &out);
-  return out;
+  // Into a scratch buffer, not a std::string sized to the bound: resizing a string zero-fills
+  // it, which cost more than copying out the (much smaller) compressed bytes.
+  thread_local std::unique_ptr<char[]> scratch;
+  thread_local size_t scratch_size = 0;
+  const size_t bound = snappy::MaxCompressedLength(data.size());
+  if (scratch_size < bound) {
+    scratch = std::make_unique_for_overwrite<char[]>(bound);
+    scratch_size = bound;
+  }
+  size_t length = 0;
+  snappy::RawCompress(data.data(), data.size(), scratch.get(), &length);
+  return std::string(scratch.get(), length);
 }
 
 bool SnappyUncompressAppend(std::string_view data, std::string& out) {
