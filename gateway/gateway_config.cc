@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -107,18 +108,28 @@ std::shared_ptr<const TlsClient> ReadTlsConfig(const ConfigNode& node,
   return client;
 }
 
-// basic_auth: the username and a file holding the password, as Prometheus takes them.
+// basic_auth: the username and the password, inline or in a file (not both), as Prometheus
+// takes them.
 std::string ReadBasicAuth(const ConfigNode& node, const std::string& config_file) {
-  node.ExpectMap({"username", "password_file"});
+  node.ExpectMap({"username", "password", "password_file"});
   const auto user_node = node.Require("username");
   const std::string user = user_node.AsString();
   if (user.empty() || user.find(':') != std::string::npos) {
     user_node.Fail("a user name without ':'");
   }
-  const auto file_node = node.Require("password_file");
-  const std::string password = ReadSecretFile(file_node, config_file, "password");
-  if (password.find_first_of("\r\n") != std::string::npos) {
-    file_node.Fail("a password file holding one line");
+  std::string password;
+  if (auto inline_node = node.Get("password")) {
+    if (auto file_node = node.Get("password_file"))
+      file_node->Fail("password or password_file, not both");
+    password = inline_node->AsString();
+    if (password.find_first_of("\r\n") != std::string::npos)
+      inline_node->Fail("a password of one line");
+  } else {
+    const auto file_node = node.Require("password_file");
+    password = ReadSecretFile(file_node, config_file, "password");
+    if (password.find_first_of("\r\n") != std::string::npos) {
+      file_node.Fail("a password file holding one line");
+    }
   }
   return "Basic " + Base64(user + ":" + password);
 }
@@ -134,27 +145,75 @@ bool ValidLabelName(const std::string& name) {
   return RE2::FullMatch(name, kLabel);
 }
 
+// One write_relabel_configs entry, checked as Prometheus checks it (model/relabel).
 RelabelRule ReadRelabelRule(const ConfigNode& node) {
-  node.ExpectMap({"source_labels", "separator", "regex", "action"});
+  node.ExpectMap(
+      {"source_labels", "separator", "regex", "modulus", "target_label", "replacement", "action"});
+  using Action = RelabelRule::Action;
   RelabelRule rule;
+  std::string action = "replace";
   if (auto n = node.Get("action")) {
-    const std::string action = n->AsEnum({"keep", "drop", "labeldrop", "labelkeep"});
-    if (action == "drop") rule.action = RelabelRule::Action::kDrop;
-    if (action == "labeldrop") rule.action = RelabelRule::Action::kLabelDrop;
-    if (action == "labelkeep") rule.action = RelabelRule::Action::kLabelKeep;
+    static const std::vector<std::pair<std::string, Action>> kActions = {
+        {"replace", Action::kReplace},     {"keep", Action::kKeep},
+        {"drop", Action::kDrop},           {"hashmod", Action::kHashMod},
+        {"labelmap", Action::kLabelMap},   {"labeldrop", Action::kLabelDrop},
+        {"labelkeep", Action::kLabelKeep}, {"keepequal", Action::kKeepEqual},
+        {"dropequal", Action::kDropEqual}};
+    action = n->AsEnum({"replace", "keep", "drop", "hashmod", "labelmap", "labeldrop", "labelkeep",
+                        "keepequal", "dropequal"});
+    for (const auto& [name, a] : kActions) {
+      if (name == action) rule.action = a;
+    }
   }
-  const bool selects =
-      rule.action == RelabelRule::Action::kKeep || rule.action == RelabelRule::Action::kDrop;
+  const bool on_names = rule.action == Action::kLabelDrop || rule.action == Action::kLabelKeep;
+  const bool equal = rule.action == Action::kKeepEqual || rule.action == Action::kDropEqual;
+  const bool selects = rule.action == Action::kKeep || rule.action == Action::kDrop;
+  if (on_names) {
+    // Prometheus: "labeldrop action requires only 'regex', and no other fields".
+    for (const char* field :
+         {"source_labels", "separator", "modulus", "target_label", "replacement"}) {
+      if (auto n = node.Get(field)) n->Fail("only regex with " + action + ", no " + field);
+    }
+  }
+  if (equal) {
+    for (const char* field : {"regex", "modulus", "replacement", "separator"}) {
+      if (auto n = node.Get(field)) n->Fail("only source_labels and target_label with " + action);
+    }
+  }
   if (auto n = node.Get("source_labels")) {
-    if (!selects) n->Fail("no source_labels with labeldrop or labelkeep");
     rule.source_labels = n->AsStringList();
     for (const auto& l : rule.source_labels) {
       if (!ValidLabelName(l)) n->Fail("label names such as __name__ or node");
     }
-  } else if (selects) {
+  } else if (selects || equal || rule.action == Action::kHashMod) {
     node.Require("source_labels");
   }
   if (auto n = node.Get("separator")) rule.separator = n->AsString();
+  if (auto n = node.Get("target_label")) {
+    rule.target_label = n->AsString();
+    if (rule.action == Action::kLabelMap || selects) n->Fail("no target_label with " + action);
+    // replace may build the name from the regex's groups ($1, ${name}; Prometheus'
+    // relabelTarget pattern); every other action names it.
+    static const RE2 kTemplated(R"((?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+)");
+    const bool ok = rule.action == Action::kReplace ? RE2::FullMatch(rule.target_label, kTemplated)
+                                                    : ValidLabelName(rule.target_label);
+    if (!ok)
+      n->Fail("a label name such as node" +
+              std::string(rule.action == Action::kReplace ? " (or one built with $1)" : ""));
+  } else if (rule.action == Action::kReplace || rule.action == Action::kHashMod || equal) {
+    node.Require("target_label");
+  }
+  if (auto n = node.Get("replacement")) {
+    if (rule.action != Action::kReplace && rule.action != Action::kLabelMap)
+      n->Fail("no replacement with " + action);
+    rule.replacement = n->AsString();
+  }
+  if (auto n = node.Get("modulus")) {
+    if (rule.action != Action::kHashMod) n->Fail("no modulus with " + action);
+    rule.modulus = static_cast<uint64_t>(n->AsInt(1, std::numeric_limits<int64_t>::max()));
+  } else if (rule.action == Action::kHashMod) {
+    node.Require("modulus");
+  }
   std::string pattern = "(.*)";
   if (auto n = node.Get("regex")) pattern = n->AsString();
   RE2::Options options;
@@ -224,12 +283,17 @@ RemoteWriteEndpoint ReadRemoteWrite(const ConfigNode& node, const std::string& c
     std::sort(e.external_labels.begin(), e.external_labels.end());
   }
   if (auto q = node.Get("queue_config")) {
-    q->ExpectMap({"capacity", "max_shards", "max_samples_per_send", "batch_send_deadline",
-                  "min_backoff", "max_backoff", "retry_on_http_429", "path", "max_bytes",
-                  "max_age"});
+    q->ExpectMap({"capacity", "max_shards", "min_shards", "max_samples_per_send",
+                  "batch_send_deadline", "min_backoff", "max_backoff", "retry_on_http_429", "path",
+                  "max_bytes", "max_age"});
     auto& c = e.queue;
     if (auto n = q->Get("capacity")) c.capacity = n->AsInt(1, 10'000'000);
     if (auto n = q->Get("max_shards")) c.max_shards = n->AsInt(1, 64);
+    if (auto n = q->Get("min_shards")) {
+      c.min_shards = n->AsInt(1, 64);
+      if (c.min_shards > c.max_shards)
+        n->Fail("a count not above queue_config.max_shards (" + std::to_string(c.max_shards) + ")");
+    }
     if (auto n = q->Get("max_samples_per_send")) c.max_samples_per_send = n->AsInt(1, 100'000);
     if (auto n = q->Get("batch_send_deadline")) c.batch_send_deadline = ReadPositiveDuration(*n);
     if (auto n = q->Get("min_backoff")) c.min_backoff = ReadPositiveDuration(*n);

@@ -40,13 +40,26 @@ struct PushNode {
   std::string token;  // read from token_file when the config is loaded
 };
 
-// One write_relabel_configs entry, as Prometheus takes it (the actions that select or strip).
+// One write_relabel_configs entry, as Prometheus takes it.
 struct RelabelRule {
-  enum class Action { kKeep, kDrop, kLabelDrop, kLabelKeep };
-  Action action = Action::kKeep;
-  std::vector<std::string> source_labels;  // keep/drop: their values joined by `separator`
+  enum class Action {
+    kReplace,
+    kKeep,
+    kDrop,
+    kHashMod,
+    kLabelMap,
+    kLabelDrop,
+    kLabelKeep,
+    kKeepEqual,
+    kDropEqual,
+  };
+  Action action = Action::kReplace;        // Prometheus' default
+  std::vector<std::string> source_labels;  // their values joined by `separator`
   std::string separator = ";";
   std::shared_ptr<const re2::RE2> regex;  // fully anchored, as in Prometheus
+  std::string target_label;               // replace may use $1 / ${name} in it
+  std::string replacement = "$1";         // replace, labelmap
+  uint64_t modulus = 0;                   // hashmod
 };
 
 // One remote_write endpoint, in the shape of Prometheus' remote_write entries.
@@ -60,10 +73,13 @@ struct RemoteWriteEndpoint {
   std::vector<RelabelRule> write_relabel_configs;
   std::vector<std::pair<std::string, std::string>> external_labels;  // sorted by name
   struct Queue {
-    // Samples buffered per shard in memory; the oldest go first when full. Larger than
+    // Samples buffered per shard in memory; the oldest requests go first when full. Larger than
     // Prometheus' 10000: a round of scrapes arrives at once, not spread over the interval.
     int64_t capacity = 50000;
-    int64_t max_shards = 4;  // shards run (the gateway does not reshard)
+    // Shards run: a fixed count, max_shards of them (the gateway does not reshard; see the
+    // gateway README). min_shards is taken for Prometheus configs and must not exceed it.
+    int64_t max_shards = 4;
+    int64_t min_shards = 1;
     int64_t max_samples_per_send = 2000;
     nanoseconds batch_send_deadline = std::chrono::seconds(5);
     nanoseconds min_backoff = std::chrono::milliseconds(30);

@@ -7,7 +7,17 @@
 #include "gateway/flags.h"
 #include "gateway/gateway.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 int main(int argc, char** argv) {
+#ifdef __GLIBC__
+  // Scrape bodies are allocated on the scraper's worker threads (up to scrape.concurrency) and
+  // freed on the scrape loop's; glibc gives each thread an arena of its own, whose free memory
+  // only that arena reuses, so the resident size grew with the thread count. Two arenas bound it.
+  mallopt(M_ARENA_MAX, 2);
+#endif
   meshflow::gateway::GatewayFlags flags;
   if (auto exit_code = meshflow::gateway::ParseGatewayFlags(argc, argv, flags)) return *exit_code;
   if (flags.daemon.config_check) {

@@ -94,6 +94,51 @@ const std::shared_ptr<const Labels>& ScrapeLoop::Intern(NodeState& state, Labels
   return it->second.labels;
 }
 
+const std::shared_ptr<const Labels>& ScrapeLoop::InternSample(NodeState& state,
+                                                              const TextSample& sample,
+                                                              const Labels& target) {
+  // The key is the sample's name and labels in name order, so a series seen before is found
+  // without building its label set (most series, every round). The target labels are the same
+  // for every series of the node, so they stay out of the key. A leading '\x01' keeps these
+  // keys apart from the synthesized series' (Intern's keys start with a label name).
+  order_.clear();
+  for (size_t i = 0; i < sample.labels.size(); ++i) {
+    if (!sample.labels[i].second.empty()) order_.push_back(i);  // an empty label is no label
+  }
+  auto by_name = [&](size_t a, size_t b) {
+    return sample.labels[a].first < sample.labels[b].first;
+  };
+  if (!std::is_sorted(order_.begin(), order_.end(), by_name))
+    std::sort(order_.begin(), order_.end(), by_name);
+  key_.assign(1, '\x01');
+  key_ += sample.name;
+  key_ += '\xfe';
+  for (size_t i : order_) {
+    key_ += sample.labels[i].first;
+    key_ += '\xff';
+    key_ += sample.labels[i].second;
+    key_ += '\xfe';
+  }
+  auto [it, inserted] = state.series.try_emplace(key_);
+  it->second.seen_round = round_;
+  if (!inserted) return it->second.labels;
+  Labels labels;
+  labels.reserve(order_.size() + target.size() + 1);
+  labels.emplace_back("__name__", sample.name);
+  for (size_t i : order_) {
+    const auto& label = sample.labels[i];
+    // A label the target also sets is kept as exported_<name>, as Prometheus does without
+    // honor_labels.
+    const bool clash = std::any_of(target.begin(), target.end(),
+                                   [&](const auto& t) { return t.first == label.first; });
+    labels.emplace_back(clash ? "exported_" + label.first : label.first, label.second);
+  }
+  labels.insert(labels.end(), target.begin(), target.end());
+  std::sort(labels.begin(), labels.end());
+  it->second.labels = std::make_shared<const Labels>(std::move(labels));
+  return it->second.labels;
+}
+
 void ScrapeLoop::Ingest(const std::string& node, const Exposition* exposition, int64_t timestamp_ms,
                         std::optional<double> duration_seconds, std::vector<SeriesSample>& out) {
   NodeState& state = nodes_[node];
@@ -102,20 +147,8 @@ void ScrapeLoop::Ingest(const std::string& node, const Exposition* exposition, i
   if (exposition) {
     for (const auto& family : exposition->families) {
       for (const auto& sample : family.samples) {
-        Labels labels;
-        labels.reserve(sample.labels.size() + target.size() + 1);
-        labels.emplace_back("__name__", sample.name);
-        for (const auto& label : sample.labels) {
-          if (label.second.empty()) continue;  // an empty label is no label
-          // A label the target also sets is kept as exported_<name>, as Prometheus does
-          // without honor_labels.
-          const bool clash = std::any_of(target.begin(), target.end(),
-                                         [&](const auto& t) { return t.first == label.first; });
-          labels.emplace_back(clash ? "exported_" + label.first : label.first, label.second);
-        }
-        labels.insert(labels.end(), target.begin(), target.end());
-        out.push_back({Intern(state, std::move(labels)), sample.timestamp_ms.value_or(timestamp_ms),
-                       sample.value});
+        out.push_back({InternSample(state, sample, target),
+                       sample.timestamp_ms.value_or(timestamp_ms), sample.value});
         ++scraped;
       }
     }
@@ -142,15 +175,22 @@ void ScrapeLoop::Ingest(const std::string& node, const Exposition* exposition, i
 void ScrapeLoop::TakePush(const std::string& node) {
   const auto lookup = push_store_.Get(node);
   if (lookup.state != PushStore::State::kFresh || !lookup.body || !lookup.body->exposition) return;
-  std::vector<SeriesSample> out;
-  std::lock_guard lock(mutex_);
-  NodeState& state = nodes_[node];
-  if (state.taken_push == lookup.body->received_monotonic) return;
-  state.taken_push = lookup.body->received_monotonic;
-  ++round_;
-  const auto ts = static_cast<int64_t>(std::llround(lookup.body->received_wall_seconds * 1000));
-  Ingest(node, lookup.body->exposition.get(), ts, std::nullopt, out);
-  sink_.Append(out);
+  {
+    std::vector<SeriesSample> out;
+    std::lock_guard lock(mutex_);
+    NodeState& state = nodes_[node];
+    // Taken by a round meanwhile: appended already, and perhaps not yet flushed.
+    if (state.taken_push != lookup.body->received_monotonic) {
+      state.taken_push = lookup.body->received_monotonic;
+      ++round_;
+      const auto ts = static_cast<int64_t>(std::llround(lookup.body->received_wall_seconds * 1000));
+      Ingest(node, lookup.body->exposition.get(), ts, std::nullopt, out);
+      sink_.Append(out);
+    }
+  }
+  // The push is answered after this; the wait for the disk holds no lock of the loop, and
+  // pushes that arrive together share one flush.
+  sink_.Flush();
 }
 
 void ScrapeLoop::RunOnce() {

@@ -67,6 +67,9 @@ class ScrapeLoop {
               std::optional<double> duration_seconds, std::vector<remote_write::SeriesSample>& out);
   const std::shared_ptr<const remote_write::Labels>& Intern(NodeState& state,
                                                             remote_write::Labels labels);
+  // A scraped sample's series: found by a key built from the sample, built only when new.
+  const std::shared_ptr<const remote_write::Labels>& InternSample(
+      NodeState& state, const TextSample& sample, const remote_write::Labels& target);
   void Run();
 
   TargetRegistry& registry_;
@@ -79,7 +82,8 @@ class ScrapeLoop {
   Settings settings_;
   std::map<std::string, NodeState> nodes_;
   uint64_t round_ = 0;
-  std::string key_;  // scratch
+  std::string key_;            // scratch
+  std::vector<size_t> order_;  // scratch
 
   std::mutex run_mutex_;
   std::condition_variable run_cv_;

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <span>
 
 #include "common/daemon/version.h"
 #include "gateway/remote_write/relabel.h"
@@ -70,9 +72,27 @@ EndpointQueue::EndpointQueue(RemoteWriteEndpoint config, Transport& transport, b
                    shards_[i]->log->pending_samples(), o.dir);
     }
   }
+  if (!config_->queue.path.empty()) {
+    // The shard count is fixed per start; a series' samples from before a change of max_shards
+    // sit in a folder no shard reads (reading them beside the new shards could reorder them).
+    std::error_code ec;
+    for (size_t i = shards; i < 64; ++i) {
+      const std::string dir = config_->queue.path + "/shard-" + std::to_string(i);
+      if (std::filesystem::exists(dir, ec)) {
+        spdlog::warn("remote_write {}: {} is left from a larger max_shards and is not sent", name_,
+                     dir);
+      }
+    }
+  }
+  on_disk_ =
+      std::any_of(shards_.begin(), shards_.end(), [](const auto& s) { return s->log != nullptr; });
   if (run_threads) {
     for (size_t i = 0; i < shards; ++i)
       shards_[i]->thread = std::thread([this, i] { RunShard(i); });
+    if (on_disk_) {
+      flusher_running_ = true;
+      flusher_ = std::thread([this] { RunFlusher(); });
+    }
   }
 }
 
@@ -88,6 +108,53 @@ void EndpointQueue::Stop() {
   for (auto& s : shards_) {
     if (s->thread.joinable()) s->thread.join();
   }
+  { std::lock_guard lock(flush_mutex_); }
+  flush_wake_.notify_all();
+  flushed_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+}
+
+uint64_t EndpointQueue::FlushOnce() {
+  std::lock_guard once(flush_once_mutex_);
+  // Every Append numbered up to here has finished its writes: the flush below covers them.
+  const uint64_t covered = appended_seq_.load();
+  std::vector<int> fds;
+  for (auto& s : shards_) {
+    std::lock_guard lock(s->mutex);
+    if (!s->log) continue;
+    auto taken = s->log->TakeUnflushed();
+    fds.insert(fds.end(), taken.begin(), taken.end());
+  }
+  // The slow part, outside every shard's lock: appends and sends go on meanwhile.
+  SegmentLog::FlushAndClose(fds);
+  return covered;
+}
+
+void EndpointQueue::RunFlusher() {
+  std::unique_lock lock(flush_mutex_);
+  while (true) {
+    flush_wake_.wait(lock, [&] { return stopping_ || appended_seq_.load() > flushed_seq_; });
+    if (stopping_) break;
+    lock.unlock();
+    const uint64_t covered = FlushOnce();
+    lock.lock();
+    flushed_seq_ = std::max(flushed_seq_, covered);
+    flushed_.notify_all();
+  }
+}
+
+void EndpointQueue::Flush() {
+  if (!on_disk_) return;
+  const uint64_t want = appended_seq_.load();
+  if (!flusher_running_) {
+    const uint64_t covered = FlushOnce();
+    std::lock_guard lock(flush_mutex_);
+    flushed_seq_ = std::max(flushed_seq_, covered);
+    return;
+  }
+  std::unique_lock lock(flush_mutex_);
+  flush_wake_.notify_one();
+  flushed_.wait(lock, [&] { return stopping_ || flushed_seq_ >= want; });
 }
 
 void EndpointQueue::Reconfigure(RemoteWriteEndpoint config) {
@@ -103,8 +170,9 @@ EndpointQueue::Translated EndpointQueue::Translate(const std::shared_ptr<const L
                                                    const RemoteWriteEndpoint& config) const {
   Translated t;
   t.source = source;
-  if (config.external_labels.empty() && config.write_relabel_configs.empty()) {
-    // Nothing changes: share the scrape loop's label set (already sorted).
+  if (config.write_relabel_configs.empty()) {
+    // Nothing changes but the external labels, merged in while encoding: share the scrape
+    // loop's label set (already sorted).
     t.hash = HashLabels(*source);
     t.labels = source;
     return t;
@@ -134,7 +202,7 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
     std::lock_guard lock(translate_mutex_);
     for (const auto& s : samples) {
       auto it = translated_.find(s.labels.get());
-      if (it == translated_.end() || it->second.source.lock() != s.labels) {
+      if (it == translated_.end()) {
         it = translated_.insert_or_assign(s.labels.get(), Translate(s.labels, *config)).first;
       }
       const Translated& t = it->second;
@@ -145,58 +213,73 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
       per_shard[t.hash % shards_.size()].push_back({t.labels, s.timestamp_ms, s.value});
     }
     if (translated_.size() >= sweep_at_) {
-      // A shared label set is held by the entry itself: gone when nobody else holds it.
+      // Gone when only the entry holds its source (twice when the labels are shared as they are).
       std::erase_if(translated_, [](const auto& kv) {
-        return kv.second.source.expired() ||
-               (kv.second.labels.get() == kv.first && kv.second.labels.use_count() == 1);
+        const long own = kv.second.labels.get() == kv.first ? 2 : 1;
+        return kv.second.source.use_count() <= own;
       });
       sweep_at_ = std::max<size_t>(1024, translated_.size() * 2);
     }
   }
   const auto max_per_send = static_cast<size_t>(config->queue.max_samples_per_send);
+  // Without relabelling the label sets are the scrape loop's own, and the external labels are
+  // merged in while encoding, so no copy of every series is kept per endpoint.
+  static const Labels kNone;
+  const Labels& external = config->write_relabel_configs.empty() ? config->external_labels : kNone;
   for (size_t i = 0; i < shards_.size(); ++i) {
     if (per_shard[i].empty()) continue;
     Shard& shard = *shards_[i];
+    // One record per request: encoded and compressed once, here, before the lock.
+    std::vector<Record> records;
+    const std::span<const SeriesSample> all(per_shard[i]);
+    for (size_t at = 0; at < all.size(); at += max_per_send) {
+      const auto chunk = all.subspan(at, std::min(max_per_send, all.size() - at));
+      int64_t highest = 0;
+      for (const auto& s : chunk) highest = std::max(highest, s.timestamp_ms);
+      records.push_back({SnappyCompress(EncodeWriteRequest(chunk, external)),
+                         static_cast<uint32_t>(chunk.size()), highest});
+    }
+    per_shard[i].clear();
     uint64_t dropped = 0;
     bool wake = false;
-    if (shard.log) {
-      int64_t highest = 0;
-      for (const auto& s : per_shard[i]) highest = std::max(highest, s.timestamp_ms);
-      const std::string payload = EncodeWriteRequest(per_shard[i]);
-      const auto n = static_cast<uint32_t>(per_shard[i].size());
-      {
-        std::lock_guard lock(shard.mutex);
-        if (shard.log->pending_samples() == 0) {
-          shard.oldest_queued = SteadyClock::now();
-          wake = true;
-        }
-        if (!shard.log->Append(payload, n, highest)) dropped_.fetch_add(n);
-        wake = wake || shard.log->pending_samples() >= max_per_send;
-      }
-      if (wake) shard.wake.notify_one();
-      continue;
-    }
     {
       std::lock_guard lock(shard.mutex);
-      if (shard.queue.empty()) {
+      if (Pending(shard) == 0) {
         shard.oldest_queued = SteadyClock::now();
         wake = true;
       }
-      for (auto& s : per_shard[i]) {
-        if (shard.queue.size() >= capacity_) {
-          shard.queue.pop_front();
-          ++dropped;
+      if (shard.log) {
+        for (const auto& r : records) {
+          if (!shard.log->Append(r.body, r.samples, r.highest_ms)) dropped += r.samples;
         }
-        shard.queue.push_back(std::move(s));
+      } else {
+        for (auto& r : records) {
+          shard.queued_samples += r.samples;
+          shard.records.push_back(std::move(r));
+        }
+        // Whole requests go, oldest first; the newest always stays.
+        while (shard.queued_samples > capacity_ && shard.records.size() > 1) {
+          dropped += shard.records.front().samples;
+          shard.queued_samples -= shard.records.front().samples;
+          shard.records.pop_front();
+        }
       }
-      wake = wake || shard.queue.size() >= max_per_send;
+      wake = wake || Pending(shard) >= max_per_send;
     }
     if (dropped > 0) {
       dropped_.fetch_add(dropped, std::memory_order_relaxed);
-      spdlog::warn("remote_write {}: queue full, dropped the {} oldest samples of shard {}", name_,
-                   dropped, i);
+      spdlog::warn("remote_write {}: {}, dropped the {} oldest samples of shard {}", name_,
+                   shard.log ? "cannot write the queue" : "queue full", dropped, i);
     }
     if (wake) shard.wake.notify_one();
+  }
+  if (on_disk_) {
+    // Numbered after its writes, so a flush that reads this number covers them.
+    appended_seq_.fetch_add(1);
+    if (flusher_running_) {
+      { std::lock_guard lock(flush_mutex_); }
+      flush_wake_.notify_one();
+    }
   }
 }
 
@@ -212,6 +295,7 @@ bool EndpointQueue::SendBatch(size_t index) {
   size_t count = 0;
   int64_t highest = 0;
   std::optional<SegmentLog::Batch> logged_batch;
+  std::vector<std::string> bodies;
   {
     std::lock_guard lock(shard.mutex);
     if (shard.log) {
@@ -219,20 +303,46 @@ bool EndpointQueue::SendBatch(size_t index) {
       if (!logged_batch) return false;
       count = logged_batch->samples;
       highest = logged_batch->max_timestamp_ms;
+      bodies = std::move(logged_batch->records);
+      logged_batch->records.clear();
     } else {
-      if (shard.queue.empty()) return false;
-      count = std::min(shard.queue.size(), static_cast<size_t>(config->queue.max_samples_per_send));
-      const auto end = shard.queue.begin() + static_cast<ptrdiff_t>(count);
-      for (auto it = shard.queue.begin(); it != end; ++it)
-        highest = std::max(highest, it->timestamp_ms);
-      request.body = SnappyCompress(EncodeWriteRequest(std::vector<SeriesSample>(
-          std::make_move_iterator(shard.queue.begin()), std::make_move_iterator(end))));
-      shard.queue.erase(shard.queue.begin(), end);
+      if (shard.records.empty()) return false;
+      const auto max = static_cast<size_t>(config->queue.max_samples_per_send);
+      while (!shard.records.empty()) {
+        Record& r = shard.records.front();
+        if (count > 0 && count + r.samples > max) break;
+        count += r.samples;
+        highest = std::max(highest, r.highest_ms);
+        bodies.push_back(std::move(r.body));
+        shard.queued_samples -= r.samples;
+        shard.records.pop_front();
+      }
       shard.inflight = count;
     }
     if (Pending(shard) > 0) shard.oldest_queued = SteadyClock::now();
   }
-  if (logged_batch) request.body = SnappyCompress(logged_batch->payload);
+  if (bodies.size() == 1) {
+    request.body = std::move(bodies.front());
+  } else {
+    // Small records (pushes, a short tail) go out together: each is a whole compressed
+    // WriteRequest, and encoded WriteRequests concatenate into one.
+    std::string joined;
+    bool ok = true;
+    for (const auto& b : bodies) ok = ok && SnappyUncompressAppend(b, joined);
+    if (!ok) {
+      // Checksummed on disk, so only a change of format gets here.
+      spdlog::error(
+          "remote_write {}: shard {} holds a record that is not snappy; dropped {} samples", name_,
+          index, count);
+      failed_.fetch_add(count);
+      std::lock_guard lock(shard.mutex);
+      if (logged_batch) shard.log->Ack(*logged_batch);
+      shard.inflight = 0;
+      return true;
+    }
+    request.body = SnappyCompress(joined);
+  }
+  bodies.clear();
   // Done with the batch: acknowledged or refused for good. A batch abandoned at a stop stays
   // on disk and goes again after the next start.
   auto finish = [&] {
@@ -309,7 +419,7 @@ bool EndpointQueue::SendBatch(size_t index) {
 }
 
 size_t EndpointQueue::Pending(const Shard& shard) const {
-  return shard.log ? shard.log->pending_samples() : shard.queue.size();
+  return shard.log ? shard.log->pending_samples() : shard.queued_samples;
 }
 
 void EndpointQueue::RunShard(size_t index) {
@@ -343,7 +453,7 @@ QueueStats EndpointQueue::Stats() const {
       s.bytes_on_disk += shard->log->bytes();
       s.dropped += shard->log->dropped_samples();
     } else {
-      s.pending += shard->queue.size() + shard->inflight.load();
+      s.pending += shard->queued_samples + shard->inflight.load();
     }
   }
   s.sent = sent_.load();

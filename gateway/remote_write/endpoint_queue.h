@@ -79,8 +79,13 @@ class EndpointQueue {
   // A reloaded config for the same endpoint: URL, headers, credentials, TLS, relabelling and
   // backoff change at once; the queued samples stay. Shard count and capacity stay as started.
   void Reconfigure(RemoteWriteEndpoint config);
-  // Adds external labels, relabels, and queues each surviving sample on its series' shard.
+  // Adds external labels, relabels, and queues each surviving sample on its series' shard as
+  // records of encoded, compressed requests, built before the shard's lock is taken. On disk
+  // they are written without waiting for the disk: the flusher thread fdatasyncs (see Flush).
   void Append(const std::vector<SeriesSample>& samples);
+  // Returns once every sample appended before the call is flushed to the disk (at once for a
+  // queue in memory). Appends that arrive together share one flush per shard.
+  void Flush();
   // Sends one batch of shard `shard` (up to max_samples_per_send) until it is acknowledged,
   // refused or the queue stops. False when the shard was empty.
   bool SendBatch(size_t shard);
@@ -92,21 +97,33 @@ class EndpointQueue {
   size_t shard_count() const { return shards_.size(); }
 
  private:
+  // One request body: up to max_samples_per_send samples, encoded and compressed when
+  // appended, sent as it is (or joined with the next ones when they are small).
+  struct Record {
+    std::string body;
+    uint32_t samples = 0;
+    int64_t highest_ms = 0;
+  };
   struct Shard {
     std::mutex mutex;
     std::condition_variable wake;
-    std::deque<SeriesSample> queue;   // without a queue path
-    std::unique_ptr<SegmentLog> log;  // with one: the samples live on disk
+    std::deque<Record> records;       // without a queue path
+    size_t queued_samples = 0;        // in `records`
+    std::unique_ptr<SegmentLog> log;  // with one: the records live on disk
     std::chrono::steady_clock::time_point oldest_queued;
     std::atomic<size_t> inflight{0};  // samples of the batch being sent
     std::thread thread;
   };
   struct Translated {
-    std::weak_ptr<const Labels> source;
+    // Held, so its address cannot be reused by another label set while the entry exists.
+    std::shared_ptr<const Labels> source;
     std::shared_ptr<const Labels> labels;  // null: dropped by relabelling
     uint64_t hash = 0;
   };
   void RunShard(size_t index);
+  void RunFlusher();
+  // Flushes every shard's files written so far; returns the append sequence number covered.
+  uint64_t FlushOnce();
   size_t Pending(const Shard& shard) const;  // caller holds shard.mutex
   Translated Translate(const std::shared_ptr<const Labels>& source,
                        const RemoteWriteEndpoint& config) const;
@@ -120,13 +137,26 @@ class EndpointQueue {
   std::shared_ptr<const RemoteWriteEndpoint> config_;
 
   // Labels as sent, per label set of the scrape loop: relabelling runs once per series, not per
-  // sample. Entries whose source is gone are swept when the map doubles.
+  // sample. Entries whose source nobody else holds are swept when the map doubles.
   std::mutex translate_mutex_;
   std::unordered_map<const Labels*, Translated> translated_;
   size_t sweep_at_ = 1024;
 
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<bool> stopping_{false};
+
+  // Group commit for the disk queue: Append numbers itself after its writes, the flusher
+  // flushes and publishes the number it covered, Flush waits for its own.
+  bool on_disk_ = false;
+  bool flusher_running_ = false;
+  std::atomic<uint64_t> appended_seq_{0};
+  std::mutex flush_mutex_;
+  std::condition_variable flush_wake_;  // to the flusher: something was appended
+  std::condition_variable flushed_;     // to Flush callers: flushed_seq_ moved
+  uint64_t flush_requested_ = 0;        // the newest sequence number someone waits for
+  uint64_t flushed_seq_ = 0;
+  std::mutex flush_once_mutex_;  // one FlushOnce at a time
+  std::thread flusher_;
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;
 

@@ -49,6 +49,15 @@ void RemoteWriter::Append(const std::vector<SeriesSample>& samples) {
   for (const auto& q : queues) q->Append(samples);
 }
 
+void RemoteWriter::Flush() {
+  std::vector<std::shared_ptr<EndpointQueue>> queues;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, q] : queues_) queues.push_back(q);
+  }
+  for (const auto& q : queues) q->Flush();
+}
+
 bool RemoteWriter::empty() const {
   std::lock_guard lock(mutex_);
   return queues_.empty();

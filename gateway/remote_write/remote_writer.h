@@ -18,6 +18,9 @@ class SampleSink {
  public:
   virtual ~SampleSink() = default;
   virtual void Append(const std::vector<SeriesSample>& samples) = 0;
+  // Returns once what was appended before is as safe as the queues keep it (flushed to disk
+  // for a queue on disk); a pushed exposition is acknowledged after this.
+  virtual void Flush() {}
 };
 
 // Every remote_write endpoint of the config, each with its own queue.
@@ -31,6 +34,7 @@ class RemoteWriter final : public SampleSink {
   // its queue and takes the new settings; queues of endpoints no longer named are stopped.
   void Configure(const std::vector<RemoteWriteEndpoint>& endpoints);
   void Append(const std::vector<SeriesSample>& samples) override;
+  void Flush() override;
   bool empty() const;
   void Stop();
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -18,7 +19,9 @@ namespace fs = std::filesystem;
 
 // Record: magic, payload length, samples, CRC-32 (of the rest of the header and the payload),
 // newest timestamp, payload. Little-endian.
-constexpr uint32_t kMagic = 0x5752464d;  // "MFRW"
+// "MFR2": the payload is a whole compressed request body (the first format, "MFRW", held
+// uncompressed chunks and is not read).
+constexpr uint32_t kMagic = 0x3252464d;
 constexpr size_t kHeader = 24;
 constexpr char kCursorFile[] = "cursor";
 
@@ -64,6 +67,24 @@ bool WriteAll(int fd, const char* data, size_t size) {
   return true;
 }
 
+// Header and payload with one writev (completed by plain writes if the kernel wrote less).
+bool WriteRecord(int fd, const char* header, std::string_view payload) {
+  iovec iov[2] = {{const_cast<char*>(header), kHeader},
+                  {const_cast<char*>(payload.data()), payload.size()}};
+  ssize_t n;
+  do {
+    n = ::writev(fd, iov, 2);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return false;
+  auto done = static_cast<size_t>(n);
+  if (done < kHeader) {
+    return WriteAll(fd, header + done, kHeader - done) &&
+           WriteAll(fd, payload.data(), payload.size());
+  }
+  done -= kHeader;
+  return WriteAll(fd, payload.data() + done, payload.size() - done);
+}
+
 bool ReadAt(int fd, char* data, size_t size, uint64_t offset) {
   while (size > 0) {
     const ssize_t n = ::pread(fd, data, size, static_cast<off_t>(offset));
@@ -86,9 +107,9 @@ std::optional<std::pair<SegmentLog::Batch, uint32_t>> ReadRecord(int fd, uint64_
   const uint32_t length = Get32(header + 4);
   if (offset + kHeader + length > file_size) return std::nullopt;
   SegmentLog::Batch b;
-  b.payload.resize(length);
-  if (length > 0 && !ReadAt(fd, b.payload.data(), length, offset + kHeader)) return std::nullopt;
-  if (Checksum(header + 8, header + 16, b.payload) != Get32(header + 12)) return std::nullopt;
+  std::string& payload = b.records.emplace_back(length, '\0');
+  if (length > 0 && !ReadAt(fd, payload.data(), length, offset + kHeader)) return std::nullopt;
+  if (Checksum(header + 8, header + 16, payload) != Get32(header + 12)) return std::nullopt;
   b.samples = Get32(header + 8);
   b.max_timestamp_ms = static_cast<int64_t>(Get64(header + 16));
   return std::make_pair(std::move(b), static_cast<uint32_t>(kHeader + length));
@@ -110,7 +131,44 @@ std::unique_ptr<SegmentLog> SegmentLog::Open(Options options, const Clock& clock
 }
 
 SegmentLog::~SegmentLog() {
+  // A clean stop flushes what it wrote, so only a crash can leave records unflushed.
+  FlushAndClose(TakeUnflushed());
   if (write_fd_ >= 0) ::close(write_fd_);
+  if (read_fd_ >= 0) ::close(read_fd_);
+}
+
+std::string SegmentLog::Batch::Joined() const {
+  std::string out;
+  for (const auto& r : records) out += r;
+  return out;
+}
+
+std::vector<int> SegmentLog::TakeUnflushed() {
+  std::vector<int> fds = std::move(retired_fds_);
+  retired_fds_.clear();
+  if (write_fd_ >= 0 && write_fd_dirty_) {
+    const int fd = ::fcntl(write_fd_, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0) {
+      fds.push_back(fd);
+      write_fd_dirty_ = false;
+    } else {
+      spdlog::warn("remote_write queue {}: cannot duplicate a descriptor to flush: {}",
+                   options_.dir, std::strerror(errno));
+    }
+  }
+  return fds;
+}
+
+bool SegmentLog::FlushAndClose(const std::vector<int>& fds) {
+  bool ok = true;
+  for (int fd : fds) {
+    if (::fdatasync(fd) != 0) {
+      spdlog::error("remote_write queue: cannot flush a segment: {}", std::strerror(errno));
+      ok = false;
+    }
+    ::close(fd);
+  }
+  return ok;
 }
 
 bool SegmentLog::Load(std::string* error) {
@@ -196,7 +254,16 @@ bool SegmentLog::Load(std::string* error) {
 }
 
 bool SegmentLog::StartSegment(std::string* error) {
-  if (write_fd_ >= 0) ::close(write_fd_);
+  if (write_fd_ >= 0) {
+    // Still to be flushed by the next TakeUnflushed's caller, not here under the owner's lock.
+    if (write_fd_dirty_) {
+      retired_fds_.push_back(write_fd_);
+    } else {
+      ::close(write_fd_);
+    }
+    write_fd_ = -1;
+    write_fd_dirty_ = false;
+  }
   const uint64_t index =
       segments_.empty() ? std::max<uint64_t>(cursor_segment_, 1) : segments_.back().index + 1;
   write_fd_ = ::open(PathOf(index).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -223,25 +290,25 @@ bool SegmentLog::Append(std::string_view payload, uint32_t samples, int64_t max_
       return false;
     }
   }
-  std::string record(kHeader, '\0');
-  Put32(record.data(), kMagic);
-  Put32(record.data() + 4, static_cast<uint32_t>(payload.size()));
-  Put32(record.data() + 8, samples);
-  Put64(record.data() + 16, static_cast<uint64_t>(max_timestamp_ms));
-  Put32(record.data() + 12, Checksum(record.data() + 8, record.data() + 16, payload));
-  record.append(payload);
+  char header[kHeader] = {};
+  Put32(header, kMagic);
+  Put32(header + 4, static_cast<uint32_t>(payload.size()));
+  Put32(header + 8, samples);
+  Put64(header + 16, static_cast<uint64_t>(max_timestamp_ms));
+  Put32(header + 12, Checksum(header + 8, header + 16, payload));
   Segment& seg = segments_.back();
-  // One write per record, flushed, so a SIGKILL or power loss leaves whole records or a tail the
-  // next start cuts.
-  if (!WriteAll(write_fd_, record.data(), record.size()) || ::fdatasync(write_fd_) != 0) {
+  const size_t length = kHeader + payload.size();
+  // One write per record, so a crash leaves whole records or a tail the next start cuts.
+  if (!WriteRecord(write_fd_, header, payload)) {
     spdlog::error("remote_write queue {}: cannot write segment {}: {}", options_.dir, seg.index,
                   std::strerror(errno));
     // The file may now hold part of the record: start over in a new segment.
     if (::ftruncate(write_fd_, static_cast<off_t>(seg.size)) != 0) StartSegment(nullptr);
     return false;
   }
-  seg.records.push_back({seg.size, static_cast<uint32_t>(record.size()), samples});
-  seg.size += record.size();
+  write_fd_dirty_ = true;
+  seg.records.push_back({seg.size, static_cast<uint32_t>(length), samples});
+  seg.size += length;
   seg.last_write = clock_.Wall();
   pending_samples_ += samples;
   EnforceBounds();
@@ -255,8 +322,13 @@ std::optional<SegmentLog::Batch> SegmentLog::Next(uint32_t max_samples) {
       return seg.index > cursor_segment_ || r.offset >= cursor_offset_;
     });
     if (it == seg.records.end()) continue;
-    const int fd = ::open(PathOf(seg.index).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
+    if (read_fd_ < 0 || read_segment_ != seg.index) {
+      if (read_fd_ >= 0) ::close(read_fd_);
+      read_fd_ = ::open(PathOf(seg.index).c_str(), O_RDONLY | O_CLOEXEC);
+      read_segment_ = seg.index;
+      if (read_fd_ < 0) return std::nullopt;
+    }
+    const int fd = read_fd_;
     Batch batch;
     batch.segment = seg.index;
     batch.begin = it->offset;
@@ -272,12 +344,18 @@ std::optional<SegmentLog::Batch> SegmentLog::Next(uint32_t max_samples) {
         batch.end = it->offset + it->length;
         continue;
       }
-      batch.payload += record->first.payload;
+      batch.records.push_back(std::move(record->first.records.front()));
       batch.samples += record->first.samples;
       batch.max_timestamp_ms = std::max(batch.max_timestamp_ms, record->first.max_timestamp_ms);
       batch.end = it->offset + it->length;
     }
-    ::close(fd);
+    if (batch.records.empty()) {
+      // Every record of the run was damaged: they are skipped for good.
+      cursor_segment_ = batch.segment;
+      cursor_offset_ = batch.end;
+      PersistCursor();
+      continue;
+    }
     inflight_end_ = std::make_pair(batch.segment, batch.end);
     return batch;
   }
@@ -316,7 +394,8 @@ void SegmentLog::PersistCursor() {
   const std::string tmp = options_.dir + "/" + kCursorFile + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
-  const bool ok = WriteAll(fd, buf, sizeof(buf)) && ::fdatasync(fd) == 0;
+  // Not flushed: a cursor lost to a power loss only sends acknowledged batches again.
+  const bool ok = WriteAll(fd, buf, sizeof(buf));
   ::close(fd);
   // rename is atomic: a crash leaves the old cursor or the new one, never half of either.
   if (ok) ::rename(tmp.c_str(), (options_.dir + "/" + kCursorFile).c_str());

@@ -14,9 +14,15 @@
 namespace meshflow::gateway::remote_write {
 
 // One shard's write-ahead log on disk: numbered segment files of checksummed records, read from
-// a persisted acknowledgement cursor. A record is a chunk of an encoded WriteRequest (chunks
-// concatenate into one message), so a batch is its records' bytes joined. Bounded by bytes and
-// age: whole segments go first, oldest first, their unacknowledged samples counted as dropped.
+// a persisted acknowledgement cursor. The log does not look into a record (the queue stores one
+// compressed request body per record). Bounded by bytes and age: whole segments go first,
+// oldest first, their unacknowledged samples counted as dropped.
+//
+// Durability is split in two so that the disk's flush latency never stalls the writer: Append
+// only write()s (the record is then in the kernel's page cache and survives a SIGKILL of the
+// process), and TakeUnflushed hands the files written since the last flush to a caller that
+// fdatasyncs them outside its lock (group commit; what survives a power loss).
+// Not thread-safe: the owner serializes every call.
 class SegmentLog {
  public:
   struct Options {
@@ -33,21 +39,29 @@ class SegmentLog {
   SegmentLog(const SegmentLog&) = delete;
   SegmentLog& operator=(const SegmentLog&) = delete;
 
-  // Appends one record and flushes it to the disk; then enforces the bounds. False on a write
-  // error (logged); the samples are then lost and counted by the caller.
+  // Appends one record with one write() (not flushed); then enforces the bounds. False on a
+  // write error (logged); the samples are then lost and counted by the caller.
   bool Append(std::string_view payload, uint32_t samples, int64_t max_timestamp_ms);
+  // Descriptors of every file written since the last call (duplicates: the log may close its
+  // own meanwhile); the caller fdatasyncs and closes them, see FlushAndClose. Empty when nothing
+  // was written.
+  std::vector<int> TakeUnflushed();
+  // fdatasync then close each; false when a flush failed (logged).
+  static bool FlushAndClose(const std::vector<int>& fds);
 
   struct Batch {
-    std::string payload;
+    std::vector<std::string> records;  // payloads, oldest first
     uint32_t samples = 0;
     int64_t max_timestamp_ms = 0;
     uint64_t segment = 0;
     uint64_t begin = 0, end = 0;  // offsets in the segment
+    std::string Joined() const;   // the payloads end to end
   };
   // Records after the read position, up to `max_samples` (at least one record), within one
   // segment; nullopt when none are waiting. The same records come again until Ack.
   std::optional<Batch> Next(uint32_t max_samples);
-  // Moves the cursor past `batch` (acknowledged or refused for good) and persists it.
+  // Moves the cursor past `batch` (acknowledged or refused for good) and writes it down (not
+  // flushed: after a power loss the last acknowledged batches may go again, at least once).
   void Ack(const Batch& batch);
 
   uint64_t pending_samples() const { return pending_samples_; }
@@ -79,6 +93,10 @@ class SegmentLog {
   const Clock& clock_;
   std::deque<Segment> segments_;  // oldest first; the last is written to
   int write_fd_ = -1;
+  bool write_fd_dirty_ = false;   // written since the last TakeUnflushed
+  std::vector<int> retired_fds_;  // finished segments written and not yet handed out for flushing
+  int read_fd_ = -1;              // the segment Next reads, kept open between batches
+  uint64_t read_segment_ = 0;
   uint64_t cursor_segment_ = 0, cursor_offset_ = 0;
   // The batch handed out by Next and not yet acknowledged: it stays counted while in flight.
   std::optional<std::pair<uint64_t, uint64_t>> inflight_end_;

@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cstring>
+#include <memory>
 
 namespace meshflow::gateway::remote_write {
 namespace {
@@ -52,45 +53,60 @@ size_t SampleSize(const SeriesSample& s) {
   return 1 + 8 + 1 + VarintSize(static_cast<uint64_t>(s.timestamp_ms));
 }
 
+// Calls f for each label of the series merged with `external`, in name order; the series' own
+// label wins a clash.
+template <typename F>
+void ForEachLabel(const Labels& series, const Labels& external, F&& f) {
+  auto e = external.begin();
+  for (const auto& l : series) {
+    while (e != external.end() && e->first < l.first) f(*e++);
+    if (e != external.end() && e->first == l.first) ++e;
+    f(l);
+  }
+  while (e != external.end()) f(*e++);
+}
+
 }  // namespace
 
 double StaleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
 
 bool IsStaleNaN(double value) { return std::bit_cast<uint64_t>(value) == kStaleNaNBits; }
 
-std::string EncodeWriteRequest(std::span<const SeriesSample> samples) {
+std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labels& external) {
   std::string out;
   out.reserve(samples.size() * 64);
   size_t i = 0;
   while (i < samples.size()) {
     size_t end = i + 1;
-    while (end < samples.size() &&
-           (samples[end].labels == samples[i].labels || *samples[end].labels == *samples[i].labels))
-      ++end;
+    // Label sets are shared per series (the scrape loop interns them), so the same pointer is
+    // the same series; comparing the labels themselves cost more than it saved.
+    while (end < samples.size() && samples[end].labels == samples[i].labels) ++end;
     // TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
     size_t series_size = 0;
-    for (const auto& l : *samples[i].labels) {
+    ForEachLabel(*samples[i].labels, external, [&](const auto& l) {
       const size_t n = LabelSize(l);
       series_size += 1 + VarintSize(n) + n;
-    }
+    });
     for (size_t k = i; k < end; ++k) {
       const size_t n = SampleSize(samples[k]);
       series_size += 1 + VarintSize(n) + n;
     }
     PutTag(out, 1, kLengthDelimited);  // WriteRequest.timeseries
     PutVarint(out, series_size);
-    for (const auto& l : *samples[i].labels) {
+    ForEachLabel(*samples[i].labels, external, [&](const auto& l) {
       PutTag(out, 1, kLengthDelimited);
       PutVarint(out, LabelSize(l));
       PutString(out, 1, l.first);
       PutString(out, 2, l.second);
-    }
+    });
     for (size_t k = i; k < end; ++k) {
       PutTag(out, 2, kLengthDelimited);
       PutVarint(out, SampleSize(samples[k]));
       PutTag(out, 1, kFixed64);
       const uint64_t bits = std::bit_cast<uint64_t>(samples[k].value);
-      for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>((bits >> (8 * b)) & 0xff));
+      char little_endian[8];
+      for (int b = 0; b < 8; ++b) little_endian[b] = static_cast<char>((bits >> (8 * b)) & 0xff);
+      out.append(little_endian, 8);
       PutTag(out, 2, kVarint);
       // int64 fields encode negative values as their 64-bit two's complement.
       PutVarint(out, static_cast<uint64_t>(samples[k].timestamp_ms));
@@ -101,9 +117,33 @@ std::string EncodeWriteRequest(std::span<const SeriesSample> samples) {
 }
 
 std::string SnappyCompress(std::string_view data) {
-  std::string out;
-  snappy::Compress(data.data(), data.size(), &out);
-  return out;
+  // Into a scratch buffer, not a std::string sized to the bound: resizing a string zero-fills
+  // it, which cost more than copying out the (much smaller) compressed bytes.
+  thread_local std::unique_ptr<char[]> scratch;
+  thread_local size_t scratch_size = 0;
+  const size_t bound = snappy::MaxCompressedLength(data.size());
+  if (scratch_size < bound) {
+    scratch = std::make_unique_for_overwrite<char[]>(bound);
+    scratch_size = bound;
+  }
+  size_t length = 0;
+  snappy::RawCompress(data.data(), data.size(), scratch.get(), &length);
+  return std::string(scratch.get(), length);
+}
+
+bool SnappyUncompressAppend(std::string_view data, std::string& out) {
+  size_t length = 0;
+  // The queue's own records, checksummed; the bound only guards against a length gone wrong.
+  constexpr size_t kMaxBody = size_t{1} << 30;
+  if (!snappy::GetUncompressedLength(data.data(), data.size(), &length) || length > kMaxBody)
+    return false;
+  const size_t at = out.size();
+  out.resize(at + length);
+  if (!snappy::RawUncompress(data.data(), data.size(), out.data() + at)) {
+    out.resize(at);
+    return false;
+  }
+  return true;
 }
 
 uint64_t HashLabels(const Labels& labels) {

@@ -27,11 +27,16 @@ double StaleNaN();
 bool IsStaleNaN(double value);
 
 // The protobuf encoding of a remote-write 1.0 WriteRequest (prometheus/prompb/remote.proto),
-// written by hand: one TimeSeries per run of consecutive samples of the same series.
-std::string EncodeWriteRequest(std::span<const SeriesSample> samples);
+// written by hand: one TimeSeries per run of consecutive samples sharing one label set (the same
+// pointer; equal label sets behind different pointers are written as separate TimeSeries).
+// `external` (sorted by name) is merged into every series' labels, a series' own label of the
+// same name winning, as Prometheus applies external labels.
+std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labels& external = {});
 
 // Snappy block format, as the protocol's Content-Encoding: snappy requires (not framed).
 std::string SnappyCompress(std::string_view data);
+// Appends the uncompressed `data` to `out`; false when `data` is not a valid snappy block.
+bool SnappyUncompressAppend(std::string_view data, std::string& out);
 
 // A stable 64-bit hash of a label set (FNV-1a over names and values), for sharding.
 uint64_t HashLabels(const Labels& labels);

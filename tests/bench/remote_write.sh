@@ -3,7 +3,10 @@
 # same run, both scraping the same 100 targets x 1,000 series every 5 s and writing to the same
 # VictoriaMetrics (loopback). Figures only; nothing passes or fails. Reported per agent: samples
 # that arrived in VictoriaMetrics per CPU-second of the agent, resident memory (now and peak),
-# request bytes sent per sample. Both queue on disk.
+# request bytes sent per sample. CPU is the process's own (utime + stime from /proc/PID/stat),
+# not wall time. vmagent keeps its queue in memory and spills to -remoteWrite.tmpDataPath; the
+# gateway's queue is on disk (queue_config.path, every sample written and flushed) unless
+# REMOTE_WRITE_BENCH_QUEUE=memory.
 #   tests/bench/remote_write.sh BUILD_DIR
 set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR}
@@ -11,6 +14,8 @@ gateway=${MESHFLOW_GATEWAY:-$build/gateway/meshflow-gateway}
 window=${REMOTE_WRITE_BENCH_WINDOW:-120}  # seconds measured, after a warm-up
 targets=${REMOTE_WRITE_BENCH_TARGETS:-100}
 series=${REMOTE_WRITE_BENCH_SERIES:-1000}
+queue=${REMOTE_WRITE_BENCH_QUEUE:-disk}
+[[ $queue == disk || $queue == memory ]] || { echo "remote_write: queue is disk or memory"; exit 1; }
 [[ -x $gateway ]] || { echo "remote_write: $gateway not built"; exit 1; }
 command -v vmagent >/dev/null || { echo "remote_write: vmagent not installed"; exit 1; }
 
@@ -82,9 +87,9 @@ wait_http "http://127.0.0.1:$vm_port/health"
   echo "  - url: http://127.0.0.1:$vm_port/api/v1/write"
   echo "    name: vm"
   echo "    external_labels: {agent: gateway}"
-  # On disk like vmagent's -remoteWrite.tmpDataPath, so neither drops while VictoriaMetrics
-  # registers 200,000 new series at the start.
-  echo "    queue_config: {path: gateway-queue}"
+  # On disk, so nothing is dropped while VictoriaMetrics registers 200,000 new series at the
+  # start; in memory, 50,000 samples per shard (the default).
+  if [[ $queue == disk ]]; then echo "    queue_config: {path: gateway-queue}"; fi
 } >"$work/gateway.yml"
 {
   echo "global: {scrape_interval: 5s, scrape_timeout: 5s}"
@@ -144,7 +149,7 @@ sleep 5  # let the last batches land
 gs=$(vm_count gateway "$end") vs=$(vm_count vmagent "$end")
 curl -sf "http://127.0.0.1:$gw_port/metrics" >"$work/gw_metrics"
 
-echo "== remote write, $targets targets x $series series every 5 s, ${window} s measured"
+echo "== remote write, $targets targets x $series series every 5 s, ${window} s measured, gateway queue: $queue"
 python3 - "$hz" "$g0" "$g1" "$gs" "$gb0" "$gb1" "$g_rss" "$g_hwm" gateway \
             "$v0" "$v1" "$vs" "$vb0" "$vb1" "$v_rss" "$v_hwm" vmagent <<'PY'
 import sys

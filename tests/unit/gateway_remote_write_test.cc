@@ -6,6 +6,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "common/core/config_reader.h"
 #include "gateway/gateway_config.h"
@@ -122,6 +123,105 @@ TEST(RelabelTest, KeepDropLabeldrop) {
   // A missing source label joins as the empty string.
   Labels no_node{{"__name__", "up"}};
   EXPECT_TRUE(Relabel({Rule(RelabelRule::Action::kKeep, {"node"}, "")}, no_node));
+}
+
+// write_relabel_configs as the config loader builds them, on Prometheus' own cases
+// (model/relabel/relabel_test.go); `labels` comes back sorted, or nullopt when dropped.
+std::optional<Labels> Relabelled(const std::string& rules_yaml, Labels labels) {
+  const auto config = ParseGatewayConfig(
+      "remote_write:\n  - url: http://a/w\n    write_relabel_configs:\n" + rules_yaml, "t.yaml");
+  labels.emplace_back("__name__", "m");
+  if (!Relabel(config.remote_write.at(0).write_relabel_configs, labels)) return std::nullopt;
+  std::sort(labels.begin(), labels.end());
+  std::erase_if(labels, [](const auto& l) { return l.first == "__name__"; });
+  return labels;
+}
+
+TEST(RelabelTest, ReplaceExpandsGroupsAsPrometheusDoes) {
+  const Labels abc{{"a", "foo"}, {"b", "bar"}, {"c", "baz"}};
+  EXPECT_EQ(Relabelled("      - {source_labels: [a], regex: 'f(.*)', target_label: d, "
+                       "replacement: 'ch${1}-ch${1}'}\n",  // action: replace is the default
+                       abc),
+            (Labels{{"a", "foo"}, {"b", "bar"}, {"c", "baz"}, {"d", "choo-choo"}}));
+  EXPECT_EQ(Relabelled("      - {source_labels: [a, b], regex: 'f(.*);(.*)r', target_label: a, "
+                       "replacement: 'b${1}${2}m', action: replace}\n"
+                       "      - {source_labels: [c, a], regex: '(b).*b(.*)ba(.*)', "
+                       "target_label: d, replacement: '$1$2$2$3', action: replace}\n",
+                       abc),
+            (Labels{{"a", "boobam"}, {"b", "bar"}, {"c", "baz"}, {"d", "boooom"}}));
+  // Anchored: '.*(b).*' must cover the whole value; a regex that does not match changes nothing.
+  EXPECT_EQ(Relabelled("      - {source_labels: [a], regex: '.*(b).*', target_label: d}\n",
+                       {{"a", "abc"}}),
+            (Labels{{"a", "abc"}, {"d", "b"}}));
+  EXPECT_EQ(Relabelled("      - {source_labels: [a], regex: 'f', target_label: b, "
+                       "replacement: bar}\n",
+                       {{"a", "boo"}}),
+            (Labels{{"a", "boo"}}));
+  // The target label built from a group; an empty or invalid one changes nothing.
+  const std::string templated =
+      "      - {source_labels: [a], regex: 'some-([^-]+)-([^,]+)', replacement: '${2}', "
+      "target_label: '${1}'}\n";
+  EXPECT_EQ(Relabelled(templated, {{"a", "some-name-value"}}),
+            (Labels{{"a", "some-name-value"}, {"name", "value"}}));
+  EXPECT_EQ(Relabelled("      - {source_labels: [a], regex: 'some-([^-]+)-([^,]+)', "
+                       "replacement: '${1}', target_label: '${3}'}\n",
+                       {{"a", "some-name-0"}}),
+            (Labels{{"a", "some-name-0"}}));
+  // Go's expansion: "$1x" names the group "1x" (none, so empty); ${1}x is 1 then x; $$ is $.
+  EXPECT_EQ(Relabelled("      - {source_labels: [a], regex: '(.*)', target_label: b, "
+                       "replacement: '$1x'}\n"
+                       "      - {source_labels: [a], regex: '(.*)', target_label: c, "
+                       "replacement: '${1}x$$'}\n"
+                       "      - {source_labels: [a], regex: '(?P<word>f)oo', target_label: d, "
+                       "replacement: '$word-${word}'}\n",
+                       {{"a", "foo"}, {"b", "gone"}}),
+            (Labels{{"a", "foo"}, {"c", "foox$"}, {"d", "f-f"}}));
+}
+
+TEST(RelabelTest, HashmodLabelmapKeepDropEqual) {
+  const Labels abc{{"a", "foo"}, {"b", "bar"}, {"c", "baz"}};
+  EXPECT_EQ(Relabelled("      - {source_labels: [c], target_label: d, modulus: 1000, "
+                       "action: hashmod}\n",
+                       abc),
+            (Labels{{"a", "foo"}, {"b", "bar"}, {"c", "baz"}, {"d", "976"}}));
+  EXPECT_EQ(Relabelled("      - {source_labels: [a], target_label: b, modulus: 1000, "
+                       "action: hashmod}\n",
+                       {{"a", "foo\nbar"}}),
+            (Labels{{"a", "foo\nbar"}, {"b", "734"}}));
+  EXPECT_EQ(
+      Relabelled("      - {regex: '(b.*)', replacement: 'bar_${1}', action: labelmap}\n",
+                 {{"a", "foo"}, {"b1", "bar"}, {"b2", "baz"}}),
+      (Labels{{"a", "foo"}, {"b1", "bar"}, {"b2", "baz"}, {"bar_b1", "bar"}, {"bar_b2", "baz"}}));
+  EXPECT_EQ(Relabelled("      - {regex: '(b.*)', action: labelkeep}\n",
+                       {{"a", "foo"}, {"b1", "bar"}, {"b2", "baz"}}),
+            (Labels{{"b1", "bar"}, {"b2", "baz"}}));
+  EXPECT_EQ(Relabelled("      - {regex: '(b.*)', action: labeldrop}\n",
+                       {{"a", "foo"}, {"b1", "bar"}, {"b2", "baz"}}),
+            (Labels{{"a", "foo"}}));
+  const Labels ports{{"__port1", "1234"}, {"__port2", "5678"}, {"__tmp_port", "1234"}};
+  EXPECT_EQ(Relabelled("      - {source_labels: [__tmp_port], target_label: __port1, "
+                       "action: keepequal}\n",
+                       ports),
+            ports);
+  EXPECT_EQ(Relabelled("      - {source_labels: [__tmp_port], target_label: __port2, "
+                       "action: keepequal}\n",
+                       ports),
+            std::nullopt);
+  EXPECT_EQ(Relabelled("      - {source_labels: [__tmp_port], target_label: __port1, "
+                       "action: dropequal}\n",
+                       ports),
+            std::nullopt);
+  EXPECT_EQ(Relabelled("      - {source_labels: [__tmp_port], target_label: __port2, "
+                       "action: dropequal}\n",
+                       ports),
+            ports);
+  // A replacement that empties a label removes it; one that empties __name__ drops the series.
+  EXPECT_EQ(Relabelled("      - {source_labels: [a], regex: 'f(x?)oo', target_label: a}\n",
+                       {{"a", "foo"}, {"b", "bar"}}),
+            (Labels{{"b", "bar"}}));
+  EXPECT_EQ(Relabelled("      - {regex: '.*', target_label: __name__, replacement: ''}\n", {}),
+            std::nullopt);
+  EXPECT_EQ(HashMod("baz", 1000), 976u);
 }
 
 // A receiver that answers from a script, and records what it was sent.
@@ -321,15 +421,19 @@ TEST(EndpointQueueTest, FullQueueDropsTheOldestCounted) {
   std::vector<nanoseconds> waits;
   RemoteWriteEndpoint e = Endpoint();
   e.queue.capacity = 3;
-  e.queue.max_samples_per_send = 10;
+  e.queue.max_samples_per_send = 2;  // requests of [1 2] [3 4] [5]: the first goes
   EndpointQueue q(e, stub, false, std::make_unique<FakeWaiter>(clock, waits));
   auto up = L({{"__name__", "up"}});
   q.Append({{up, 1, 1}, {up, 2, 1}, {up, 3, 1}, {up, 4, 1}, {up, 5, 1}});
   EXPECT_EQ(q.Stats().dropped, 2u);
+  EXPECT_EQ(q.Stats().pending, 3u);
   ASSERT_TRUE(q.SendBatch(0));
   const auto req = Decode(stub.requests[0].body);
-  ASSERT_EQ(req.timeseries(0).samples_size(), 3);
+  ASSERT_EQ(req.timeseries(0).samples_size(), 2);
   EXPECT_EQ(req.timeseries(0).samples(0).timestamp(), 3);
+  ASSERT_TRUE(q.SendBatch(0));
+  EXPECT_EQ(Decode(stub.requests[1].body).timeseries(0).samples(0).timestamp(), 5);
+  EXPECT_FALSE(q.SendBatch(0));
 }
 
 TEST(EndpointQueueTest, ThreadsSendOnTheirOwnAndStop) {
@@ -491,6 +595,15 @@ remote_write:
   EXPECT_EQ(c.remote_write[1].name, "vm");
   EXPECT_EQ(c.remote_write[1].authorization, "Bearer s3cr3t-token");
   EXPECT_EQ(c.remote_write[1].remote_timeout, seconds(5));
+  // The password inline, as Prometheus also takes it; the shard bounds.
+  const auto inline_password = Parse(R"(remote_write:
+  - url: http://a/w
+    basic_auth: {username: "123456", password: pw}
+    queue_config: {min_shards: 2, max_shards: 3}
+)");
+  EXPECT_EQ(inline_password.remote_write[0].authorization, "Basic MTIzNDU2OnB3");
+  EXPECT_EQ(inline_password.remote_write[0].queue.min_shards, 2);
+  EXPECT_EQ(inline_password.remote_write[0].queue.max_shards, 3);
   EXPECT_EQ(Parse("").scrape_interval, seconds(5));
 }
 
@@ -513,6 +626,35 @@ TEST_F(RemoteWriteConfigTest, LocatedErrors) {
   EXPECT_TRUE(RE2::PartialMatch(regex, R"(gateway\.yaml:4:\d+: .*regex)")) << regex;
   const std::string dup = Error("remote_write:\n  - url: http://a/w\n  - url: http://a/w\n");
   EXPECT_TRUE(RE2::PartialMatch(dup, R"(gateway\.yaml:3:\d+: )")) << dup;
+  auto relabel_error = [&](const std::string& rule) {
+    return Error("remote_write:\n  - url: http://a/w\n    write_relabel_configs:\n      - " + rule +
+                 "\n");
+  };
+  for (const auto& [rule, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"{source_labels: [a], action: rewrite}", R"(:4:\d+: .*action.*replace)"},
+           {"{source_labels: [a], regex: 'x(', target_label: b}", R"(:4:\d+: .*regex.*RE2)"},
+           {"{source_labels: [a], regex: 'x'}", R"(:4:\d+: .*target_label)"},
+           {"{source_labels: [a], target_label: '-${1}'}", R"(:4:\d+: .*target_label)"},
+           {"{source_labels: [a], target_label: b, action: hashmod}", R"(:4:\d+: .*modulus)"},
+           {"{source_labels: [a], target_label: b, modulus: 0, action: hashmod}",
+            R"(:4:\d+: .*modulus)"},
+           {"{regex: a, source_labels: [b], action: labeldrop}", R"(:4:\d+: .*source_labels)"},
+           {"{source_labels: [a], target_label: b, regex: x, action: keepequal}",
+            R"(:4:\d+: .*regex)"},
+           {"{source_labels: [a], target_label: b, action: keep}", R"(:4:\d+: .*target_label)"},
+           {"{source_labels: [a], replacement: x, action: drop}", R"(:4:\d+: .*replacement)"},
+       }) {
+    const std::string error = relabel_error(rule);
+    EXPECT_TRUE(RE2::PartialMatch(error, "gateway\\.yaml" + expected)) << rule << ": " << error;
+  }
+  const std::string both = Error(
+      "remote_write:\n  - url: http://a/w\n    basic_auth:\n      username: u\n"
+      "      password: pw\n      password_file: password\n");
+  EXPECT_TRUE(RE2::PartialMatch(both, R"(gateway\.yaml:6:\d+: .*password_file.*not both)")) << both;
+  const std::string shards = Error(
+      "remote_write:\n  - url: http://a/w\n    queue_config: {max_shards: 2, min_shards: 3}\n");
+  EXPECT_TRUE(RE2::PartialMatch(shards, R"(gateway\.yaml:3:\d+: .*min_shards.*max_shards)"))
+      << shards;
   const std::string interval = Error("scrape_interval: 100ms\n");
   EXPECT_TRUE(RE2::PartialMatch(interval, R"(gateway\.yaml:1:\d+: .*scrape_interval)")) << interval;
 }

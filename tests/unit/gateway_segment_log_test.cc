@@ -52,11 +52,11 @@ TEST_F(SegmentLogTest, AckedRecordsStayAckedAcrossRestarts) {
   EXPECT_EQ(log->pending_samples(), 6u);
   auto batch = log->Next(5);  // whole records only: 3 + 2
   ASSERT_TRUE(batch);
-  EXPECT_EQ(batch->payload, "aaabb");
+  EXPECT_EQ(batch->Joined(), "aaabb");
   EXPECT_EQ(batch->samples, 5u);
   EXPECT_EQ(batch->max_timestamp_ms, 20);
   // Not acknowledged: the same records again.
-  EXPECT_EQ(log->Next(5)->payload, "aaabb");
+  EXPECT_EQ(log->Next(5)->Joined(), "aaabb");
   log->Ack(*batch);
   EXPECT_EQ(log->pending_samples(), 1u);
 
@@ -65,7 +65,7 @@ TEST_F(SegmentLogTest, AckedRecordsStayAckedAcrossRestarts) {
   EXPECT_EQ(log->pending_samples(), 1u);
   batch = log->Next(100);
   ASSERT_TRUE(batch);
-  EXPECT_EQ(batch->payload, "c");
+  EXPECT_EQ(batch->Joined(), "c");
   log->Ack(*batch);
   EXPECT_FALSE(log->Next(100));
   log.reset();
@@ -84,13 +84,13 @@ TEST_F(SegmentLogTest, ATornTailIsCutAndCounted) {
   log = Open();
   EXPECT_EQ(log->corrupt_records(), 1u);
   EXPECT_EQ(log->pending_samples(), 1u);
-  EXPECT_EQ(log->Next(10)->payload, "first");
+  EXPECT_EQ(log->Next(10)->Joined(), "first");
   // New records go after it, in a segment of their own.
   ASSERT_TRUE(log->Append("third", 1, 3));
   auto b = log->Next(10);
-  EXPECT_EQ(b->payload, "first");
+  EXPECT_EQ(b->Joined(), "first");
   log->Ack(*b);
-  EXPECT_EQ(log->Next(10)->payload, "third");
+  EXPECT_EQ(log->Next(10)->Joined(), "third");
 }
 
 TEST_F(SegmentLogTest, AFlippedByteFailsTheChecksum) {
@@ -130,7 +130,7 @@ TEST_F(SegmentLogTest, AgeBoundDropsOldSegments) {
   ASSERT_TRUE(log->Append("new", 1, 2));
   ASSERT_TRUE(log->Append("newer", 1, 3));
   EXPECT_EQ(log->dropped_samples(), 1u);
-  EXPECT_EQ(log->Next(10)->payload, "new");
+  EXPECT_EQ(log->Next(10)->Joined(), "new");
 }
 
 TEST_F(SegmentLogTest, ADropDuringSendDoesNotCountTheBatchInFlight) {
@@ -143,6 +143,28 @@ TEST_F(SegmentLogTest, ADropDuringSendDoesNotCountTheBatchInFlight) {
   // The in-flight segment went over the bound; its batch is not counted as dropped.
   log->Ack(*inflight);
   EXPECT_EQ(log->dropped_samples() + log->pending_samples() + 5, 55u);
+}
+
+// Append only writes; the files written since the last hand-out are given once for flushing,
+// a finished segment's among them, so the flush happens outside the owner's lock.
+TEST_F(SegmentLogTest, WrittenFilesAreHandedOutForFlushingOnce) {
+  auto log = Open(1 << 20, /*segment_bytes=*/20);  // one record per segment
+  EXPECT_TRUE(log->TakeUnflushed().empty());
+  ASSERT_TRUE(log->Append("one", 1, 1));
+  auto fds = log->TakeUnflushed();
+  EXPECT_EQ(fds.size(), 1u);
+  EXPECT_TRUE(SegmentLog::FlushAndClose(fds));
+  EXPECT_TRUE(log->TakeUnflushed().empty());
+  ASSERT_TRUE(log->Append("two", 1, 2));    // a second segment
+  ASSERT_TRUE(log->Append("three", 1, 3));  // and a third
+  fds = log->TakeUnflushed();
+  EXPECT_EQ(fds.size(), 2u);  // the second, retired, and the third
+  EXPECT_TRUE(SegmentLog::FlushAndClose(fds));
+  // Flushed or not, what was written is read back, also by a new process.
+  log.reset();
+  log = Open(1 << 20, 20);
+  EXPECT_EQ(log->pending_samples(), 3u);
+  EXPECT_EQ(log->Next(10)->Joined(), "one");
 }
 
 }  // namespace
