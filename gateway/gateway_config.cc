@@ -320,14 +320,20 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
   GatewayConfig config;
   config.source = file_name;
   const ConfigNode root = ConfigNode::Parse(text, file_name);
-  root.ExpectMap({"advertise_address", "targets", "scrape", "push", "federate", "memory",
-                  "scrape_interval", "remote_write", "mesh"});
-  if (auto n = root.Get("advertise_address")) {
-    config.advertise_address = n->AsString();
-    static const RE2 kHostPort(R"((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})");
-    if (!RE2::FullMatch(config.advertise_address, kHostPort))
-      n->Fail("host:port, such as gateway.example:9475");
-  }
+  // Each section and list item is read on its own, so that one check reports all their errors.
+  ConfigErrorList errors;
+  errors.Check([&] {
+    root.ExpectMap({"advertise_address", "targets", "scrape", "push", "federate", "memory",
+                    "scrape_interval", "remote_write", "mesh"});
+  });
+  errors.Check([&] {
+    if (auto n = root.Get("advertise_address")) {
+      config.advertise_address = n->AsString();
+      static const RE2 kHostPort(R"((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})");
+      if (!RE2::FullMatch(config.advertise_address, kHostPort))
+        n->Fail("host:port, such as gateway.example:9475");
+    }
+  });
   std::set<std::string> seen;
   // A target's or pusher's node: a valid name, listed once across both.
   auto read_node = [&](const ConfigNode& item) {
@@ -336,114 +342,137 @@ GatewayConfig ParseGatewayConfig(const std::string& text, const std::string& fil
     if (!seen.insert(name).second) node.Fail("a node name not listed before");
     return name;
   };
-  if (auto targets = root.Get("targets")) {
-    targets->ExpectMap({"static", "dns", "push"});
-    if (auto list = targets->Get("static")) {
-      for (const auto& item : list->Items()) {
-        item.ExpectMap({"node", "url"});
-        StaticTarget t;
-        t.node = read_node(item);
-        t.url = ReadUrl(item.Require("url"));
-        config.static_targets.push_back(std::move(t));
+  errors.Check([&] {
+    if (auto targets = root.Get("targets")) {
+      targets->ExpectMap({"static", "dns", "push"});
+      if (auto list = targets->Get("static")) {
+        for (const auto& item : list->Items())
+          errors.Check([&] {
+            item.ExpectMap({"node", "url"});
+            StaticTarget t;
+            t.node = read_node(item);
+            t.url = ReadUrl(item.Require("url"));
+            config.static_targets.push_back(std::move(t));
+          });
+      }
+      if (auto list = targets->Get("dns")) {
+        for (const auto& item : list->Items())
+          errors.Check([&] {
+            item.ExpectMap({"name", "scheme", "port", "path", "refresh_interval"});
+            DnsTargets d;
+            d.name = item.Require("name").AsString();
+            if (auto p = item.Get("scheme")) {
+              const std::string scheme = p->AsString();
+              if (scheme != "http" && scheme != "https") p->Fail("http or https");
+              d.https = scheme == "https";
+            }
+            static const RE2 kDnsName(
+                R"([A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?)");
+            if (d.name.size() > 253 || !RE2::FullMatch(d.name, kDnsName))
+              item.Require("name").Fail("a DNS name such as meshflow.monitoring.svc.cluster.local");
+            if (auto p = item.Get("port")) d.port = static_cast<uint16_t>(p->AsInt(1, 65535));
+            if (auto p = item.Get("path")) {
+              d.path = p->AsString();
+              if (d.path.empty() || d.path[0] != '/' ||
+                  d.path.find_first_of(" \t\r\n") != std::string::npos)
+                p->Fail("a path starting with /");
+            }
+            if (auto r = item.Get("refresh_interval")) {
+              d.refresh_interval = r->AsDuration();
+              if (d.refresh_interval < std::chrono::seconds(1))
+                r->Fail("a duration of at least 1s");
+            }
+            config.dns_targets.push_back(std::move(d));
+          });
+      }
+      if (auto list = targets->Get("push")) {
+        for (const auto& item : list->Items())
+          errors.Check([&] {
+            item.ExpectMap({"node", "token_file"});
+            PushNode p;
+            p.node = read_node(item);
+            const auto token_node = item.Require("token_file");
+            p.token_file = token_node.AsString();
+            p.token = ReadToken(token_node, file_name);
+            config.push_nodes.push_back(std::move(p));
+          });
       }
     }
-    if (auto list = targets->Get("dns")) {
-      for (const auto& item : list->Items()) {
-        item.ExpectMap({"name", "scheme", "port", "path", "refresh_interval"});
-        DnsTargets d;
-        d.name = item.Require("name").AsString();
-        if (auto p = item.Get("scheme")) {
-          const std::string scheme = p->AsString();
-          if (scheme != "http" && scheme != "https") p->Fail("http or https");
-          d.https = scheme == "https";
-        }
-        static const RE2 kDnsName(
-            R"([A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?)");
-        if (d.name.size() > 253 || !RE2::FullMatch(d.name, kDnsName))
-          item.Require("name").Fail("a DNS name such as meshflow.monitoring.svc.cluster.local");
-        if (auto p = item.Get("port")) d.port = static_cast<uint16_t>(p->AsInt(1, 65535));
-        if (auto p = item.Get("path")) {
-          d.path = p->AsString();
-          if (d.path.empty() || d.path[0] != '/' ||
-              d.path.find_first_of(" \t\r\n") != std::string::npos)
-            p->Fail("a path starting with /");
-        }
-        if (auto r = item.Get("refresh_interval")) {
-          d.refresh_interval = r->AsDuration();
-          if (d.refresh_interval < std::chrono::seconds(1)) r->Fail("a duration of at least 1s");
-        }
-        config.dns_targets.push_back(std::move(d));
-      }
+  });
+  errors.Check([&] {
+    if (auto s = root.Get("scrape")) {
+      s->ExpectMap({"default_timeout", "max_timeout", "timeout_offset", "max_body_bytes",
+                    "concurrency", "max_queue", "max_inflight_per_node", "tls_config",
+                    "basic_auth"});
+      auto& c = config.scrape;
+      if (auto n = s->Get("default_timeout")) c.default_timeout = ReadPositiveDuration(*n);
+      if (auto n = s->Get("max_timeout")) c.max_timeout = ReadPositiveDuration(*n);
+      if (auto n = s->Get("timeout_offset")) c.timeout_offset = n->AsDuration();
+      if (auto n = s->Get("max_body_bytes")) c.max_body_bytes = n->AsInt(1024, int64_t{1} << 30);
+      if (auto n = s->Get("concurrency")) c.concurrency = n->AsInt(1, 1024);
+      if (auto n = s->Get("max_queue")) c.max_queue = n->AsInt(1, 100000);
+      if (auto n = s->Get("max_inflight_per_node")) c.max_inflight_per_node = n->AsInt(1, 64);
+      if (auto n = s->Get("tls_config")) c.tls = ReadTlsConfig(*n, file_name);
+      if (auto n = s->Get("basic_auth")) c.authorization = ReadBasicAuth(*n, file_name);
+      if (c.default_timeout > c.max_timeout)
+        s->Require("default_timeout").Fail("a duration not above scrape.max_timeout");
     }
-    if (auto list = targets->Get("push")) {
-      for (const auto& item : list->Items()) {
-        item.ExpectMap({"node", "token_file"});
-        PushNode p;
-        p.node = read_node(item);
-        const auto token_node = item.Require("token_file");
-        p.token_file = token_node.AsString();
-        p.token = ReadToken(token_node, file_name);
-        config.push_nodes.push_back(std::move(p));
-      }
+  });
+  errors.Check([&] {
+    if (auto p = root.Get("push")) {
+      p->ExpectMap({"ttl", "default_interval", "max_body_bytes"});
+      if (auto n = p->Get("ttl")) config.push.ttl = ReadPositiveDuration(*n);
+      if (auto n = p->Get("default_interval"))
+        config.push.default_interval = ReadPositiveDuration(*n);
+      if (auto n = p->Get("max_body_bytes"))
+        config.push.max_body_bytes = n->AsInt(1024, int64_t{256} << 20);
     }
-  }
-  if (auto s = root.Get("scrape")) {
-    s->ExpectMap({"default_timeout", "max_timeout", "timeout_offset", "max_body_bytes",
-                  "concurrency", "max_queue", "max_inflight_per_node", "tls_config", "basic_auth"});
-    auto& c = config.scrape;
-    if (auto n = s->Get("default_timeout")) c.default_timeout = ReadPositiveDuration(*n);
-    if (auto n = s->Get("max_timeout")) c.max_timeout = ReadPositiveDuration(*n);
-    if (auto n = s->Get("timeout_offset")) c.timeout_offset = n->AsDuration();
-    if (auto n = s->Get("max_body_bytes")) c.max_body_bytes = n->AsInt(1024, int64_t{1} << 30);
-    if (auto n = s->Get("concurrency")) c.concurrency = n->AsInt(1, 1024);
-    if (auto n = s->Get("max_queue")) c.max_queue = n->AsInt(1, 100000);
-    if (auto n = s->Get("max_inflight_per_node")) c.max_inflight_per_node = n->AsInt(1, 64);
-    if (auto n = s->Get("tls_config")) c.tls = ReadTlsConfig(*n, file_name);
-    if (auto n = s->Get("basic_auth")) c.authorization = ReadBasicAuth(*n, file_name);
-    if (c.default_timeout > c.max_timeout)
-      s->Require("default_timeout").Fail("a duration not above scrape.max_timeout");
-  }
-  if (auto p = root.Get("push")) {
-    p->ExpectMap({"ttl", "default_interval", "max_body_bytes"});
-    if (auto n = p->Get("ttl")) config.push.ttl = ReadPositiveDuration(*n);
-    if (auto n = p->Get("default_interval"))
-      config.push.default_interval = ReadPositiveDuration(*n);
-    if (auto n = p->Get("max_body_bytes"))
-      config.push.max_body_bytes = n->AsInt(1024, int64_t{256} << 20);
-  }
-  if (auto f = root.Get("federate")) {
-    f->ExpectMap({"timeout", "max_selectors", "max_query_bytes", "time_budget"});
-    if (auto n = f->Get("timeout")) config.federate.timeout = ReadPositiveDuration(*n);
-    if (auto n = f->Get("max_selectors")) config.federate.max_selectors = n->AsInt(1, 1024);
-    if (auto n = f->Get("max_query_bytes"))
-      config.federate.max_query_bytes = n->AsInt(256, int64_t{1} << 20);
-    if (auto n = f->Get("time_budget")) config.federate.time_budget = ReadPositiveDuration(*n);
-  }
-  if (auto m = root.Get("memory")) {
-    m->ExpectMap({"budget_bytes", "max_series_per_push"});
-    if (auto n = m->Get("budget_bytes"))
-      config.memory.budget_bytes = n->AsInt(int64_t{1} << 20, int64_t{1} << 40);
-    if (auto n = m->Get("max_series_per_push"))
-      config.memory.max_series_per_push = n->AsInt(1, 10'000'000);
-  }
-  if (auto n = root.Get("scrape_interval")) {
-    config.scrape_interval = n->AsDuration();
-    if (config.scrape_interval < std::chrono::seconds(1)) n->Fail("a duration of at least 1s");
-  }
-  if (auto list = root.Get("remote_write")) {
-    std::set<std::string> names;
-    std::set<std::string> paths;
-    for (const auto& item : list->Items()) {
-      auto endpoint = ReadRemoteWrite(item, file_name);
-      if (!names.insert(endpoint.name).second)
-        (item.Get("name") ? *item.Get("name") : item.Require("url"))
-            .Fail("a name (or URL) not used by another remote_write entry");
-      if (!endpoint.queue.path.empty() && !paths.insert(endpoint.queue.path).second)
-        item.Require("queue_config").Require("path").Fail("a queue folder of its own");
-      config.remote_write.push_back(std::move(endpoint));
+  });
+  errors.Check([&] {
+    if (auto f = root.Get("federate")) {
+      f->ExpectMap({"timeout", "max_selectors", "max_query_bytes", "time_budget"});
+      if (auto n = f->Get("timeout")) config.federate.timeout = ReadPositiveDuration(*n);
+      if (auto n = f->Get("max_selectors")) config.federate.max_selectors = n->AsInt(1, 1024);
+      if (auto n = f->Get("max_query_bytes"))
+        config.federate.max_query_bytes = n->AsInt(256, int64_t{1} << 20);
+      if (auto n = f->Get("time_budget")) config.federate.time_budget = ReadPositiveDuration(*n);
     }
-  }
-  if (auto m = root.Get("mesh")) config.mesh = mesh::ReadMeshSettings(*m);
+  });
+  errors.Check([&] {
+    if (auto m = root.Get("memory")) {
+      m->ExpectMap({"budget_bytes", "max_series_per_push"});
+      if (auto n = m->Get("budget_bytes"))
+        config.memory.budget_bytes = n->AsInt(int64_t{1} << 20, int64_t{1} << 40);
+      if (auto n = m->Get("max_series_per_push"))
+        config.memory.max_series_per_push = n->AsInt(1, 10'000'000);
+    }
+  });
+  errors.Check([&] {
+    if (auto n = root.Get("scrape_interval")) {
+      config.scrape_interval = n->AsDuration();
+      if (config.scrape_interval < std::chrono::seconds(1)) n->Fail("a duration of at least 1s");
+    }
+  });
+  errors.Check([&] {
+    if (auto list = root.Get("remote_write")) {
+      std::set<std::string> names;
+      std::set<std::string> paths;
+      for (const auto& item : list->Items())
+        errors.Check([&] {
+          auto endpoint = ReadRemoteWrite(item, file_name);
+          if (!names.insert(endpoint.name).second)
+            (item.Get("name") ? *item.Get("name") : item.Require("url"))
+                .Fail("a name (or URL) not used by another remote_write entry");
+          if (!endpoint.queue.path.empty() && !paths.insert(endpoint.queue.path).second)
+            item.Require("queue_config").Require("path").Fail("a queue folder of its own");
+          config.remote_write.push_back(std::move(endpoint));
+        });
+    }
+  });
+  errors.Check([&] {
+    if (auto m = root.Get("mesh")) config.mesh = mesh::ReadMeshSettings(*m);
+  });
+  errors.ThrowIfAny();
   return config;
 }
 

@@ -27,11 +27,12 @@ done
 echo "ok: the shipped configs pass --config.check"
 
 # Broken: a host-bits CIDR and a bad probe interval in the exporter config, a missing token file
-# in the gateway config, and a web config with an unknown key and a plain-text password. Every
-# error of both files in one run.
+# and a zero scrape interval in the gateway config, a web config with an unknown key and a
+# plain-text password. Every error of both files in one run.
 printf 'nodes:\n  - name: a\n    addresses: [100.64.0.3/24]\nprobes:\n  interval: fast\n' \
   >"$work/meshflow.yml"
-printf 'targets:\n  push:\n    - {node: laptop, token_file: missing}\n' >"$work/gateway.yml"
+printf 'targets:\n  push:\n    - {node: laptop, token_file: missing}\nscrape_interval: 0s\n' \
+  >"$work/gateway.yml"
 printf 'basic_auth_users:\n  prometheus: not-a-bcrypt-hash\ntls_server_config: {cert_fil: x}\n' \
   >"$work/web.yml"
 check_bad() {  # check_bad BINARY CONFIG PATTERN
@@ -51,4 +52,6 @@ grep -q "$work/meshflow.yml:5:[0-9]*: field probes.interval" "$work/out" ||
 grep -q "$work/web.yml:2:[0-9]*: field basic_auth_users.prometheus" "$work/out" ||
   fail "the check stopped at the first error of the web config"
 check_bad "$gateway" "$work/gateway.yml" "$work/gateway.yml:3:[0-9]*: field targets.push\[0\].token_file"
+grep -q "$work/gateway.yml:4:[0-9]*: field scrape_interval" "$work/out" ||
+  fail "the gateway's check stopped at the first error of its config"
 echo "config_check_test: all checks passed"

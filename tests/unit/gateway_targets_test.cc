@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -170,6 +171,23 @@ TEST(GatewayConfig, ErrorsNameFileLineAndField) {
   EXPECT_THAT(ErrorOf("advertise_address: nope\n"), HasSubstr("host:port"));
   EXPECT_THAT(ErrorOf("targets:\n  dns:\n    - {name: 'a..b'}\n"), HasSubstr("DNS name"));
   EXPECT_THAT(ErrorOf("surprise: 1\n"), HasSubstr("field surprise"));
+}
+
+// One check names the error of every section and every list item, and still refuses the file.
+TEST(GatewayConfig, EveryBrokenSectionAndItemIsReported) {
+  const std::string e = ErrorOf(
+      "surprise: 1\n"
+      "targets:\n"
+      "  static:\n"
+      "    - {node: a, url: 'ftp://x'}\n"
+      "    - {node: b, url: 'http://x'}\n"
+      "    - {node: 'bad name', url: 'http://x'}\n"
+      "push: {ttl: 0s}\n");
+  EXPECT_THAT(e, HasSubstr("gw.yaml:1:1: field surprise"));
+  EXPECT_THAT(e, HasSubstr("gw.yaml:4:"));
+  EXPECT_THAT(e, HasSubstr("field targets.static[2].node"));
+  EXPECT_THAT(e, HasSubstr("gw.yaml:7:"));
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 3) << e;
 }
 
 TEST(GatewayConfig, UpstreamTlsBasicAuthAndScheme) {
