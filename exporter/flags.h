@@ -15,7 +15,7 @@ struct ExporterFlags {
   DaemonFlags daemon;  // the flags both daemons share; copied into `exporter` after parsing
   ExporterOptions exporter;
   std::vector<std::string> replay_files;  // --replay: run captures offline and exit
-  gateway::PusherOptions push;            // --push.*: push to a gateway; empty url: off
+  PusherOptions push;                     // --push.*: push to a gateway; empty url: off
   std::string runas;                      // user to switch to after opening sockets, as root
 };
 

@@ -85,10 +85,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   meshflow::Exporter exporter(flags.exporter);
-  std::unique_ptr<meshflow::gateway::Pusher> pusher;
+  std::unique_ptr<meshflow::Pusher> pusher;
   try {
     if (!flags.push.url.empty()) {
-      pusher = std::make_unique<meshflow::gateway::Pusher>(flags.push);
+      pusher = std::make_unique<meshflow::Pusher>(flags.push);
       exporter.AddCollector("push", pusher->MakeCollector());
     }
     exporter.Start();

@@ -11,7 +11,7 @@
 #include "common/http/http_client.h"
 #include "common/http/http_server.h"
 
-namespace meshflow::gateway {
+namespace meshflow {
 namespace {
 
 std::string UrlEncode(std::string_view s) {
@@ -56,15 +56,15 @@ class PushCollector final : public Collector {
 
 Pusher::Pusher(PusherOptions options) : options_(std::move(options)) {
   std::string why;
-  const auto url = HttpUrl::Parse(options_.url, &why);
+  const auto url = http::HttpUrl::Parse(options_.url, &why);
   if (!url) throw std::runtime_error("--push.url " + options_.url + ": " + why);
-  const TlsClientConfig& tls = options_.tls;
+  const http::TlsClientConfig& tls = options_.tls;
   if (!tls.ca_file.empty() || !tls.cert_file.empty() || !tls.key_file.empty()) {
     if (!url->https) {
       throw std::runtime_error("--push.tls-* files need an https:// --push.url, not " +
                                options_.url);
     }
-    tls_ = TlsClient::Create(tls, &why);
+    tls_ = http::TlsClient::Create(tls, &why);
     if (tls_ == nullptr) throw std::runtime_error("--push.tls-*: " + why);
   }
   if (options_.interval < std::chrono::milliseconds(100))
@@ -118,10 +118,10 @@ void Pusher::Run() {
 }
 
 bool Pusher::PushOnce() {
-  ClientRequest request;
+  http::ClientRequest request;
   const std::string url = options_.url + (options_.url.find('?') == std::string::npos ? "?" : "&") +
                           "node=" + UrlEncode(node_);
-  request.url = *HttpUrl::Parse(url, nullptr);
+  request.url = *http::HttpUrl::Parse(url, nullptr);
   request.method = "POST";
   request.headers = {{"Authorization", "Bearer " + token_},
                      {"Content-Type", "text/plain; version=0.0.4; charset=utf-8"},
@@ -134,8 +134,8 @@ bool Pusher::PushOnce() {
   // A push may take at most one interval, so pushes never pile up behind a slow link.
   const auto timeout =
       std::min<std::chrono::milliseconds>(options_.interval, std::chrono::seconds(30));
-  const FetchResult result =
-      Fetch(request, std::chrono::steady_clock::now() + timeout, 64 << 10, tls_.get());
+  const http::FetchResult result =
+      http::Fetch(request, std::chrono::steady_clock::now() + timeout, 64 << 10, tls_.get());
   const bool ok = result.ok() && result.response.status / 100 == 2;
   if (ok) {
     ++succeeded_;
@@ -148,7 +148,7 @@ bool Pusher::PushOnce() {
   ++failed_;
   if (!last_failed_) {
     if (!result.ok())
-      spdlog::warn("push to {} failed ({}): {}", options_.url, FetchErrorName(result.error),
+      spdlog::warn("push to {} failed ({}): {}", options_.url, http::FetchErrorName(result.error),
                    result.message);
     else
       spdlog::warn("push to {} refused with HTTP {}: {}", options_.url, result.response.status,
@@ -162,4 +162,4 @@ std::unique_ptr<Collector> Pusher::MakeCollector() {
   return std::make_unique<PushCollector>(succeeded_, failed_, last_success_);
 }
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow

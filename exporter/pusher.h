@@ -12,14 +12,14 @@
 #include "common/core/collector.h"
 #include "common/http/tls_client.h"
 
-namespace meshflow::gateway {
+namespace meshflow {
 
 // --push.* flags of the exporter.
 struct PusherOptions {
   std::string url;         // the gateway's push endpoint, e.g. http://gateway:9475/push
   std::string token_file;  // this node's bearer token
   std::chrono::milliseconds interval{5000};
-  TlsClientConfig tls;  // for an https:// url: CA, client certificate and key files
+  http::TlsClientConfig tls;  // for an https:// url: CA, client certificate and key files
 };
 
 // Sends the exporter's exposition to a gateway every interval, for nodes Prometheus cannot
@@ -46,7 +46,7 @@ class Pusher {
   void Run();
 
   PusherOptions options_;
-  std::shared_ptr<const TlsClient> tls_;  // null: plain http, or the system's trust store
+  std::shared_ptr<const http::TlsClient> tls_;  // null: plain http, or the system's trust store
   std::string token_;
   std::string node_;
   std::function<std::string()> scrape_;
@@ -61,4 +61,4 @@ class Pusher {
   std::thread thread_;
 };
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow

@@ -10,7 +10,7 @@ namespace meshflow::gateway {
 namespace {
 
 struct MergedFamily {
-  const TextFamily* header = nullptr;
+  const text_format::TextFamily* header = nullptr;
   std::string samples;
 };
 
@@ -26,7 +26,7 @@ std::string Federate(const std::vector<NodeExposition>& nodes,
   uint32_t until_check = kCheckEvery;
   std::vector<MergedFamily> merged;
   std::unordered_map<std::string_view, size_t> index;
-  TextLabels labels;
+  text_format::TextLabels labels;
   for (const auto& node : nodes) {
     if (!node.exposition) continue;
     for (const auto& family : node.exposition->families) {
@@ -74,13 +74,14 @@ std::string Federate(const std::vector<NodeExposition>& nodes,
             labels.emplace_back(k, v);
         }
         labels.emplace_back("node", node.node);
-        AppendSample(target.samples, sample.name, labels, sample.value, sample.timestamp_ms);
+        text_format::AppendSample(target.samples, sample.name, labels, sample.value,
+                                  sample.timestamp_ms);
         ++local.samples_out;
       }
     }
   }
   // A family named like a histogram's or summary's samples would be read as part of it.
-  auto kind_of = [&](const std::string& name) -> std::optional<MetricKind> {
+  auto kind_of = [&](const std::string& name) -> std::optional<text_format::MetricKind> {
     const auto it = index.find(name);
     if (it == index.end() || merged[it->second].samples.empty()) return std::nullopt;
     return merged[it->second].header->kind;
@@ -97,7 +98,7 @@ std::string Federate(const std::vector<NodeExposition>& nodes,
   out.reserve(total);
   for (const auto& m : merged) {
     if (m.samples.empty()) continue;
-    AppendFamilyHeader(out, *m.header);
+    text_format::AppendFamilyHeader(out, *m.header);
     out += m.samples;
   }
   if (stats) *stats = local;

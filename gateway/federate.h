@@ -14,7 +14,7 @@ namespace meshflow::gateway {
 // The latest parsed exposition of one node.
 struct NodeExposition {
   std::string node;
-  std::shared_ptr<const Exposition> exposition;
+  std::shared_ptr<const text_format::Exposition> exposition;
 };
 
 struct FederateStats {

@@ -322,7 +322,7 @@ void Gateway::ApplyRemoteWrite(const GatewayConfig& config) {
   s.max_body_bytes = static_cast<size_t>(config.scrape.max_body_bytes);
   s.tls = config.scrape.tls;
   s.authorization = config.scrape.authorization;
-  s.observe = [this](const std::string& node, const Exposition& exposition) {
+  s.observe = [this](const std::string& node, const text_format::Exposition& exposition) {
     ObserveMesh(node, exposition);
   };
   scrape_loop_->Configure(std::move(s));
@@ -440,20 +440,20 @@ HttpResponse Gateway::HandleProxy(const HttpRequest& request) {
     Record(*node, false, outcome.duration);
     return Text(503, "scrape of node " + *node + " not started: " + outcome.refused);
   }
-  const FetchResult& fetch = outcome.fetch;
+  const http::FetchResult& fetch = outcome.fetch;
   // The upstream URL and error text describe the inside of the overlay: only a client that gave
   // credentials sees them (with basic auth configured, every request that gets here has).
   const bool details = server_ && server_->RequiresAuth();
   if (!fetch.ok()) {
     Record(*node, false, outcome.duration);
-    const int status = fetch.error == FetchError::kTimeout ? 504 : 502;
+    const int status = fetch.error == http::FetchError::kTimeout ? 504 : 502;
     if (!details) {
       spdlog::debug("scraping node {} at {} failed: {}", *node, target->url, fetch.message);
       return Text(status, "scraping node " + *node + " failed (" +
-                              std::string(FetchErrorName(fetch.error)) + ")");
+                              std::string(http::FetchErrorName(fetch.error)) + ")");
     }
     return Text(status, "scraping node " + *node + " at " + target->url + " failed (" +
-                            std::string(FetchErrorName(fetch.error)) + "): " + fetch.message);
+                            std::string(http::FetchErrorName(fetch.error)) + "): " + fetch.message);
   }
   if (fetch.response.status != 200) {
     Record(*node, false, outcome.duration);
@@ -471,10 +471,11 @@ HttpResponse Gateway::HandleProxy(const HttpRequest& request) {
     bool too_large = false;
     std::string why;
     const auto plain = enc == "gzip"
-                           ? GunzipBounded(fetch.response.body, 64 << 20, &too_large, &why)
+                           ? http::GunzipBounded(fetch.response.body, 64 << 20, &too_large, &why)
                            : std::optional<std::string>(fetch.response.body);
-    Exposition exposition;
-    if (plain && (enc.empty() || enc == "gzip") && !ParseTextFormat(*plain, {}, &exposition))
+    text_format::Exposition exposition;
+    if (plain && (enc.empty() || enc == "gzip") &&
+        !text_format::ParseTextFormat(*plain, {}, &exposition))
       ObserveMesh(*node, exposition);
   }
   HttpResponse r;
@@ -563,7 +564,7 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
 
   std::chrono::nanoseconds timeout;
   size_t max_body = 0;
-  std::shared_ptr<const TlsClient> tls;
+  std::shared_ptr<const http::TlsClient> tls;
   std::string authorization;
   {
     std::lock_guard lock(config_mutex_);
@@ -602,7 +603,7 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
     job_index.push_back(i);
   }
   const auto outcomes = scraper_->ScrapeAll(std::move(jobs));
-  TextFormatLimits limits;
+  text_format::TextFormatLimits limits;
   limits.max_body_bytes = max_body;
   for (size_t k = 0; k < outcomes.size(); ++k) {
     const auto& o = outcomes[k];
@@ -612,8 +613,9 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
       if (o.refused.empty()) Record(node, false, o.duration);
       continue;
     }
-    auto exposition = std::make_shared<Exposition>();
-    if (auto error = ParseTextFormat(o.fetch.response.body, limits, exposition.get())) {
+    auto exposition = std::make_shared<text_format::Exposition>();
+    if (auto error =
+            text_format::ParseTextFormat(o.fetch.response.body, limits, exposition.get())) {
       spdlog::debug("federate: node {} exposition not valid: {}", node, error->ToString());
       Record(node, false, o.duration);
       continue;
@@ -641,7 +643,7 @@ HttpResponse Gateway::HandleFederate(const HttpRequest& request) {
   return r;
 }
 
-void Gateway::ObserveMesh(const std::string& node, const Exposition& exposition) {
+void Gateway::ObserveMesh(const std::string& node, const text_format::Exposition& exposition) {
   mesh_->Observe(node, exposition, WallSeconds(clock_));
 }
 

@@ -92,7 +92,7 @@ class Gateway {
                         const PushOutcome& outcome);
   void ApplyRemoteWrite(const GatewayConfig& config);
   // Hands a node's exposition to the mesh view's history (pushes, scrapes).
-  void ObserveMesh(const std::string& node, const Exposition& exposition);
+  void ObserveMesh(const std::string& node, const text_format::Exposition& exposition);
 
   GatewayOptions options_;
   const Clock& clock_;

@@ -20,7 +20,7 @@ namespace {
 std::string ReadUrl(const ConfigNode& node) {
   const std::string url = node.AsString();
   std::string why;
-  if (!HttpUrl::Parse(url, &why)) node.Fail("an http:// or https:// URL (" + why + ")");
+  if (!http::HttpUrl::Parse(url, &why)) node.Fail("an http:// or https:// URL (" + why + ")");
   return url;
 }
 
@@ -79,10 +79,10 @@ std::string Base64(std::string_view in) {
 
 // tls_config, as in a Prometheus scrape config; the files are read now, so a bad one is an
 // error at its line, not a failed scrape later.
-std::shared_ptr<const TlsClient> ReadTlsConfig(const ConfigNode& node,
-                                               const std::string& config_file) {
+std::shared_ptr<const http::TlsClient> ReadTlsConfig(const ConfigNode& node,
+                                                     const std::string& config_file) {
   node.ExpectMap({"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"});
-  TlsClientConfig tls;
+  http::TlsClientConfig tls;
   if (auto n = node.Get("ca_file")) tls.ca_file = ResolvePath(*n, config_file);
   if (auto n = node.Get("cert_file")) tls.cert_file = ResolvePath(*n, config_file);
   if (auto n = node.Get("key_file")) tls.key_file = ResolvePath(*n, config_file);
@@ -93,7 +93,7 @@ std::shared_ptr<const TlsClient> ReadTlsConfig(const ConfigNode& node,
         .Fail("cert_file and key_file together, or neither");
   }
   std::string why;
-  auto client = TlsClient::Create(tls, &why);
+  auto client = http::TlsClient::Create(tls, &why);
   if (client == nullptr) {
     // Point at the file that failed: Create's message starts with what it was doing.
     for (const char* field : {"ca_file", "cert_file", "key_file"}) {

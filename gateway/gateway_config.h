@@ -67,9 +67,9 @@ struct RemoteWriteEndpoint {
   std::string name;  // names the queue and its metrics; default: the URL
   std::string url;
   nanoseconds remote_timeout = std::chrono::seconds(30);
-  ClientHeaders headers;      // e.g. X-Scope-OrgID
-  std::string authorization;  // basic_auth or bearer_token_file, as a header value
-  std::shared_ptr<const TlsClient> tls;
+  http::ClientHeaders headers;  // e.g. X-Scope-OrgID
+  std::string authorization;    // basic_auth or bearer_token_file, as a header value
+  std::shared_ptr<const http::TlsClient> tls;
   std::vector<RelabelRule> write_relabel_configs;
   std::vector<std::pair<std::string, std::string>> external_labels;  // sorted by name
   struct Queue {
@@ -110,7 +110,7 @@ struct GatewayConfig {
     int64_t max_queue = 1024;           // scrapes waiting for a worker; more are refused
     int64_t max_inflight_per_node = 2;  // so a dead node cannot hold every worker
     // For https:// targets (tls_config); null: the system's trust store, no client certificate.
-    std::shared_ptr<const TlsClient> tls;
+    std::shared_ptr<const http::TlsClient> tls;
     // The Authorization header sent upstream (basic_auth), or empty.
     std::string authorization;
   } scrape;

@@ -37,12 +37,13 @@ constexpr size_t kParseBytesPerLine = 256;
 
 std::optional<std::string> CollidingBase(
     const std::string& name,
-    const std::function<std::optional<MetricKind>(const std::string&)>& kind_of) {
+    const std::function<std::optional<text_format::MetricKind>(const std::string&)>& kind_of) {
   for (const std::string_view suffix : {"_bucket", "_sum", "_count"}) {
     if (name.size() <= suffix.size() || !std::string_view(name).ends_with(suffix)) continue;
     const std::string base = name.substr(0, name.size() - suffix.size());
     const auto kind = kind_of(base);
-    if (kind == MetricKind::kHistogram || (kind == MetricKind::kSummary && suffix != "_bucket"))
+    if (kind == text_format::MetricKind::kHistogram ||
+        (kind == text_format::MetricKind::kSummary && suffix != "_bucket"))
       return base;
   }
   return std::nullopt;
@@ -50,30 +51,33 @@ std::optional<std::string> CollidingBase(
 
 namespace {
 
-bool NeedsHeader(const TextFamily& family) {
-  if (family.kind != MetricKind::kUntyped || family.has_help) return true;
+bool NeedsHeader(const text_format::TextFamily& family) {
+  if (family.kind != text_format::MetricKind::kUntyped || family.has_help) return true;
   const std::string_view name = family.name;
   return name.ends_with("_bucket") || name.ends_with("_sum") || name.ends_with("_count");
 }
 
 }  // namespace
 
-std::string WriteExposition(const Exposition& exposition) {
+std::string WriteExposition(const text_format::Exposition& exposition) {
   std::string out;
   for (const auto& family : exposition.families) {
-    if (family.samples.empty() && !family.has_help && family.kind == MetricKind::kUntyped) continue;
-    if (NeedsHeader(family)) AppendFamilyHeader(out, family);
+    if (family.samples.empty() && !family.has_help &&
+        family.kind == text_format::MetricKind::kUntyped)
+      continue;
+    if (NeedsHeader(family)) text_format::AppendFamilyHeader(out, family);
     for (const auto& sample : family.samples)
-      AppendSample(out, sample.name, sample.labels, sample.value, sample.timestamp_ms);
+      text_format::AppendSample(out, sample.name, sample.labels, sample.value, sample.timestamp_ms);
   }
   return out;
 }
 
-size_t ExpositionCost(const Exposition& exposition) {
-  size_t bytes = sizeof(Exposition) + exposition.families.capacity() * sizeof(TextFamily);
+size_t ExpositionCost(const text_format::Exposition& exposition) {
+  size_t bytes = sizeof(text_format::Exposition) +
+                 exposition.families.capacity() * sizeof(text_format::TextFamily);
   for (const auto& family : exposition.families) {
     bytes += HeapBytes(family.name) + HeapBytes(family.help) +
-             family.samples.capacity() * sizeof(TextSample) + 16;
+             family.samples.capacity() * sizeof(text_format::TextSample) + 16;
     for (const auto& sample : family.samples) {
       bytes += HeapBytes(sample.name) + sample.labels.capacity() * sizeof(sample.labels[0]) + 16;
       for (const auto& [k, v] : sample.labels) bytes += HeapBytes(k) + HeapBytes(v);
@@ -118,7 +122,7 @@ void PushStore::Drop(std::map<std::string, std::shared_ptr<const PushedBody>>::i
   latest_.erase(it);
 }
 
-void PushStore::Index(const Exposition& exposition, int delta) {
+void PushStore::Index(const text_format::Exposition& exposition, int delta) {
   // Caller holds mutex_.
   for (const auto& family : exposition.families) {
     if (family.samples.empty()) continue;
@@ -213,7 +217,7 @@ PushOutcome PushStore::Push(const PushRequest& request) {
   if (gzipped) {
     bool too_large = false;
     std::string why;
-    auto body = GunzipBounded(request.body, max_body, &too_large, &why);
+    auto body = http::GunzipBounded(request.body, max_body, &too_large, &why);
     if (!body) {
       lock.lock();
       if (too_large)
@@ -234,11 +238,11 @@ PushOutcome PushStore::Push(const PushRequest& request) {
   }
   const std::string& text = gzipped ? inflated : request.body;
 
-  TextFormatLimits limits;
+  text_format::TextFormatLimits limits;
   limits.max_body_bytes = max_body;
   limits.max_samples = max_series;
-  auto exposition = std::make_shared<Exposition>();
-  if (auto error = ParseTextFormat(text, limits, exposition.get())) {
+  auto exposition = std::make_shared<text_format::Exposition>();
+  if (auto error = text_format::ParseTextFormat(text, limits, exposition.get())) {
     lock.lock();
     if (error->code == "too_many_samples")
       return Reject(413, "too_many_series",
@@ -269,11 +273,11 @@ PushOutcome PushStore::Push(const PushRequest& request) {
     for (const auto& f : previous->second->exposition->families)
       if (!f.samples.empty()) own_before.insert(f.name);
   }
-  std::map<std::string_view, MetricKind> own;
+  std::map<std::string_view, text_format::MetricKind> own;
   for (const auto& f : stored->exposition->families)
     if (!f.samples.empty()) own.emplace(f.name, f.kind);
   // The type other nodes' stored pushes give `name`, if any.
-  auto others = [&](const std::string& name) -> std::optional<MetricKind> {
+  auto others = [&](const std::string& name) -> std::optional<text_format::MetricKind> {
     const auto known = families_.find(name);
     if (known == families_.end()) return std::nullopt;
     const int count = known->second.second - (own_before.contains(name) ? 1 : 0);
@@ -284,26 +288,29 @@ PushOutcome PushStore::Push(const PushRequest& request) {
     if (family.samples.empty()) continue;
     if (const auto kind = others(family.name); kind && *kind != family.kind)
       return Reject(409, "type_conflict",
-                    "family " + family.name + " is a " + std::string(MetricKindName(family.kind)) +
-                        " here but a " + std::string(MetricKindName(*kind)) +
+                    "family " + family.name + " is a " +
+                        std::string(text_format::MetricKindName(family.kind)) + " here but a " +
+                        std::string(text_format::MetricKindName(*kind)) +
                         " in another node's push");
     if (const auto base = CollidingBase(family.name, [&](const std::string& name) {
           if (auto k = others(name)) return k;
           const auto it = own.find(name);
-          return it == own.end() ? std::nullopt : std::optional<MetricKind>(it->second);
+          return it == own.end() ? std::nullopt
+                                 : std::optional<text_format::MetricKind>(it->second);
         }))
       return Reject(409, "type_conflict",
                     "family " + family.name + " would be read as part of the " + *base +
                         " family another push declares");
-    if (family.kind == MetricKind::kHistogram || family.kind == MetricKind::kSummary) {
+    if (family.kind == text_format::MetricKind::kHistogram ||
+        family.kind == text_format::MetricKind::kSummary) {
       for (const std::string_view suffix : {"_bucket", "_sum", "_count"}) {
-        if (family.kind == MetricKind::kSummary && suffix == "_bucket") continue;
+        if (family.kind == text_format::MetricKind::kSummary && suffix == "_bucket") continue;
         const std::string child = family.name + std::string(suffix);
         if (others(child))
           return Reject(409, "type_conflict",
                         "another node's push has a family " + child + " that the " +
-                            std::string(MetricKindName(family.kind)) + " " + family.name +
-                            " would take");
+                            std::string(text_format::MetricKindName(family.kind)) + " " +
+                            family.name + " would take");
       }
     }
   }

@@ -20,7 +20,7 @@ namespace meshflow::gateway {
 // The last good push of a node, immutable once stored so readers share it without copying.
 struct PushedBody {
   std::string body;  // the exposition as written back: one header per family, a final newline
-  std::shared_ptr<const Exposition> exposition;
+  std::shared_ptr<const text_format::Exposition> exposition;
   std::chrono::nanoseconds received_monotonic{0};
   double received_wall_seconds = 0;
   std::chrono::nanoseconds ttl{0};
@@ -94,7 +94,7 @@ class PushStore {
   std::optional<PushOutcome> AuthorizeLocked(const std::string& node,
                                              const std::string& authorization);
   // Adds (+1) or removes (-1) a stored exposition's families in families_.
-  void Index(const Exposition& exposition, int delta);
+  void Index(const text_format::Exposition& exposition, int delta);
   void Drop(std::map<std::string, std::shared_ptr<const PushedBody>>::iterator it);
 
   const Clock& clock_;
@@ -103,7 +103,7 @@ class PushStore {
   std::map<std::string, std::shared_ptr<const PushedBody>> latest_;
   std::map<std::string, uint64_t> rejected_;
   // For every family name with samples in some stored push: its type and how many nodes have it.
-  std::map<std::string, std::pair<MetricKind, int>, std::less<>> families_;
+  std::map<std::string, std::pair<text_format::MetricKind, int>, std::less<>> families_;
   MemoryBudget unbounded_{SIZE_MAX / 2};
   MemoryBudget* budget_;
 };
@@ -113,14 +113,14 @@ class PushStore {
 // name has (nullopt: no such family).
 std::optional<std::string> CollidingBase(
     const std::string& name,
-    const std::function<std::optional<MetricKind>(const std::string&)>& kind_of);
+    const std::function<std::optional<text_format::MetricKind>(const std::string&)>& kind_of);
 
 // The text exposition written back from a parsed one: every family together under its header,
 // each line in canonical form, a final newline. Untyped families without HELP keep no header
 // unless their name could be read as part of a histogram or summary.
-std::string WriteExposition(const Exposition& exposition);
+std::string WriteExposition(const text_format::Exposition& exposition);
 // Bytes a parsed exposition holds in memory, allocations included (an estimate from above).
-size_t ExpositionCost(const Exposition& exposition);
+size_t ExpositionCost(const text_format::Exposition& exposition);
 
 // Compares in time that depends only on the lengths, so a token cannot be guessed byte by byte.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);

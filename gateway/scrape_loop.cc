@@ -95,7 +95,7 @@ const std::shared_ptr<const Labels>& ScrapeLoop::Intern(NodeState& state, Labels
 }
 
 const std::shared_ptr<const Labels>& ScrapeLoop::InternSample(NodeState& state,
-                                                              const TextSample& sample,
+                                                              const text_format::TextSample& sample,
                                                               const Labels& target) {
   // The key is the sample's name and labels in name order, so a series seen before is found
   // without building its label set (most series, every round). The target labels are the same
@@ -139,8 +139,9 @@ const std::shared_ptr<const Labels>& ScrapeLoop::InternSample(NodeState& state,
   return it->second.labels;
 }
 
-void ScrapeLoop::Ingest(const std::string& node, const Exposition* exposition, int64_t timestamp_ms,
-                        std::optional<double> duration_seconds, std::vector<SeriesSample>& out) {
+void ScrapeLoop::Ingest(const std::string& node, const text_format::Exposition* exposition,
+                        int64_t timestamp_ms, std::optional<double> duration_seconds,
+                        std::vector<SeriesSample>& out) {
   NodeState& state = nodes_[node];
   const Labels target{{"instance", node}, {"job", "meshflow"}, {"node", node}};
   size_t scraped = 0;
@@ -228,7 +229,7 @@ void ScrapeLoop::RunOnce() {
   }
   auto outcomes = scraper_.ScrapeAll(jobs);
 
-  TextFormatLimits limits;
+  text_format::TextFormatLimits limits;
   limits.max_body_bytes = settings.max_body_bytes;
   std::vector<SeriesSample> out;
   std::lock_guard lock(mutex_);
@@ -240,14 +241,15 @@ void ScrapeLoop::RunOnce() {
     // Not started (the node's in-flight cap, held by /proxy requests, or a full queue): no
     // verdict on the node this round, rather than a false `up 0`.
     if (!o.refused.empty()) continue;
-    std::unique_ptr<Exposition> exposition;
+    std::unique_ptr<text_format::Exposition> exposition;
     if (!o.fetch.ok() || o.fetch.response.status != 200) {
       spdlog::debug(
           "scrape loop: node {} down: {}", jobs[i].node,
           o.fetch.ok() ? "HTTP " + std::to_string(o.fetch.response.status) : o.fetch.message);
     } else {
-      exposition = std::make_unique<Exposition>();
-      if (auto error = ParseTextFormat(o.fetch.response.body, limits, exposition.get())) {
+      exposition = std::make_unique<text_format::Exposition>();
+      if (auto error =
+              text_format::ParseTextFormat(o.fetch.response.body, limits, exposition.get())) {
         spdlog::debug("scrape loop: node {} exposition not valid: {}", jobs[i].node,
                       error->ToString());
         exposition.reset();

@@ -32,10 +32,10 @@ class ScrapeLoop {
     std::chrono::nanoseconds interval = std::chrono::seconds(5);
     std::chrono::nanoseconds timeout = std::chrono::seconds(5);  // never above interval
     size_t max_body_bytes = 16 << 20;
-    std::shared_ptr<const TlsClient> tls;
+    std::shared_ptr<const http::TlsClient> tls;
     std::string authorization;
     // Every exposition scraped and parsed this round, e.g. for the mesh view's history.
-    std::function<void(const std::string& node, const Exposition& exposition)> observe;
+    std::function<void(const std::string& node, const text_format::Exposition& exposition)> observe;
   };
   ScrapeLoop(TargetRegistry& registry, PushStore& push_store, Scraper& scraper,
              remote_write::SampleSink& sink, const Clock& clock);
@@ -63,13 +63,14 @@ class ScrapeLoop {
   };
   // Turns one result into samples (caller holds mutex_): the exposition's samples (none when
   // down), the synthesized ones, and a staleness marker for each series not seen this time.
-  void Ingest(const std::string& node, const Exposition* exposition, int64_t timestamp_ms,
-              std::optional<double> duration_seconds, std::vector<remote_write::SeriesSample>& out);
+  void Ingest(const std::string& node, const text_format::Exposition* exposition,
+              int64_t timestamp_ms, std::optional<double> duration_seconds,
+              std::vector<remote_write::SeriesSample>& out);
   const std::shared_ptr<const remote_write::Labels>& Intern(NodeState& state,
                                                             remote_write::Labels labels);
   // A scraped sample's series: found by a key built from the sample, built only when new.
   const std::shared_ptr<const remote_write::Labels>& InternSample(
-      NodeState& state, const TextSample& sample, const remote_write::Labels& target);
+      NodeState& state, const text_format::TextSample& sample, const remote_write::Labels& target);
   void Run();
 
   TargetRegistry& registry_;

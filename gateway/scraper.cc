@@ -61,17 +61,17 @@ std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job, bool* joined) {
     if (start >= pending->job.deadline) {
       outcome.refused = "deadline passed while waiting for a free worker";
     } else {
-      ClientRequest request;
+      http::ClientRequest request;
       std::string why;
-      auto url = HttpUrl::Parse(pending->job.url, &why);
+      auto url = http::HttpUrl::Parse(pending->job.url, &why);
       if (!url) {
-        outcome.fetch.error = FetchError::kBadUrl;
+        outcome.fetch.error = http::FetchError::kBadUrl;
         outcome.fetch.message = why;
       } else {
         request.url = std::move(*url);
         request.headers = pending->job.headers;
-        outcome.fetch =
-            Fetch(request, pending->job.deadline, settings_.max_body_bytes, pending->job.tls.get());
+        outcome.fetch = http::Fetch(request, pending->job.deadline, settings_.max_body_bytes,
+                                    pending->job.tls.get());
       }
       outcome.duration = SteadyClock::now() - start;
     }
@@ -104,7 +104,7 @@ ScrapeOutcome Scraper::Wait(const std::shared_ptr<Pending>& pending,
   const auto give_up = std::min(deadline, pending->job.deadline) + std::chrono::milliseconds(200);
   if (!pending->done_cv.wait_until(lock, give_up, [&] { return pending->done; })) {
     ScrapeOutcome late;
-    late.fetch.error = FetchError::kTimeout;
+    late.fetch.error = http::FetchError::kTimeout;
     late.fetch.message = "no answer before the deadline";
     return late;
   }
@@ -120,7 +120,7 @@ ScrapeOutcome Scraper::Scrape(ScrapeJob job) {
     // A joined scrape that ran out of its own (shorter) time says nothing about the node: while
     // this job still has time, scrape again rather than report someone else's deadline.
     const bool out_of_time =
-        !outcome.refused.empty() || outcome.fetch.error == FetchError::kTimeout;
+        !outcome.refused.empty() || outcome.fetch.error == http::FetchError::kTimeout;
     if (joined && out_of_time && pending->job.deadline < deadline &&
         SteadyClock::now() + std::chrono::milliseconds(100) < deadline)
       continue;

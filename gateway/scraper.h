@@ -18,16 +18,16 @@ namespace meshflow::gateway {
 struct ScrapeJob {
   std::string node;
   std::string url;
-  ClientHeaders headers;  // Accept, Accept-Encoding, the timeout header, Authorization
+  http::ClientHeaders headers;  // Accept, Accept-Encoding, the timeout header, Authorization
   std::chrono::steady_clock::time_point deadline;
-  std::shared_ptr<const TlsClient> tls;  // for https:// URLs; null: the system's trust store
+  std::shared_ptr<const http::TlsClient> tls;  // for https:// URLs; null: the system's trust store
   // Jobs with the same non-empty key share one upstream scrape while it is in flight (the same
   // node asked for the same way), so a flood of requests costs one scrape per node at a time.
   std::string share_key;
 };
 
 struct ScrapeOutcome {
-  FetchResult fetch;
+  http::FetchResult fetch;
   std::chrono::nanoseconds duration{0};
   // Set when the scrape never ran: the node already has too many scrapes in flight, the queue
   // was full, or the deadline passed while queued.

@@ -18,9 +18,9 @@ class SelectorParser {
     Selector selector;
     if (text_.size() > kMaxSelectorBytes) return Fail(error, "selector longer than 4096 bytes");
     SkipSpace();
-    if (!AtEnd() && IsMetricNameStart(Peek())) {
+    if (!AtEnd() && text_format::IsMetricNameStart(Peek())) {
       const size_t begin = pos_;
-      while (!AtEnd() && IsMetricNameChar(Peek())) ++pos_;
+      while (!AtEnd() && text_format::IsMetricNameChar(Peek())) ++pos_;
       LabelMatcher m;
       m.name = "__name__";
       m.value = std::string(text_.substr(begin, pos_ - begin));
@@ -67,8 +67,8 @@ class SelectorParser {
       }
       if (selector.matchers.size() >= kMaxMatchers) return Error(error, "more than 32 matchers");
       const size_t begin = pos_;
-      if (!IsLabelNameStart(Peek())) return Error(error, "invalid label name");
-      while (!AtEnd() && IsLabelNameChar(Peek())) ++pos_;
+      if (!text_format::IsLabelNameStart(Peek())) return Error(error, "invalid label name");
+      while (!AtEnd() && text_format::IsLabelNameChar(Peek())) ++pos_;
       LabelMatcher m;
       m.name = std::string(text_.substr(begin, pos_ - begin));
       SkipSpace();

@@ -129,7 +129,7 @@ void TargetRegistry::Refresh() {
         node = NodeNameFor(a, std::nullopt);
         names.insert(node);
       }
-      HttpUrl url;
+      http::HttpUrl url;
       url.https = spec.https;
       url.host = a.ToString();
       url.port = spec.port;

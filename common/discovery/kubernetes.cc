@@ -236,19 +236,19 @@ namespace {
 
 struct Api {
   std::string base;  // https://host:port
-  std::shared_ptr<const gateway::TlsClient> tls;
+  std::shared_ptr<const http::TlsClient> tls;
 };
 
 // One request whose body goes to `sink` as it arrives; it ends early when the source is
 // cancelled (the exporter stops).
-gateway::FetchResult Stream(const Api& api, const std::string& target, const std::string& token,
-                            std::chrono::seconds timeout, const gateway::BodySink& sink) {
-  gateway::ClientRequest request;
+http::FetchResult Stream(const Api& api, const std::string& target, const std::string& token,
+                         std::chrono::seconds timeout, const gateway::BodySink& sink) {
+  http::ClientRequest request;
   std::string error;
-  auto url = gateway::HttpUrl::Parse(api.base + target, &error);
+  auto url = http::HttpUrl::Parse(api.base + target, &error);
   if (!url) {
-    gateway::FetchResult r;
-    r.error = gateway::FetchError::kBadUrl;
+    http::FetchResult r;
+    r.error = http::FetchError::kBadUrl;
     r.message = error;
     return r;
   }
@@ -260,8 +260,8 @@ gateway::FetchResult Stream(const Api& api, const std::string& target, const std
 }
 
 // A whole answer (the list), up to kMaxBody.
-gateway::FetchResult Get(const Api& api, const std::string& target, const std::string& token,
-                         std::chrono::seconds timeout, std::function<bool()> cancelled) {
+http::FetchResult Get(const Api& api, const std::string& target, const std::string& token,
+                      std::chrono::seconds timeout, std::function<bool()> cancelled) {
   std::string body;
   bool too_large = false;
   gateway::BodySink sink;
@@ -274,18 +274,17 @@ gateway::FetchResult Get(const Api& api, const std::string& target, const std::s
     body.append(data);
     return true;
   };
-  gateway::FetchResult r = Stream(api, target, token, timeout, sink);
+  http::FetchResult r = Stream(api, target, token, timeout, sink);
   if (too_large && r.ok()) {
-    r.error = gateway::FetchError::kTooLarge;
+    r.error = http::FetchError::kTooLarge;
     r.message = "answer larger than " + std::to_string(kMaxBody) + " bytes";
   }
   r.response.body = std::move(body);
   return r;
 }
 
-std::string HttpFailure(const std::string& what, const gateway::FetchResult& r) {
-  if (!r.ok())
-    return what + ": " + std::string(gateway::FetchErrorName(r.error)) + ": " + r.message;
+std::string HttpFailure(const std::string& what, const http::FetchResult& r) {
+  if (!r.ok()) return what + ": " + std::string(http::FetchErrorName(r.error)) + ": " + r.message;
   const std::string body = Snippet(r.response.body);
   if (r.response.status == 401) return what + ": HTTP 401, the service account token was rejected";
   if (r.response.status == 403)
@@ -313,9 +312,9 @@ PollResult KubernetesSource::Poll() {
   const std::string token = ReadFile(config_.token_file, &error);
   if (!error.empty()) return PollResult::Fail("token: " + error);
   if (api.base.rfind("https://", 0) == 0) {
-    gateway::TlsClientConfig tls;
+    http::TlsClientConfig tls;
     tls.ca_file = config_.ca_file;
-    api.tls = gateway::TlsClient::Create(tls, &error);
+    api.tls = http::TlsClient::Create(tls, &error);
     if (!api.tls) return PollResult::Fail("CA " + config_.ca_file + ": " + error);
   }
   const std::vector<std::string>& rule = config_.overlay_address;
@@ -367,7 +366,7 @@ PollResult KubernetesSource::Poll() {
     std::string other;  // the body of an answer other than 200 (a Status object), for errors
     gateway::BodySink sink;
     sink.cancelled = [this] { return cancelled(); };
-    sink.on_head = [&](const gateway::ClientResponse& head) { status = head.status; };
+    sink.on_head = [&](const http::ClientResponse& head) { status = head.status; };
     sink.on_data = [&](std::string_view data) {
       if (status != 200) {
         other.append(data.substr(0, 4096 - std::min<size_t>(other.size(), 4096)));
@@ -392,7 +391,7 @@ PollResult KubernetesSource::Poll() {
         "/api/v1/nodes?watch=1&allowWatchBookmarks=true&resourceVersion=" + resource_version_ +
             "&timeoutSeconds=" + std::to_string(watch_timeout_.count()),
         token, watch_timeout_ + std::chrono::seconds(10), sink);
-    if (r.error == gateway::FetchError::kCancelled) return PollResult::Fail("stopped");
+    if (r.error == http::FetchError::kCancelled) return PollResult::Fail("stopped");
     // The last line, if the server ended the stream without a newline.
     if (r.ok() && status == 200 && !gone && failure.empty() && !pending.empty()) apply(pending);
     if (!failure.empty()) {
@@ -408,7 +407,7 @@ PollResult KubernetesSource::Poll() {
   }
   const auto r =
       Get(api, "/api/v1/nodes", token, std::chrono::seconds(15), [this] { return cancelled(); });
-  if (r.error == gateway::FetchError::kCancelled) return PollResult::Fail("stopped");
+  if (r.error == http::FetchError::kCancelled) return PollResult::Fail("stopped");
   if (!r.ok() || r.response.status != 200) return PollResult::Fail(HttpFailure("list", r));
   KubeNodeList list = ParseNodeList(r.response.body, rule);
   if (!list.ok) return PollResult::Fail("list: " + list.error);

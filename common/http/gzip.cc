@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-namespace meshflow::gateway {
+namespace meshflow::http {
 
 std::optional<std::string> GunzipBounded(std::string_view data, size_t max_output, bool* too_large,
                                          std::string* error) {
@@ -53,4 +53,4 @@ std::optional<std::string> GunzipBounded(std::string_view data, size_t max_outpu
   return out;
 }
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow::http

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace meshflow::gateway {
+namespace meshflow::http {
 
 // Compressing is meshflow::GzipCompress (common/http/http_server.h).
 
@@ -15,4 +15,4 @@ namespace meshflow::gateway {
 std::optional<std::string> GunzipBounded(std::string_view data, size_t max_output, bool* too_large,
                                          std::string* error);
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow::http

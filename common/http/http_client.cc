@@ -23,7 +23,7 @@
 
 #include "common/http/tls_client.h"
 
-namespace meshflow::gateway {
+namespace meshflow::http {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -634,4 +634,4 @@ FetchResult FetchStream(const ClientRequest& request, Clock::time_point deadline
   return r;
 }
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow::http

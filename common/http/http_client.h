@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace meshflow::gateway {
+namespace meshflow::http {
 
 class TlsClient;
 
@@ -127,4 +127,4 @@ FetchResult FetchStream(const ClientRequest& request,
                         std::chrono::steady_clock::time_point deadline, size_t max_chunk_bytes,
                         const TlsClient* tls, const BodySink& sink);
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow::http

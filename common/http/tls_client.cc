@@ -3,7 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-namespace meshflow::gateway {
+namespace meshflow::http {
 namespace {
 
 std::string OpenSslError(const std::string& what) {
@@ -72,4 +72,4 @@ std::shared_ptr<const TlsClient> TlsClient::SystemDefault() {
 
 TlsClient::~TlsClient() { SSL_CTX_free(static_cast<SSL_CTX*>(context_)); }
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow::http

@@ -3,7 +3,7 @@
 #include <memory>
 #include <string>
 
-namespace meshflow::gateway {
+namespace meshflow::http {
 
 // How the gateway talks TLS to an upstream, in Prometheus' tls_config terms. Empty files: the
 // system's trust store and no client certificate.
@@ -41,4 +41,4 @@ class TlsClient {
   TlsClientConfig config_;
 };
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow::http

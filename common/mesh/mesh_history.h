@@ -111,7 +111,7 @@ class MeshHistory {
   // Takes one node's reading at `wall_seconds`. Readings closer than the resolution to the last
   // stored point update only the node's age.
   void Observe(const std::string& node, const NodeReading& reading, double wall_seconds);
-  void Observe(const std::string& node, const gateway::Exposition& exposition,
+  void Observe(const std::string& node, const text_format::Exposition& exposition,
                double wall_seconds) {
     Observe(node, ReadExposition(node, exposition), wall_seconds);
   }

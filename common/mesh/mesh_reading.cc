@@ -17,7 +17,7 @@ constexpr std::string_view kPathMtu = "meshflow_probe_path_mtu_bytes";
 constexpr std::string_view kFlowBytes = "meshflow_flow_bytes_total";
 constexpr std::string_view kInterfaceInfo = "meshflow_capture_interface_info";
 
-std::string_view Label(const gateway::TextLabels& labels, std::string_view name) {
+std::string_view Label(const text_format::TextLabels& labels, std::string_view name) {
   for (const auto& [k, v] : labels)
     if (k == name) return v;
   return {};
@@ -30,7 +30,7 @@ class Reader {
 
   // A plain sample: a counter, gauge or untyped value, or a histogram's _bucket/_count line
   // given by its full sample name.
-  void Sample(std::string_view name, const gateway::TextLabels& labels, double value) {
+  void Sample(std::string_view name, const text_format::TextLabels& labels, double value) {
     if (!std::isfinite(value)) return;
     if (name == kInterfaceInfo) {
       if (value != 0) kinds_[std::string(Label(labels, "iface"))] = Label(labels, "kind");
@@ -112,7 +112,7 @@ class Reader {
 
 }  // namespace
 
-NodeReading ReadExposition(const std::string& node, const gateway::Exposition& exposition) {
+NodeReading ReadExposition(const std::string& node, const text_format::Exposition& exposition) {
   Reader reader(node);
   for (const auto& family : exposition.families) {
     for (const auto& s : family.samples) reader.Sample(s.name, s.labels, s.value);
@@ -123,7 +123,7 @@ NodeReading ReadExposition(const std::string& node, const gateway::Exposition& e
 NodeReading ReadFamilies(const std::string& node,
                          const std::vector<prometheus::MetricFamily>& families) {
   Reader reader(node);
-  gateway::TextLabels labels;
+  text_format::TextLabels labels;
   for (const auto& family : families) {
     for (const auto& m : family.metric) {
       labels.clear();
@@ -143,8 +143,9 @@ NodeReading ReadFamilies(const std::string& node,
                         static_cast<double>(m.histogram.sample_count));
           labels.emplace_back("le", "");
           for (const auto& b : m.histogram.bucket) {
-            labels.back().second = std::isinf(b.upper_bound) ? std::string("+Inf")
-                                                             : gateway::FormatValue(b.upper_bound);
+            labels.back().second = std::isinf(b.upper_bound)
+                                       ? std::string("+Inf")
+                                       : text_format::FormatValue(b.upper_bound);
             reader.Sample(family.name + "_bucket", labels, static_cast<double>(b.cumulative_count));
           }
           break;

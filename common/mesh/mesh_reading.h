@@ -34,7 +34,7 @@ struct NodeReading {
 
 // Reads the families the mesh view needs. Only series whose src_node is `node` count for its
 // probe links, so a node can never write another node's row.
-NodeReading ReadExposition(const std::string& node, const gateway::Exposition& exposition);
+NodeReading ReadExposition(const std::string& node, const text_format::Exposition& exposition);
 NodeReading ReadFamilies(const std::string& node,
                          const std::vector<prometheus::MetricFamily>& families);
 

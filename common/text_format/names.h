@@ -1,6 +1,6 @@
 #pragma once
 
-namespace meshflow::gateway {
+namespace meshflow::text_format {
 
 // Prometheus metric names are [a-zA-Z_:][a-zA-Z0-9_:]*, label names [a-zA-Z_][a-zA-Z0-9_]*.
 inline bool IsMetricNameStart(char c) {
@@ -12,4 +12,4 @@ inline bool IsLabelNameStart(char c) {
 }
 inline bool IsLabelNameChar(char c) { return IsLabelNameStart(c) || (c >= '0' && c <= '9'); }
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow::text_format

@@ -8,7 +8,7 @@
 
 #include "common/text_format/names.h"
 
-namespace meshflow::gateway {
+namespace meshflow::text_format {
 namespace {
 
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
@@ -501,4 +501,4 @@ std::optional<TextFormatError> ParseTextFormat(std::string_view body,
   return error;
 }
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow::text_format

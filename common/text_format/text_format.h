@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace meshflow::gateway {
+namespace meshflow::text_format {
 
 // The metric type named by a "# TYPE" line; kUntyped when there is none.
 enum class MetricKind { kCounter, kGauge, kHistogram, kSummary, kUntyped };
@@ -63,4 +63,4 @@ std::optional<TextFormatError> ParseTextFormat(std::string_view body,
 
 // Writing this model back out: common/text_format/writer.h (AppendFamilyHeader, AppendSample).
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow::text_format

@@ -141,7 +141,7 @@ std::string SerializeExposition(const std::vector<MetricFamily>& families) {
   return out;
 }
 
-namespace gateway {
+namespace text_format {
 
 std::string FormatValue(double value) {
   std::string out;
@@ -172,5 +172,5 @@ void AppendFamilyHeader(std::string& out, const TextFamily& family) {
                                     MetricKindName(family.kind), out);
 }
 
-}  // namespace gateway
+}  // namespace text_format
 }  // namespace meshflow

@@ -91,7 +91,7 @@ std::string SerializeExposition(const std::vector<prometheus::MetricFamily>& fam
 
 }  // namespace meshflow
 
-namespace meshflow::gateway {
+namespace meshflow::text_format {
 
 // Writes a sample line (with the trailing newline) of the parsed model.
 void AppendSample(std::string& out, std::string_view name, const TextLabels& labels, double value,
@@ -101,4 +101,4 @@ void AppendFamilyHeader(std::string& out, const TextFamily& family);
 // Formats a value as Prometheus does: shortest round-trip form, NaN, +Inf, -Inf.
 std::string FormatValue(double value);
 
-}  // namespace meshflow::gateway
+}  // namespace meshflow::text_format

@@ -36,13 +36,14 @@ class RealWaiter final : public Waiter {
 
 }  // namespace
 
-FetchResult HttpTransport::Post(const ClientRequest& request, std::chrono::nanoseconds timeout,
-                                const TlsClient* tls) {
+http::FetchResult HttpTransport::Post(const http::ClientRequest& request,
+                                      std::chrono::nanoseconds timeout,
+                                      const http::TlsClient* tls) {
   // Receivers answer with a short text at most; a long body is only read up to this bound.
   constexpr size_t kMaxResponseBytes = 64 << 10;
-  return Fetch(request,
-               SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(timeout),
-               kMaxResponseBytes, tls);
+  return http::Fetch(
+      request, SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(timeout),
+      kMaxResponseBytes, tls);
 }
 
 EndpointQueue::EndpointQueue(RemoteWriteEndpoint config, Transport& transport, bool run_threads,
@@ -290,7 +291,7 @@ bool EndpointQueue::SendBatch(size_t index) {
     config = config_;
   }
   Shard& shard = *shards_[index];
-  ClientRequest request;
+  http::ClientRequest request;
   request.method = "POST";
   size_t count = 0;
   int64_t highest = 0;
@@ -350,7 +351,7 @@ bool EndpointQueue::SendBatch(size_t index) {
     if (logged_batch) shard.log->Ack(*logged_batch);
   };
   std::string why;
-  auto url = HttpUrl::Parse(config->url, &why);
+  auto url = http::HttpUrl::Parse(config->url, &why);
   // The config loader checked the URL; this only guards against a change of that check.
   if (!url) {
     spdlog::error("remote_write {}: bad URL {}: {}", name_, config->url, why);
@@ -372,7 +373,8 @@ bool EndpointQueue::SendBatch(size_t index) {
   auto backoff = config->queue.min_backoff;
   bool logged = false;
   while (!stopping_) {
-    const FetchResult result = transport_.Post(request, config->remote_timeout, config->tls.get());
+    const http::FetchResult result =
+        transport_.Post(request, config->remote_timeout, config->tls.get());
     const ResponseVerdict verdict = ClassifyResponse(result, config->queue.retry_on_http_429);
     if (verdict.verdict == Verdict::kSent) {
       sent_.fetch_add(count);

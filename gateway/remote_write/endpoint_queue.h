@@ -25,15 +25,15 @@ namespace meshflow::gateway::remote_write {
 class Transport {
  public:
   virtual ~Transport() = default;
-  virtual FetchResult Post(const ClientRequest& request, std::chrono::nanoseconds timeout,
-                           const TlsClient* tls) = 0;
+  virtual http::FetchResult Post(const http::ClientRequest& request,
+                                 std::chrono::nanoseconds timeout, const http::TlsClient* tls) = 0;
 };
 
 // common/http's Fetch on a fresh connection per request.
 class HttpTransport final : public Transport {
  public:
-  FetchResult Post(const ClientRequest& request, std::chrono::nanoseconds timeout,
-                   const TlsClient* tls) override;
+  http::FetchResult Post(const http::ClientRequest& request, std::chrono::nanoseconds timeout,
+                         const http::TlsClient* tls) override;
 };
 
 // Waits between retries; tests advance a FakeClock instead of sleeping.

@@ -26,11 +26,11 @@ std::string ReceiverReason(std::string_view body) {
   return out;
 }
 
-ResponseVerdict ClassifyResponse(const FetchResult& result, bool retry_on_http_429) {
+ResponseVerdict ClassifyResponse(const http::FetchResult& result, bool retry_on_http_429) {
   ResponseVerdict v;
   if (!result.ok()) {
     v.verdict = Verdict::kRetry;
-    v.reason = std::string(FetchErrorName(result.error)) + ": " + result.message;
+    v.reason = std::string(http::FetchErrorName(result.error)) + ": " + result.message;
     return v;
   }
   const int status = result.response.status;

@@ -24,7 +24,7 @@ struct ResponseVerdict {
   std::optional<std::chrono::seconds> retry_after;
 };
 
-ResponseVerdict ClassifyResponse(const FetchResult& result, bool retry_on_http_429);
+ResponseVerdict ClassifyResponse(const http::FetchResult& result, bool retry_on_http_429);
 
 // Retry-After as delay-seconds (RFC 9110); nullopt for an HTTP date or anything malformed.
 std::optional<std::chrono::seconds> ParseRetryAfter(std::string_view value);

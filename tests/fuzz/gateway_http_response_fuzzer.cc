@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t step = 1 + data[0] % 64;
   const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
 
-  ClientResponse response;
+  http::ClientResponse response;
   std::string why;
   if (detail::ParseResponseHead(input, &response, &why)) {
     if (response.status < 100 || response.status > 599) std::abort();
@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string received;
   for (size_t at = 0; at < input.size(); at += step) {
     received.append(input.substr(at, step));
-    FetchResult error;
+    http::FetchResult error;
     if (dechunker.Feed(received, &error)) {
       if (dechunker.TakeBody().size() > kMaxBody) std::abort();
       break;

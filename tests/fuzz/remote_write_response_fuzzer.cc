@@ -14,7 +14,7 @@ using namespace meshflow::gateway;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const size_t blank = input.find("\r\n\r\n");
-  FetchResult result;
+  http::FetchResult result;
   std::string why;
   if (!detail::ParseResponseHead(input.substr(0, blank), &result.response, &why)) return 0;
   if (blank != std::string_view::npos) result.response.body = std::string(input.substr(blank + 4));

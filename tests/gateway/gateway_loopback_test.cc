@@ -73,12 +73,13 @@ class RawServer {
   std::thread thread_;
 };
 
-FetchResult Get(const std::string& url, std::chrono::milliseconds timeout = std::chrono::seconds(5),
-                size_t max_body = 1 << 20, ClientHeaders headers = {}) {
-  ClientRequest r;
-  r.url = *HttpUrl::Parse(url, nullptr);
+http::FetchResult Get(const std::string& url,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                      size_t max_body = 1 << 20, http::ClientHeaders headers = {}) {
+  http::ClientRequest r;
+  r.url = *http::HttpUrl::Parse(url, nullptr);
   r.headers = std::move(headers);
-  return Fetch(r, SteadyClock::now() + timeout, max_body);
+  return http::Fetch(r, SteadyClock::now() + timeout, max_body);
 }
 
 TEST(HttpClient, ContentLengthBody) {
@@ -108,12 +109,12 @@ TEST(HttpClient, BodyUntilClose) {
 
 TEST(HttpClient, RefusesOversizedBodies) {
   RawServer declared("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
-  EXPECT_EQ(Get(declared.url(), std::chrono::seconds(5), 1000).error, FetchError::kTooLarge);
+  EXPECT_EQ(Get(declared.url(), std::chrono::seconds(5), 1000).error, http::FetchError::kTooLarge);
   RawServer streamed("HTTP/1.0 200 OK\r\n\r\n" + std::string(5000, 'x'));
-  EXPECT_EQ(Get(streamed.url(), std::chrono::seconds(5), 1000).error, FetchError::kTooLarge);
+  EXPECT_EQ(Get(streamed.url(), std::chrono::seconds(5), 1000).error, http::FetchError::kTooLarge);
   RawServer chunked("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1388\r\n" +
                     std::string(5000, 'x') + "\r\n0\r\n\r\n");
-  EXPECT_EQ(Get(chunked.url(), std::chrono::seconds(5), 1000).error, FetchError::kTooLarge);
+  EXPECT_EQ(Get(chunked.url(), std::chrono::seconds(5), 1000).error, http::FetchError::kTooLarge);
 }
 
 TEST(HttpClient, MalformedResponsesAreProtocolErrors) {
@@ -123,7 +124,7 @@ TEST(HttpClient, MalformedResponsesAreProtocolErrors) {
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "HTTP/1.1 200"}) {
     RawServer s(reply);
     const auto r = Get(s.url());
-    EXPECT_EQ(r.error, FetchError::kProtocol) << reply << " -> " << r.message;
+    EXPECT_EQ(r.error, http::FetchError::kProtocol) << reply << " -> " << r.message;
   }
 }
 
@@ -131,29 +132,29 @@ TEST(HttpClient, DeadlineHoldsAgainstASilentServer) {
   RawServer s("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", std::chrono::milliseconds(3000));
   // The server answers after 3 s; only a client that gives up at its deadline sees a timeout.
   const auto r = Get(s.url(), std::chrono::milliseconds(300));
-  EXPECT_EQ(r.error, FetchError::kTimeout);
+  EXPECT_EQ(r.error, http::FetchError::kTimeout);
 }
 
 TEST(HttpClient, ConnectionRefused) {
   const auto r = Get("http://127.0.0.1:1/metrics");
-  EXPECT_EQ(r.error, FetchError::kConnect) << r.message;
+  EXPECT_EQ(r.error, http::FetchError::kConnect) << r.message;
 }
 
 TEST(HttpUrl, ParsesHostsPortsAndTargets) {
-  auto u = HttpUrl::Parse("http://[::1]:9474/metrics?x=1", nullptr);
+  auto u = http::HttpUrl::Parse("http://[::1]:9474/metrics?x=1", nullptr);
   ASSERT_TRUE(u);
   EXPECT_EQ(u->host, "::1");
   EXPECT_EQ(u->port, 9474);
   EXPECT_EQ(u->target, "/metrics?x=1");
   EXPECT_EQ(u->HostHeader(), "[::1]:9474");
-  u = HttpUrl::Parse("http://node.example", nullptr);
+  u = http::HttpUrl::Parse("http://node.example", nullptr);
   ASSERT_TRUE(u);
   EXPECT_EQ(u->port, 80);
   EXPECT_EQ(u->target, "/");
   for (const char* bad : {"https://", "http://", "http://x:0/", "http://x:99999/", "http://u@x/",
                           "http://[::1/", "http://x/a b", "ftp://x"}) {
     std::string why;
-    EXPECT_FALSE(HttpUrl::Parse(bad, &why)) << bad;
+    EXPECT_FALSE(http::HttpUrl::Parse(bad, &why)) << bad;
     EXPECT_FALSE(why.empty());
   }
 }
@@ -213,16 +214,16 @@ class GatewayLoopback : public ::testing::Test {
     if (gateway_) gateway_->Stop();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
-  FetchResult Call(const std::string& method, const std::string& path_and_query,
-                   ClientHeaders headers = {}, std::string body = "") {
-    ClientRequest r;
+  http::FetchResult Call(const std::string& method, const std::string& path_and_query,
+                         http::ClientHeaders headers = {}, std::string body = "") {
+    http::ClientRequest r;
     r.method = method;
-    r.url = *HttpUrl::Parse(base_ + path_and_query, nullptr);
+    r.url = *http::HttpUrl::Parse(base_ + path_and_query, nullptr);
     r.headers = std::move(headers);
     r.body = std::move(body);
-    return Fetch(r, SteadyClock::now() + std::chrono::seconds(10), 16 << 20);
+    return http::Fetch(r, SteadyClock::now() + std::chrono::seconds(10), 16 << 20);
   }
-  FetchResult Push(const std::string& node, const std::string& token, std::string body) {
+  http::FetchResult Push(const std::string& node, const std::string& token, std::string body) {
     return Call("POST", "/push?node=" + node,
                 {{"Authorization", "Bearer " + token}, {"Content-Type", "text/plain"}},
                 std::move(body));
@@ -273,7 +274,7 @@ TEST_F(GatewayLoopback, DeadAndSlowNodesFailAloneWithTheirOwnStatus) {
                               {"broken", broken.url()},
                               {"dead", "http://127.0.0.1:1/metrics"}}) +
                "scrape: {timeout_offset: 0s}\n");
-  const ClientHeaders timeout{{"X-Prometheus-Scrape-Timeout-Seconds", "1"}};
+  const http::ClientHeaders timeout{{"X-Prometheus-Scrape-Timeout-Seconds", "1"}};
   auto slow_call =
       std::async(std::launch::async, [&] { return Call("GET", "/proxy?target=slow", timeout); });
   auto fast_call = Call("GET", "/proxy?target=fast", timeout);
@@ -307,7 +308,7 @@ TEST_F(GatewayLoopback, ADeadNodeHoldsAtMostItsShareOfWorkers) {
                "scrape: {concurrency: 2, max_inflight_per_node: 1, timeout_offset: 0s}\n");
   // Requests that ask alike share one scrape; these ask differently (gzip or not), so one scrape
   // runs and the node's only slot refuses the others.
-  std::vector<std::future<FetchResult>> calls;
+  std::vector<std::future<http::FetchResult>> calls;
   for (const char* encoding : {"gzip", "identity", "identity"}) {
     calls.push_back(std::async(std::launch::async, [&, encoding] {
       return Call("GET", "/proxy?target=slow",
@@ -347,7 +348,7 @@ TEST_F(GatewayLoopback, ConcurrentProxyRequestsShareOneScrape) {
     return HttpResponse::Text(200, "m 1\n");
   });
   StartGateway(StaticTargets({{"slow", slow.url()}}) + "scrape: {max_inflight_per_node: 1}\n");
-  std::vector<std::future<FetchResult>> calls;
+  std::vector<std::future<http::FetchResult>> calls;
   for (int i = 0; i < 8; ++i) {
     calls.push_back(std::async(std::launch::async, [&] {
       return Call("GET", "/proxy?target=slow", {{"X-Prometheus-Scrape-Timeout-Seconds", "5"}});

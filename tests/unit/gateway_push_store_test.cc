@@ -142,10 +142,10 @@ TEST(Gzip, RoundTripAndBounds) {
   const std::string text(100000, 'x');
   bool too_large = false;
   std::string why;
-  EXPECT_EQ(GunzipBounded(GzipCompress(text), text.size(), &too_large, &why), text);
-  EXPECT_FALSE(GunzipBounded(GzipCompress(text), text.size() - 1, &too_large, &why));
+  EXPECT_EQ(http::GunzipBounded(GzipCompress(text), text.size(), &too_large, &why), text);
+  EXPECT_FALSE(http::GunzipBounded(GzipCompress(text), text.size() - 1, &too_large, &why));
   EXPECT_TRUE(too_large);
-  EXPECT_FALSE(GunzipBounded(GzipCompress("a") + "trailing", 10, &too_large, &why));
+  EXPECT_FALSE(http::GunzipBounded(GzipCompress("a") + "trailing", 10, &too_large, &why));
   EXPECT_FALSE(too_large);
   EXPECT_NE(why.find("after the end"), std::string::npos);
 }

@@ -70,7 +70,7 @@ TEST(WriteRequestTest, HashSeparatesNamesFromValues) {
 }
 
 TEST(ResponseTest, Classification) {
-  FetchResult r;
+  http::FetchResult r;
   r.response.status = 204;
   EXPECT_EQ(ClassifyResponse(r, true).verdict, Verdict::kSent);
   r.response.status = 503;
@@ -86,8 +86,8 @@ TEST(ResponseTest, Classification) {
   v = ClassifyResponse(r, true);
   EXPECT_EQ(v.verdict, Verdict::kDrop);
   EXPECT_EQ(v.reason, "HTTP 400: out of order sample");
-  FetchResult down;
-  down.error = FetchError::kConnect;
+  http::FetchResult down;
+  down.error = http::FetchError::kConnect;
   down.message = "connection refused";
   EXPECT_EQ(ClassifyResponse(down, true).verdict, Verdict::kRetry);
   EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT"), std::nullopt);
@@ -230,19 +230,20 @@ class StubTransport final : public Transport {
   struct Answer {
     int status = 200;
     std::string body;
-    ClientHeaders headers;
+    http::ClientHeaders headers;
     bool network_error = false;
   };
   std::deque<Answer> script;
-  std::vector<ClientRequest> requests;
+  std::vector<http::ClientRequest> requests;
 
-  FetchResult Post(const ClientRequest& request, nanoseconds, const TlsClient*) override {
+  http::FetchResult Post(const http::ClientRequest& request, nanoseconds,
+                         const http::TlsClient*) override {
     requests.push_back(request);
-    FetchResult r;
+    http::FetchResult r;
     Answer a = script.empty() ? Answer{} : script.front();
     if (!script.empty()) script.pop_front();
     if (a.network_error) {
-      r.error = FetchError::kConnect;
+      r.error = http::FetchError::kConnect;
       r.message = "connection refused";
       return r;
     }
@@ -253,7 +254,7 @@ class StubTransport final : public Transport {
   }
 };
 
-StubTransport::Answer Reply(int status, std::string body, ClientHeaders headers = {}) {
+StubTransport::Answer Reply(int status, std::string body, http::ClientHeaders headers = {}) {
   StubTransport::Answer a;
   a.status = status;
   a.body = std::move(body);
@@ -298,7 +299,7 @@ RemoteWriteEndpoint Endpoint() {
   return e;
 }
 
-std::string HeaderOf(const ClientRequest& r, const std::string& name) {
+std::string HeaderOf(const http::ClientRequest& r, const std::string& name) {
   for (const auto& [n, v] : r.headers) {
     if (n == name) return v;
   }
@@ -586,7 +587,7 @@ remote_write:
   const auto& g = c.remote_write[0];
   EXPECT_EQ(g.name, g.url);
   EXPECT_EQ(g.authorization, "Basic MTIzNDU2OnB3");
-  EXPECT_EQ(g.headers, (ClientHeaders{{"X-Scope-OrgID", "home-lab"}}));
+  EXPECT_EQ(g.headers, (http::ClientHeaders{{"X-Scope-OrgID", "home-lab"}}));
   EXPECT_EQ(g.external_labels[0].first, "cluster");
   EXPECT_EQ(g.write_relabel_configs.size(), 2u);
   EXPECT_EQ(g.queue.capacity, 500);

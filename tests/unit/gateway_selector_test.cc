@@ -73,9 +73,9 @@ TEST(Selector, RejectsMalformed) {
   EXPECT_FALSE(ParseSelector(std::string(5000, 'a'), nullptr));
 }
 
-Exposition Parse2(std::string_view text) {
-  Exposition e;
-  auto error = ParseTextFormat(text, {}, &e);
+text_format::Exposition Parse2(std::string_view text) {
+  text_format::Exposition e;
+  auto error = text_format::ParseTextFormat(text, {}, &e);
   EXPECT_FALSE(error) << error->ToString();
   return e;
 }
@@ -87,10 +87,10 @@ std::vector<Selector> Sel(std::initializer_list<const char*> texts) {
 }
 
 TEST(Federate, MergesNodesAddsNodeLabelAndKeepsOneHeaderPerFamily) {
-  auto a = std::make_shared<Exposition>(
+  auto a = std::make_shared<text_format::Exposition>(
       Parse2("# HELP m_total Requests.\n# TYPE m_total counter\nm_total{code=\"200\"} 5\n"
              "# TYPE g gauge\ng 1\n"));
-  auto b = std::make_shared<Exposition>(
+  auto b = std::make_shared<text_format::Exposition>(
       Parse2("# TYPE m_total counter\nm_total{code=\"500\"} 2\nother 7\n"));
   FederateStats stats;
   const std::string out =
@@ -102,27 +102,27 @@ TEST(Federate, MergesNodesAddsNodeLabelAndKeepsOneHeaderPerFamily) {
             "# TYPE other untyped\nother{node=\"ct-serv-jp\"} 7\n");
   EXPECT_EQ(stats.samples_out, 3u);
   // The merged body is valid text format itself.
-  EXPECT_FALSE(ParseTextFormat(out, {}, nullptr));
+  EXPECT_FALSE(text_format::ParseTextFormat(out, {}, nullptr));
 }
 
 TEST(Federate, FiltersByNodeAndLabelMatchers) {
-  auto a = std::make_shared<Exposition>(Parse2("m{job=\"x\"} 1\nm{job=\"y\"} 2\n"));
-  auto b = std::make_shared<Exposition>(Parse2("m{job=\"x\"} 3\n"));
+  auto a = std::make_shared<text_format::Exposition>(Parse2("m{job=\"x\"} 1\nm{job=\"y\"} 2\n"));
+  auto b = std::make_shared<text_format::Exposition>(Parse2("m{job=\"x\"} 3\n"));
   const auto out =
       Federate({{"n1", a}, {"n2", b}}, Sel({R"({__name__="m",job="x",node!="n2"})"}), nullptr);
   EXPECT_EQ(out, "# TYPE m untyped\nm{job=\"x\",node=\"n1\"} 1\n");
 }
 
 TEST(Federate, ExistingNodeLabelBecomesExportedNode) {
-  auto a = std::make_shared<Exposition>(Parse2("m{node=\"inner\",z=\"1\"} 1\n"));
+  auto a = std::make_shared<text_format::Exposition>(Parse2("m{node=\"inner\",z=\"1\"} 1\n"));
   const auto out = Federate({{"outer", a}}, Sel({"m"}), nullptr);
   EXPECT_EQ(out, "# TYPE m untyped\nm{exported_node=\"inner\",z=\"1\",node=\"outer\"} 1\n");
   EXPECT_EQ(Federate({{"outer", a}}, Sel({R"(m{exported_node="inner"})"}), nullptr), out);
 }
 
 TEST(Federate, TypeConflictSkipsTheLaterNodesFamily) {
-  auto a = std::make_shared<Exposition>(Parse2("# TYPE m counter\nm 1\n"));
-  auto b = std::make_shared<Exposition>(Parse2("# TYPE m gauge\nm 2\n"));
+  auto a = std::make_shared<text_format::Exposition>(Parse2("# TYPE m counter\nm 1\n"));
+  auto b = std::make_shared<text_format::Exposition>(Parse2("# TYPE m gauge\nm 2\n"));
   FederateStats stats;
   const auto out = Federate({{"a", a}, {"b", b}}, Sel({"m"}), &stats);
   EXPECT_EQ(out, "# TYPE m counter\nm{node=\"a\"} 1\n");
@@ -130,18 +130,18 @@ TEST(Federate, TypeConflictSkipsTheLaterNodesFamily) {
 }
 
 TEST(Federate, NodesWithoutExpositionAndNoMatchGiveEmptyBody) {
-  auto a = std::make_shared<Exposition>(Parse2("m 1\n"));
+  auto a = std::make_shared<text_format::Exposition>(Parse2("m 1\n"));
   EXPECT_EQ(Federate({{"a", nullptr}, {"b", a}}, Sel({"nothing"}), nullptr), "");
 }
 
 TEST(Federate, HistogramStaysTogetherAcrossNodes) {
   const char* h =
       "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n";
-  auto a = std::make_shared<Exposition>(Parse2(h));
-  auto b = std::make_shared<Exposition>(Parse2(h));
+  auto a = std::make_shared<text_format::Exposition>(Parse2(h));
+  auto b = std::make_shared<text_format::Exposition>(Parse2(h));
   const auto out = Federate({{"a", a}, {"b", b}}, Sel({R"({__name__=~"h_.*"})"}), nullptr);
-  Exposition merged;
-  ASSERT_FALSE(ParseTextFormat(out, {}, &merged)) << out;
+  text_format::Exposition merged;
+  ASSERT_FALSE(text_format::ParseTextFormat(out, {}, &merged)) << out;
   ASSERT_EQ(merged.families.size(), 1u);
   EXPECT_EQ(merged.families[0].samples.size(), 8u);
 }

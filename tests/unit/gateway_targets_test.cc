@@ -227,16 +227,17 @@ TEST(GatewayConfig, UpstreamTlsBasicAuthAndScheme) {
 }
 
 TEST(HttpUrl, HttpsDefaultsToPort443AndRoundTrips) {
-  const auto url = HttpUrl::Parse("https://node.example/metrics?x=1", nullptr);
+  const auto url = http::HttpUrl::Parse("https://node.example/metrics?x=1", nullptr);
   ASSERT_TRUE(url);
   EXPECT_TRUE(url->https);
   EXPECT_EQ(url->port, 443);
   EXPECT_EQ(url->HostHeader(), "node.example");
   EXPECT_EQ(url->ToString(), "https://node.example/metrics?x=1");
-  const auto other = HttpUrl::Parse("https://[fd7a::1]:9474/metrics", nullptr);
+  const auto other = http::HttpUrl::Parse("https://[fd7a::1]:9474/metrics", nullptr);
   ASSERT_TRUE(other);
   EXPECT_EQ(other->ToString(), "https://[fd7a::1]:9474/metrics");
-  EXPECT_EQ(HttpUrl::Parse("http://node.example:443/", nullptr)->HostHeader(), "node.example:443");
+  EXPECT_EQ(http::HttpUrl::Parse("http://node.example:443/", nullptr)->HostHeader(),
+            "node.example:443");
 }
 
 TEST(TargetRegistry, DiscoveredTargetsUseTheirScheme) {

@@ -11,13 +11,14 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::optional<TextFormatError> Check(std::string_view body, TextFormatLimits limits = {}) {
-  return ParseTextFormat(body, limits, nullptr);
+std::optional<text_format::TextFormatError> Check(std::string_view body,
+                                                  text_format::TextFormatLimits limits = {}) {
+  return text_format::ParseTextFormat(body, limits, nullptr);
 }
 
-Exposition MustParse(std::string_view body) {
-  Exposition e;
-  auto error = ParseTextFormat(body, TextFormatLimits{}, &e);
+text_format::Exposition MustParse(std::string_view body) {
+  text_format::Exposition e;
+  auto error = text_format::ParseTextFormat(body, text_format::TextFormatLimits{}, &e);
   EXPECT_FALSE(error) << error->ToString();
   return e;
 }
@@ -36,13 +37,13 @@ TEST(TextFormat, ParsesFamiliesHelpTypeLabelsAndTimestamps) {
   EXPECT_EQ(e.sample_count, 4u);
   const auto& f = e.families[0];
   EXPECT_EQ(f.name, "http_requests_total");
-  EXPECT_EQ(f.kind, MetricKind::kCounter);
+  EXPECT_EQ(f.kind, text_format::MetricKind::kCounter);
   EXPECT_EQ(f.help, "The total number of HTTP requests.");
   ASSERT_EQ(f.samples.size(), 2u);
   EXPECT_EQ(f.samples[1].labels[1].second, "400");
   EXPECT_EQ(f.samples[1].value, 3);
   EXPECT_EQ(f.samples[1].timestamp_ms, 1395066363000);
-  EXPECT_EQ(e.families[1].kind, MetricKind::kUntyped);
+  EXPECT_EQ(e.families[1].kind, text_format::MetricKind::kUntyped);
   EXPECT_FALSE(e.families[1].samples[0].timestamp_ms);
   EXPECT_TRUE(std::isinf(e.families[2].samples[0].value));
   EXPECT_EQ(e.families[2].samples[0].timestamp_ms, -3982045);
@@ -79,7 +80,7 @@ TEST(TextFormat, HistogramAndSummarySamplesJoinTheirFamily) {
   ASSERT_EQ(e.families.size(), 2u);
   EXPECT_EQ(e.families[0].samples.size(), 4u);
   EXPECT_EQ(e.families[1].samples.size(), 3u);
-  EXPECT_EQ(e.families[1].kind, MetricKind::kSummary);
+  EXPECT_EQ(e.families[1].kind, text_format::MetricKind::kSummary);
 }
 
 TEST(TextFormat, AcceptsBlanksTrailingCommaAndNoFinalNewline) {
@@ -148,7 +149,7 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"# TYPE h histogram\nh_count 1\nh_count 2\n", 3, "duplicate_series"}));
 
 TEST(TextFormat, LimitsAreEnforced) {
-  TextFormatLimits limits;
+  text_format::TextFormatLimits limits;
   limits.max_body_bytes = 10;
   EXPECT_EQ(Check("metric_name 1\n", limits)->code, "too_large");
   limits = {};
@@ -164,8 +165,8 @@ TEST(TextFormat, LimitsAreEnforced) {
 }
 
 TEST(TextFormat, FailedParseLeavesNothingBehind) {
-  Exposition e;
-  ASSERT_TRUE(ParseTextFormat("a 1\nb x\n", {}, &e));
+  text_format::Exposition e;
+  ASSERT_TRUE(text_format::ParseTextFormat("a 1\nb x\n", {}, &e));
   EXPECT_TRUE(e.families.empty());
   EXPECT_EQ(e.sample_count, 0u);
 }
@@ -179,18 +180,18 @@ TEST(TextFormat, RoundTripsThroughTheWriter) {
       "m{a=\"x\",b=\"z\"} -Inf\n";
   const auto e = MustParse(body);
   std::string out;
-  AppendFamilyHeader(out, e.families[0]);
+  text_format::AppendFamilyHeader(out, e.families[0]);
   for (const auto& s : e.families[0].samples)
-    AppendSample(out, s.name, s.labels, s.value, s.timestamp_ms);
+    text_format::AppendSample(out, s.name, s.labels, s.value, s.timestamp_ms);
   EXPECT_EQ(out, body);
 }
 
 TEST(TextFormat, FormatValueIsShortestRoundTrip) {
-  EXPECT_EQ(FormatValue(0.1), "0.1");
-  EXPECT_EQ(FormatValue(1e21), "1e+21");
-  EXPECT_EQ(FormatValue(42), "42");
-  EXPECT_EQ(FormatValue(NAN), "NaN");
-  EXPECT_EQ(FormatValue(-INFINITY), "-Inf");
+  EXPECT_EQ(text_format::FormatValue(0.1), "0.1");
+  EXPECT_EQ(text_format::FormatValue(1e21), "1e+21");
+  EXPECT_EQ(text_format::FormatValue(42), "42");
+  EXPECT_EQ(text_format::FormatValue(NAN), "NaN");
+  EXPECT_EQ(text_format::FormatValue(-INFINITY), "-Inf");
 }
 
 }  // namespace

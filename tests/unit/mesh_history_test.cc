@@ -167,7 +167,7 @@ TEST(MeshHistory, WindowSelectsPointsAndTheKeptHistoryIsBounded) {
 }
 
 TEST(MeshHistory, ANodeCannotWriteAnotherNodesRow) {
-  gateway::Exposition e;
+  text_format::Exposition e;
   std::string text =
       "# TYPE meshflow_probe_lost_total counter\n"
       "meshflow_probe_lost_total{src_node=\"c\",dst_node=\"b\",method=\"udp\"} 5\n"
@@ -175,7 +175,7 @@ TEST(MeshHistory, ANodeCannotWriteAnotherNodesRow) {
       "meshflow_probe_rtt_seconds_bucket{src_node=\"c\",dst_node=\"b\",method=\"udp\",le=\"+Inf\"} "
       "1\n"
       "meshflow_probe_rtt_seconds_count{src_node=\"c\",dst_node=\"b\",method=\"udp\"} 1\n";
-  ASSERT_FALSE(gateway::ParseTextFormat(text, {}, &e));
+  ASSERT_FALSE(text_format::ParseTextFormat(text, {}, &e));
   EXPECT_TRUE(ReadExposition("a", e).links.empty());
   EXPECT_EQ(ReadExposition("c", e).links.size(), 1u);
 }
@@ -202,8 +202,8 @@ TEST(MeshReading, TextAndFamiliesGiveTheSameReading) {
   bytes.AppendTo(families);
 
   const NodeReading from_families = ReadFamilies("a", families);
-  gateway::Exposition e;
-  ASSERT_FALSE(gateway::ParseTextFormat(SerializeExposition(families), {}, &e));
+  text_format::Exposition e;
+  ASSERT_FALSE(text_format::ParseTextFormat(SerializeExposition(families), {}, &e));
   const NodeReading from_text = ReadExposition("a", e);
   for (const auto* r : {&from_families, &from_text}) {
     ASSERT_EQ(r->links.size(), 1u);
