@@ -232,7 +232,9 @@ int main(int argc, char** argv) {
     std::ofstream(dir / n) << "token-" << n << "\n";
     config << "    - {node: " << n << ", token_file: " << n << "}\n";
   }
-  config << "push: {max_body_bytes: 67108864}\nmesh: {resolution: 10s, stale_after: 30s}\n";
+  // 60 nodes' stored pushes (each a full probe mesh row) need more than the default budget.
+  config << "push: {max_body_bytes: 67108864}\nmemory: {budget_bytes: 4294967296}\n"
+         << "mesh: {resolution: 10s, stale_after: 30s}\n";
   config.close();
 
   meshflow::FakeClock clock;
