@@ -332,9 +332,11 @@ const MeshHistory::WindowSummary& MeshHistory::Summarize(const Link& l, uint32_t
   w.window_ds = window_ds;
   w.newest_ds = newest;
   w.count = count;
-  std::vector<std::pair<double, double>> p50s, p90s;
-  p50s.reserve(count);
-  p90s.reserve(count);
+  // Scratch kept across calls (the caller holds the lock): no allocation per link.
+  auto& p50s = scratch_p50_;
+  auto& p90s = scratch_p90_;
+  p50s.clear();
+  p90s.clear();
   double min = INFINITY, max = -INFINITY;
   for (size_t i = lo; i < size; ++i) {
     const LinkPoint& p = at(i);

@@ -180,6 +180,7 @@ class MeshHistory {
   const size_t capacity_;
   std::unique_ptr<re2::RE2> group_re_;
   mutable std::mutex mutex_;
+  mutable std::vector<std::pair<double, double>> scratch_p50_, scratch_p90_;  // for Summarize
   double epoch_ = -1;
   std::map<std::string, Node> nodes_;
   size_t bytes_ = 0;
