@@ -277,7 +277,7 @@ int main(int argc, char** argv) {
   meshflow::mesh::MeshQuery q;
   q.method = "udp";
   const double now = std::chrono::duration<double>(clock.Wall().time_since_epoch()).count();
-  auto cpu_ms = [](const timespec& x, const timespec& y) {
+  auto span_ms = [](const timespec& x, const timespec& y) {
     return (y.tv_sec - x.tv_sec) * 1e3 + (y.tv_nsec - x.tv_nsec) / 1e6;
   };
   {
@@ -289,7 +289,7 @@ int main(int argc, char** argv) {
     const auto json = meshflow::mesh::MeshJson(view);
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a2);
     std::printf("in-process first query (every link summed): query %.3f ms CPU, json %.3f ms CPU\n",
-                cpu_ms(a0, a1), cpu_ms(a1, a2));
+                span_ms(a0, a1), span_ms(a1, a2));
   }
   // Wall time and this thread's CPU time: on a busy machine the first includes waiting for a
   // core, the second only the work.
@@ -317,7 +317,7 @@ int main(int argc, char** argv) {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a1);
     const auto json = meshflow::mesh::MeshJson(view);
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a2);
-    std::printf("of which query %.3f ms CPU, json %.3f ms CPU\n", cpu_ms(a0, a1), cpu_ms(a1, a2));
+    std::printf("of which query %.3f ms CPU, json %.3f ms CPU\n", span_ms(a0, a1), span_ms(a1, a2));
   }
   std::printf("history bytes: %zu\n", gateway.mesh_history().bytes());
   for (const auto& a : gateway.BoundAddresses()) std::printf("listening on %s\n", a.c_str());
