@@ -1,5 +1,6 @@
 #include "common/mesh/mesh_api.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +17,14 @@ namespace {
 
 void AppendString(std::string& out, std::string_view s) {
   out += '"';
+  // Names seldom need escaping: when none does, append it whole.
+  if (std::none_of(s.begin(), s.end(), [](char c) {
+        return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+      })) {
+    out += s;
+    out += '"';
+    return;
+  }
   for (const char c : s) {
     if (c == '"' || c == '\\') {
       out += '\\';
@@ -32,25 +41,73 @@ void AppendString(std::string& out, std::string_view s) {
 }
 
 // Finite numbers with five significant digits, more than a √2-wide histogram bucket resolves
-// (an RTT of 48 ms to the microsecond); NaN and Inf as null.
+// (an RTT of 48 ms to the microsecond); NaN and Inf as null. The common range is written by
+// hand: std::to_chars with a precision was the largest single cost of a 60-node answer (tens of
+// thousands of numbers). Numbers from 10^5 to 10^10 keep every digit of their whole part.
 void AppendNumber(std::string& out, double v) {
   if (!std::isfinite(v)) {
     out += "null";
     return;
   }
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 5);
+  if (v == 0) {
+    out += '0';
+    return;
+  }
+  static constexpr double kPow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10};
+  const double a = std::fabs(v);
+  if (a < 1e-4 || a >= 1e10) {
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 5);
+    out.append(buf, r.ptr);
+    return;
+  }
+  // a >= 10^e; five significant digits leave 4 - e decimals.
+  int e = -4;
+  while (e < 9 && a >= (e >= 0 ? kPow10[e + 1] : 1 / kPow10[-e - 1])) ++e;
+  const int decimals = std::max(0, 4 - e);
+  const auto scaled = static_cast<uint64_t>(std::llround(a * kPow10[decimals]));
+  const auto unit = static_cast<uint64_t>(kPow10[decimals]);
+  if (v < 0) out += '-';
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), scaled / unit);
+  out.append(buf, r.ptr);
+  uint64_t frac = scaled % unit;
+  if (frac == 0) return;
+  int digits = decimals;
+  while (frac % 10 == 0) {
+    frac /= 10;
+    --digits;
+  }
+  out += '.';
+  r = std::to_chars(buf, buf + sizeof(buf), frac);
+  out.append(static_cast<size_t>(digits - (r.ptr - buf)), '0');
   out.append(buf, r.ptr);
 }
 
-// Unix times and ages: fixed notation with `decimals` digits, so no precision is lost.
+// Unix times and ages: fixed notation with `decimals` (at most 3) digits, so no precision is lost.
 void AppendFixed(std::string& out, double v, int decimals) {
   if (!std::isfinite(v)) {
     out += "null";
     return;
   }
-  char buf[48];
-  const auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed, decimals);
+  static constexpr double kScale[] = {1, 10, 100, 1000};
+  decimals = std::clamp(decimals, 0, 3);
+  if (std::fabs(v) >= 1e14) {
+    char buf[48];
+    const auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed, decimals);
+    out.append(buf, r.ptr);
+    return;
+  }
+  const auto scaled = static_cast<uint64_t>(std::llround(std::fabs(v) * kScale[decimals]));
+  const auto unit = static_cast<uint64_t>(kScale[decimals]);
+  if (v < 0 && scaled != 0) out += '-';
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), scaled / unit);
+  out.append(buf, r.ptr);
+  if (decimals == 0) return;
+  out += '.';
+  r = std::to_chars(buf, buf + sizeof(buf), scaled % unit);
+  out.append(static_cast<size_t>(decimals - (r.ptr - buf)), '0');
   out.append(buf, r.ptr);
 }
 
@@ -195,11 +252,9 @@ std::string MeshJson(const MeshView& v) {
       out += ",\"return_loss\":";
       AppendNumber(out, done > 0 ? static_cast<double>(l.return_lost) / done : NAN);
     }
-    out += ",\"path_mtu_bytes\":";
-    if (l.path_mtu_bytes > 0) {
+    if (l.path_mtu_bytes > 0) {  // only when known: most meshes do not probe it
+      out += ",\"path_mtu_bytes\":";
       AppendNumber(out, l.path_mtu_bytes);
-    } else {
-      out += "null";
     }
     if (!l.series.empty()) {
       out += ",\"series\":[";

@@ -306,6 +306,60 @@ void MeshHistory::Observe(const std::string& node, const NodeReading& reading,
   }
 }
 
+const MeshHistory::WindowSummary& MeshHistory::Summarize(const Link& l, uint32_t from_ds,
+                                                         uint32_t window_ds) const {
+  // The ring holds points oldest first from `head`, their times ascending (a node's readings
+  // are stored in time order): the points in the window are the newest `count`.
+  const size_t size = l.ring.size();
+  auto at = [&](size_t i) -> const LinkPoint& { return l.ring[(l.head + i) % size]; };
+  size_t lo = 0, hi = size;
+  while (lo < hi) {
+    const size_t mid = (lo + hi) / 2;
+    if (at(mid).t_ds <= from_ds) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  const auto count = static_cast<uint32_t>(size - lo);
+  const uint32_t newest = size ? at(size - 1).t_ds : 0;
+  for (const auto& w : l.summaries) {
+    if (w.window_ds == window_ds && w.newest_ds == newest && w.count == count) return w;
+  }
+  WindowSummary& w = l.summaries[l.next_summary];
+  l.next_summary = static_cast<uint8_t>((l.next_summary + 1) % l.summaries.size());
+  w = WindowSummary{};
+  w.window_ds = window_ds;
+  w.newest_ds = newest;
+  w.count = count;
+  // Scratch kept across calls (the caller holds the lock): no allocation per link.
+  auto& p50s = scratch_p50_;
+  auto& p90s = scratch_p90_;
+  p50s.clear();
+  p90s.clear();
+  double min = INFINITY, max = -INFINITY;
+  for (size_t i = lo; i < size; ++i) {
+    const LinkPoint& p = at(i);
+    w.received += p.received;
+    w.lost += p.lost;
+    w.forward_lost += p.forward_lost;
+    w.return_lost += p.return_lost;
+    if (p.received > 0 && std::isfinite(p.p50)) {
+      p50s.emplace_back(p.p50, p.received);
+      p90s.emplace_back(p.p90, p.received);
+      min = std::min(min, static_cast<double>(p.min));
+      max = std::max(max, static_cast<double>(p.max));
+    }
+  }
+  w.p50 = static_cast<float>(WeightedQuantile(p50s, 0.5));
+  w.p90 = static_cast<float>(WeightedQuantile(p90s, 0.9));
+  if (std::isfinite(min)) {
+    w.min = static_cast<float>(min);
+    w.max = static_cast<float>(max);
+  }
+  return w;
+}
+
 MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
   MeshView view;
   view.now = wall_seconds;
@@ -333,17 +387,21 @@ MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
     s.state = s.age_seconds > settings_.stale_after_seconds ? "stale" : "fresh";
     nodes[name] = s;
   }
-  std::vector<std::pair<double, double>> p50s, p90s;
+  const uint32_t window_ds = static_cast<uint32_t>(std::lround(view.window_seconds * 10));
   size_t link_count = 0;
   for (const auto& [name, n] : nodes_) link_count += n.links.size();
   view.links.reserve(link_count);
   for (const auto& [name, n] : nodes_) {
     const bool node_stale = wall_seconds - n.last_seen > settings_.stale_after_seconds;
+    const std::string* last_dst = nullptr;  // links are ordered by dst: look each up once
     for (const auto& [key, l] : n.links) {
       const auto& [dst, method] = key;
       if (std::find(methods.begin(), methods.end(), method) == methods.end())
         methods.push_back(method);
-      if (!nodes.count(dst)) nodes[dst] = NodeSummary{dst, "", "unseen", -1};
+      if (!last_dst || *last_dst != dst) {
+        last_dst = &dst;
+        if (!nodes.count(dst)) nodes[dst] = NodeSummary{dst, "", "unseen", -1};
+      }
       if (!query.method.empty() && method != query.method) continue;
       LinkSummary s;
       s.src = name;
@@ -352,36 +410,23 @@ MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
       s.age_seconds = std::max(0.0, wall_seconds - l.last_seen);
       s.has_direction = l.has_direction;
       if (auto mtu = n.path_mtu.find(dst); mtu != n.path_mtu.end()) s.path_mtu_bytes = mtu->second;
-      const bool want_series = s.src == query.series_src && s.dst == query.series_dst;
-      p50s.clear();
-      p90s.clear();
-      double min = INFINITY, max = -INFINITY;
-      for (const auto& p : l.ring) {
-        if (p.t_ds <= from_ds) continue;  // a point covers the interval before it
-        s.received += p.received;
-        s.lost += p.lost;
-        s.forward_lost += p.forward_lost;
-        s.return_lost += p.return_lost;
-        if (p.received > 0 && std::isfinite(p.p50)) {
-          p50s.emplace_back(p.p50, p.received);
-          p90s.emplace_back(p.p90, p.received);
-          min = std::min(min, static_cast<double>(p.min));
-          max = std::max(max, static_cast<double>(p.max));
-        }
-        if (want_series) {
+      if (s.src == query.series_src && s.dst == query.series_dst) {
+        for (const auto& p : l.ring) {
+          if (p.t_ds <= from_ds) continue;  // a point covers the interval before it
           s.series.push_back({Seconds(p.t_ds), p.p50, p.p90, p.min, p.max, p.received, p.lost});
         }
-      }
-      if (want_series) {
         std::sort(s.series.begin(), s.series.end(),
                   [](const auto& a, const auto& b) { return a.t < b.t; });
       }
-      s.p50 = WeightedQuantile(p50s, 0.5);
-      s.p90 = WeightedQuantile(p90s, 0.9);
-      if (std::isfinite(min)) {
-        s.min = min;
-        s.max = max;
-      }
+      const WindowSummary& w = Summarize(l, from_ds, window_ds);
+      s.received = w.received;
+      s.lost = w.lost;
+      s.forward_lost = w.forward_lost;
+      s.return_lost = w.return_lost;
+      s.p50 = w.p50;
+      s.p90 = w.p90;
+      s.min = w.min;
+      s.max = w.max;
       if (node_stale || s.age_seconds > settings_.stale_after_seconds) {
         s.state = "stale";
       } else if (s.received + s.lost == 0) {

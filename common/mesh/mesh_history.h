@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -128,9 +129,22 @@ class MeshHistory {
   size_t TrafficCost(const std::string& src, const std::string& dst, const std::string& role) const;
 
  private:
+  // A link's figures over one window, kept for the next query: they change only when a point
+  // enters (an append) or leaves the window, which (window, newest point, points in the window)
+  // tells, so a page polling every few seconds sums each link once per resolution, not per poll.
+  struct WindowSummary {
+    uint32_t window_ds = 0;  // 0: empty
+    uint32_t newest_ds = 0;
+    uint32_t count = 0;
+    float p50 = NAN, p90 = NAN, min = NAN, max = NAN;
+    uint64_t received = 0, lost = 0, forward_lost = 0, return_lost = 0;
+  };
   struct Link {
     std::vector<LinkPoint> ring;  // capacity reserved once; `head` is the next slot when full
     size_t head = 0;
+    // Two windows, so two pages on different windows do not evict each other.
+    mutable std::array<WindowSummary, 2> summaries;
+    mutable uint8_t next_summary = 0;
     std::vector<std::pair<double, double>> last_buckets;
     double last_received = 0, last_lost = 0, last_forward = 0, last_return = 0;
     bool has_direction = false;
@@ -154,6 +168,8 @@ class MeshHistory {
     size_t cost = 0;
   };
 
+  // The summary of the link's points newer than from_ds, from its cache when still valid.
+  const WindowSummary& Summarize(const Link& link, uint32_t from_ds, uint32_t window_ds) const;
   template <typename Point>
   static void Push(std::vector<Point>& ring, size_t& head, size_t capacity, const Point& p);
   void Prune(double now);
@@ -164,6 +180,7 @@ class MeshHistory {
   const size_t capacity_;
   std::unique_ptr<re2::RE2> group_re_;
   mutable std::mutex mutex_;
+  mutable std::vector<std::pair<double, double>> scratch_p50_, scratch_p90_;  // for Summarize
   double epoch_ = -1;
   std::map<std::string, Node> nodes_;
   size_t bytes_ = 0;

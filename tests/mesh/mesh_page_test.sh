@@ -32,7 +32,8 @@ mkfifo "$work/stdin"
 "$fixture" "$@" <"$work/stdin" >"$work/server.log" 2>&1 &
 server_pid=$!
 exec 3>"$work/stdin"
-for _ in $(seq 1 600); do
+# A 60-node fixture pushes for a minute or two on a busy machine before it listens.
+for _ in $(seq 1 3000); do
   grep -q '^listening on ' "$work/server.log" && break
   kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
   sleep 0.1

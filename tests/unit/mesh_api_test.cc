@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 
@@ -114,6 +117,50 @@ TEST(MeshApi, ThePageIsServedFromTheBinaryWithAPolicyAgainstOtherOrigins) {
     for (const auto& [k, v] : r.headers)
       if (k == "Content-Security-Policy") csp = v.find("default-src 'none'") == 0;
     EXPECT_TRUE(csp) << path;
+  }
+}
+
+TEST(MeshApi, NumbersKeepFiveSignificantDigitsAsPrintfG) {
+  // The JSON writer formats numbers by hand; each must read back as %.5g's text does.
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> exponent(-6, 11);
+  for (int i = 0; i < 20000; ++i) {
+    const double v = (i % 2 ? -1 : 1) * std::pow(10.0, exponent(rng));
+    MeshView view;
+    view.traffic.push_back({"a", "b", "r", "a", v});
+    const std::string body = MeshJson(view);
+    const std::string key = "\"bytes_per_second\":";
+    const auto at = body.find(key);
+    ASSERT_NE(at, std::string::npos);
+    const char* text = body.c_str() + at + key.size();
+    char* end = nullptr;
+    const double read = std::strtod(text, &end);
+    ASSERT_EQ(*end, '}') << body;
+    char want_text[32];
+    std::snprintf(want_text, sizeof(want_text), "%.5g", v);
+    const double want = std::strtod(want_text, nullptr);
+    // Whole numbers from 10^5 to 10^10 keep all their digits: within half a unit of v.
+    if (std::fabs(v) >= 1e5 && std::fabs(v) < 1e10) {
+      EXPECT_LE(std::fabs(read - v), 0.5)
+          << std::string(text, static_cast<const char*>(end)) << " for " << v;
+    } else {
+      EXPECT_EQ(read, want) << std::string(text, static_cast<const char*>(end)) << " for " << v
+                            << " (%.5g: " << want_text << ")";
+    }
+  }
+  for (const auto& [v, text] :
+       std::vector<std::pair<double, std::string>>{{0, "0"},
+                                                   {1280, "1280"},
+                                                   {0.00081234, "0.00081234"},
+                                                   {9.99996, "10"},
+                                                   {0.06, "0.06"},
+                                                   {-2.5, "-2.5"},
+                                                   {240000, "240000"},
+                                                   {NAN, "null"}}) {
+    MeshView view;
+    view.traffic.push_back({"a", "b", "r", "a", v});
+    EXPECT_NE(MeshJson(view).find("\"bytes_per_second\":" + text + "}"), std::string::npos)
+        << MeshJson(view);
   }
 }
 

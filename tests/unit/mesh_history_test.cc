@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "common/core/histogram.h"
@@ -164,6 +165,52 @@ TEST(MeshHistory, WindowSelectsPointsAndTheKeptHistoryIsBounded) {
   EXPECT_EQ(FindLink(h.Query(q, 1500), "a", "b", "udp")->received, 3u);
   q.window_seconds = 1e9;  // never more than the history keeps
   EXPECT_EQ(FindLink(h.Query(q, 1500), "a", "b", "udp")->received, 10u);
+}
+
+TEST(MeshHistory, CachedWindowSummariesMatchAFreshComputation) {
+  // One history answers many queries (its per-link summaries cached across them, appends and
+  // points leaving the window in between); each answer must equal that of a history fed the
+  // same and asked once.
+  MeshSettings s;
+  s.retention_seconds = 120;
+  s.resolution_seconds = 10;
+  std::vector<NodeReading> readings;
+  FakeLink link;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> rtt(0.001, 0.2);
+  for (int i = 0; i < 40; ++i) {
+    link.Add(1 + i % 4, rtt(rng));
+    link.lost += i % 3 == 0 ? 1 : 0;
+    NodeReading r;
+    r.links[{"b", "udp"}] = link.Reading();
+    readings.push_back(r);
+  }
+  MeshHistory warm(s);
+  int fed = 0;
+  for (double now = 1000; now < 1400; now += 3.7) {
+    while (fed < static_cast<int>(readings.size()) && 1000 + 10 * fed <= now) {
+      warm.Observe("a", readings[fed], 1000 + 10 * fed);
+      ++fed;
+    }
+    for (const double window : {30.0, 60.0, 120.0}) {
+      MeshQuery q;
+      q.window_seconds = window;
+      MeshHistory cold(s);
+      for (int i = 0; i < fed; ++i) cold.Observe("a", readings[i], 1000 + 10 * i);
+      const auto* w = FindLink(warm.Query(q, now), "a", "b", "udp");
+      const auto cold_view = cold.Query(q, now);
+      const auto* c = FindLink(cold_view, "a", "b", "udp");
+      ASSERT_EQ(w == nullptr, c == nullptr) << now;
+      if (!w) continue;
+      EXPECT_EQ(w->received, c->received) << now << " " << window;
+      EXPECT_EQ(w->lost, c->lost) << now << " " << window;
+      auto same = [](double x, double y) { return x == y || (std::isnan(x) && std::isnan(y)); };
+      EXPECT_TRUE(same(w->p50, c->p50)) << now << " " << window;
+      EXPECT_TRUE(same(w->p90, c->p90)) << now << " " << window;
+      EXPECT_TRUE(same(w->min, c->min)) << now << " " << window;
+      EXPECT_TRUE(same(w->max, c->max)) << now << " " << window;
+    }
+  }
 }
 
 TEST(MeshHistory, ANodeCannotWriteAnotherNodesRow) {

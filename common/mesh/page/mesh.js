@@ -5,7 +5,8 @@
 const SVG = 'http://www.w3.org/2000/svg';
 const GROUP_ABOVE = 60;  // past this many nodes the matrix starts grouped
 const state = {
-  view: 'matrix', method: '', window: '5m', data: null, grouped: null,
+  // udp until the first answer lists the methods: asking for one method halves the first load.
+  view: 'matrix', method: 'udp', window: '5m', data: null, grouped: null,
   drill: null, selected: null, hiddenRoles: new Set(), timer: 0,
 };
 
@@ -42,13 +43,18 @@ async function load() {
   if (state.method) params.set('method', state.method);
   const r = await fetch('/api/v1/mesh?' + params.toString(), {credentials: 'same-origin'});
   if (!r.ok) throw new Error('HTTP ' + r.status + ': ' + (await r.text()));
-  return r.json();
+  const data = await r.json();
+  // A mesh without udp probes: ask again for a method it has.
+  if (state.method && !data.methods.includes(state.method) && data.methods.length) {
+    state.method = data.methods[0];
+    return load();
+  }
+  return data;
 }
 
 function setupControls(data) {
   const methods = $('methods');
   if (!methods.querySelector('input')) {
-    if (!state.method) state.method = data.methods.includes('udp') ? 'udp' : (data.methods[0] || '');
     for (const m of data.methods) {
       const label = el('label', {}, methods);
       const input = el('input', {type: 'radio', name: 'method', value: m}, label);
@@ -95,25 +101,37 @@ function asymmetric(data, a, b) {
   return hi - lo >= data.asymmetry.min_seconds && hi >= lo * data.asymmetry.ratio;
 }
 
-// What one cell says, as text: its label, tooltip and the state the page shows.
+// What one cell says: the state the page shows, a one-line text label (every cell has one) and
+// the full details for its tooltip, written only when asked (thousands of cells, few hovered).
 function describe(data, src, dst, link, reverse) {
   if (src === dst) return {state: 'self', label: src + ' to itself', short: ''};
-  if (!link) return {state: 'not-probed', label: src + ' to ' + dst + ': not probed', short: '×'};
+  if (!link) {
+    const label = src + ' → ' + dst + ': not probed';
+    return {state: 'not-probed', label, details: () => label, short: '×'};
+  }
   const r = link.rtt_seconds;
-  const lines = [src + ' → ' + dst + ' (' + link.method + ')',
-    'state: ' + link.state.replace('_', ' ') + ', data ' + link.age_seconds + ' s old',
-    'RTT p50 ' + ms(r.p50) + ' ms, p90 ' + ms(r.p90) + ' ms, min ' + ms(r.min) + ' ms, max ' +
-        ms(r.max) + ' ms',
-    'loss ' + pct(link.loss) + ' (' + link.lost + ' of ' + (link.lost + link.received) + ')'];
-  if (link.forward_loss !== undefined)
-    lines.push('forward loss ' + pct(link.forward_loss) + ', return loss ' + pct(link.return_loss));
-  if (link.path_mtu_bytes) lines.push('path MTU ' + link.path_mtu_bytes + ' bytes');
   const asym = asymmetric(data, link, reverse);
-  if (asym) lines.push('asymmetric: ' + dst + ' → ' + src + ' p50 ' + ms(reverse.rtt_seconds.p50) + ' ms');
+  let label = `${src} → ${dst} (${link.method}): ${link.state.replace('_', ' ')}, p50 ${ms(r.p50)} ms, ` +
+              `loss ${pct(link.loss)}`;
+  if (link.loss > 0 && link.forward_loss !== undefined)
+    label += ` (forward loss ${pct(link.forward_loss)}, return loss ${pct(link.return_loss)})`;
+  if (asym) label += ', asymmetric';
+  const details = () => {
+    const lines = [src + ' → ' + dst + ' (' + link.method + ')',
+      'state: ' + link.state.replace('_', ' ') + ', data ' + link.age_seconds + ' s old',
+      'RTT p50 ' + ms(r.p50) + ' ms, p90 ' + ms(r.p90) + ' ms, min ' + ms(r.min) + ' ms, max ' +
+          ms(r.max) + ' ms',
+      'loss ' + pct(link.loss) + ' (' + link.lost + ' of ' + (link.lost + link.received) + ')'];
+    if (link.forward_loss !== undefined)
+      lines.push('forward loss ' + pct(link.forward_loss) + ', return loss ' + pct(link.return_loss));
+    if (link.path_mtu_bytes) lines.push('path MTU ' + link.path_mtu_bytes + ' bytes');
+    if (asym) lines.push('asymmetric: ' + dst + ' → ' + src + ' p50 ' + ms(reverse.rtt_seconds.p50) + ' ms');
+    return lines.join('\n');
+  };
   let st = link.state === 'fresh' ? (r.p50 === null ? 'no-reply' : rttClass(r.p50, data.rtt_thresholds_seconds))
                                   : link.state === 'stale' ? 'stale' : 'not-probed';
   const short = link.state === 'stale' ? 'stale' : r.p50 === null ? (link.lost ? 'lost' : '–') : ms(r.p50);
-  return {state: st, label: lines.join('\n'), short, lossy: link.loss > 0, asym,
+  return {state: st, label, details, short, lossy: link.loss > 0, asym,
           lossText: link.loss > 0 ? pct(link.loss) : ''};
 }
 
@@ -177,19 +195,19 @@ function drawGrid(rows, cols, cellInfo, onOpen) {
       if (info.lossy) cls += ' lossy';
       if (state.selected && state.selected[0] === r && state.selected[1] === c) cls += ' selected';
       const x = labelW + j * size, y = labelH + i * size, mx = x + size / 2, my = y + size / 2;
-      parts.push(`<g class="${cls}" role="gridcell" aria-label="${esc(info.label)}" data-src="${esc(r)}" ` +
+      // The cell is its rectangle; its texts follow it and let the pointer through.
+      parts.push(`<rect class="${cls}" role="gridcell" aria-label="${esc(info.label)}" data-src="${esc(r)}" ` +
                  `data-dst="${esc(c)}" data-state="${info.state}" tabindex="${info.state === 'self' ? -1 : 0}"` +
                  (info.asym ? ' data-asymmetric="true"' : '') + (info.lossy ? ' data-lossy="true"' : '') +
-                 `><rect class="bg" x="${x + 1}" y="${y + 1}" width="${size - 2}" height="${size - 2}"/>`);
+                 ` x="${x + 1}" y="${y + 1}" width="${size - 2}" height="${size - 2}"/>`);
       if (size >= 30) {
-        if (info.short) parts.push(`<text x="${mx}" y="${my + (info.lossText ? -1 : 4)}">${esc(info.short)}</text>`);
-        if (info.lossText) parts.push(`<text x="${mx}" y="${my + 11}">${esc(info.lossText)}</text>`);
+        if (info.short) parts.push(`<text class="ct" x="${mx}" y="${my + (info.lossText ? -1 : 4)}">${esc(info.short)}</text>`);
+        if (info.lossText) parts.push(`<text class="ct" x="${mx}" y="${my + 11}">${esc(info.lossText)}</text>`);
       } else {
         const mark = info.lossText ? '!' : info.state === 'stale' ? 's' : info.state === 'not-probed' ? '×' : '';
-        if (mark) parts.push(`<text x="${mx}" y="${my + 3}">${mark}</text>`);
+        if (mark) parts.push(`<text class="ct" x="${mx}" y="${my + 3}">${mark}</text>`);
       }
-      if (info.asym) parts.push(`<text class="badge" x="${x + size - 3}" y="${y + 10}">⇄</text>`);
-      parts.push('</g>');
+      if (info.asym) parts.push(`<text class="ct badge" x="${x + size - 3}" y="${y + 10}">⇄</text>`);
     });
     parts.push('</g>');
   });
@@ -204,9 +222,9 @@ function drawGrid(rows, cols, cellInfo, onOpen) {
     g.meshInfo = info;
     return g;
   };
-  svg.addEventListener('mouseover', (e) => { const g = cellOf(e); if (g) showTip(g, g.meshInfo.label); });
+  svg.addEventListener('mouseover', (e) => { const g = cellOf(e); if (g) showTip(g, g.meshInfo.details()); });
   svg.addEventListener('mouseout', (e) => { if (cellOf(e)) hideTip(); });
-  svg.addEventListener('focusin', (e) => { const g = cellOf(e); if (g) showTip(g, g.meshInfo.label); });
+  svg.addEventListener('focusin', (e) => { const g = cellOf(e); if (g) showTip(g, g.meshInfo.details()); });
   svg.addEventListener('focusout', hideTip);
   svg.addEventListener('click', (e) => { const g = cellOf(e); if (g) onOpen(g.dataset.src, g.dataset.dst); });
   svg.addEventListener('keydown', (e) => {
@@ -269,8 +287,12 @@ function groupCell(data, links, a, b, groups) {
   const med = meds.length ? meds[Math.floor(meds.length / 2)] : null;
   const label = `${a} → ${b}: ${count} links, median RTT ${ms(med)} ms, ${lossy} with loss, ` +
                 `${stale} stale`;
-  if (!count) return {state: 'not-probed', label: a + ' → ' + b + ': not probed', short: '×'};
+  if (!count) {
+    const none = a + ' → ' + b + ': not probed';
+    return {state: 'not-probed', label: none, details: () => none, short: '×'};
+  }
   return {state: med === null ? 'stale' : rttClass(med, data.rtt_thresholds_seconds), label,
+          details: () => label,
           short: ms(med), lossy: lossy > 0, lossText: lossy ? lossy + ' lossy' : ''};
 }
 
@@ -404,7 +426,11 @@ function render() {
   const stale = data.nodes.filter((n) => n.state === 'stale').length;
   $('status').textContent = `${data.nodes.length} nodes, ${stale} stale, window ${state.window}, ` +
                             `updated ${new Date(data.generated_at * 1000).toLocaleTimeString()}`;
-  if (window.meshFirstRenderMs === undefined) window.meshFirstRenderMs = performance.now();
+  if (window.meshFirstRenderMs === undefined) {
+    window.meshFirstRenderMs = performance.now();
+    // The frame that shows it: a task queued from the next animation frame runs after its paint.
+    requestAnimationFrame(() => setTimeout(() => { window.meshFirstPaintMs = performance.now(); }, 0));
+  }
   document.body.setAttribute('data-rendered', String(Date.now()));
 }
 
