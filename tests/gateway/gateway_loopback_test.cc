@@ -344,7 +344,7 @@ TEST_F(GatewayLoopback, ConcurrentProxyRequestsShareOneScrape) {
   std::atomic<int> upstream{0};
   FakeExporter slow([&](const HttpRequest&) {
     ++upstream;
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::this_thread::sleep_for(std::chrono::seconds(2));
     return HttpResponse::Text(200, "m 1\n");
   });
   StartGateway(StaticTargets({{"slow", slow.url()}}) + "scrape: {max_inflight_per_node: 1}\n");
