@@ -242,7 +242,7 @@ struct Api {
 // One request whose body goes to `sink` as it arrives; it ends early when the source is
 // cancelled (the exporter stops).
 http::FetchResult Stream(const Api& api, const std::string& target, const std::string& token,
-                         std::chrono::seconds timeout, const gateway::BodySink& sink) {
+                         std::chrono::seconds timeout, const http::BodySink& sink) {
   http::ClientRequest request;
   std::string error;
   auto url = http::HttpUrl::Parse(api.base + target, &error);
@@ -255,8 +255,8 @@ http::FetchResult Stream(const Api& api, const std::string& target, const std::s
   request.url = *url;
   request.headers.emplace_back("Authorization", "Bearer " + token);
   request.headers.emplace_back("Accept", "application/json");
-  return gateway::FetchStream(request, std::chrono::steady_clock::now() + timeout, kMaxBody,
-                              api.tls.get(), sink);
+  return http::FetchStream(request, std::chrono::steady_clock::now() + timeout, kMaxBody,
+                           api.tls.get(), sink);
 }
 
 // A whole answer (the list), up to kMaxBody.
@@ -264,7 +264,7 @@ http::FetchResult Get(const Api& api, const std::string& target, const std::stri
                       std::chrono::seconds timeout, std::function<bool()> cancelled) {
   std::string body;
   bool too_large = false;
-  gateway::BodySink sink;
+  http::BodySink sink;
   sink.cancelled = std::move(cancelled);
   sink.on_data = [&](std::string_view data) {
     if (body.size() + data.size() > kMaxBody) {
@@ -364,7 +364,7 @@ PollResult KubernetesSource::Poll() {
     };
     int status = 0;
     std::string other;  // the body of an answer other than 200 (a Status object), for errors
-    gateway::BodySink sink;
+    http::BodySink sink;
     sink.cancelled = [this] { return cancelled(); };
     sink.on_head = [&](const http::ClientResponse& head) { status = head.status; };
     sink.on_data = [&](std::string_view data) {
