@@ -160,3 +160,19 @@ reap_stale_instances() {
     fi
   done
 }
+
+# The checks of a test: each says ok or FAIL and the test goes on; finish ends it, with status 1
+# when any check failed.
+failures=0
+pass() { echo "ok:   $*"; }
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+finish() {
+  if ((failures)); then
+    echo "$failures check(s) failed"
+    exit 1
+  fi
+  echo "all checks passed"
+}
