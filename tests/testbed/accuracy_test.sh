@@ -11,14 +11,7 @@
 set -euo pipefail
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$DIR/lib.sh"
-reap_stale_instances mfacc
-set_instance "mfacc-$$"
-WORK=$(mktemp -d)
-cleanup() {
-  "$DIR/down" --instance "$INSTANCE" >/dev/null 2>&1 || true
-  rm -rf -- "$WORK"
-}
-trap cleanup EXIT
+own_instance mfacc
 
 "$DIR/up" --instance "$INSTANCE" --topology "$DIR/topologies/accuracy.yaml" --overlay tun \
   --skip services

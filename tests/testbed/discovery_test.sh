@@ -26,10 +26,7 @@ if [[ -z $EXPORTER || ! -x $EXPORTER ]]; then
   echo "SKIP: no meshflow-exporter binary (set MESHFLOW_EXPORTER)"
   exit 77
 fi
-reap_stale_instances mfdi
-set_instance "mfdi-$$"
-cleanup() { "$DIR/down" --instance "$INSTANCE" >/dev/null 2>&1 || true; }
-trap cleanup EXIT
+own_instance mfdi
 
 REFRESH=4          # discovery.refresh_interval, seconds
 STALE=16           # discovery.stale_after, seconds

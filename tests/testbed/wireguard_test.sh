@@ -8,14 +8,7 @@
 set -euo pipefail
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$DIR/lib.sh"
-reap_stale_instances mfwg
-set_instance "mfwg-$$"
-WORK=$(mktemp -d)
-cleanup() {
-  "$DIR/down" --instance "$INSTANCE" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+own_instance mfwg
 
 on() {
   local node=$1
