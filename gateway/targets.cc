@@ -9,20 +9,23 @@
 #include <set>
 
 #include "common/core/config_reader.h"
+#include "common/core/enum_names.h"
 #include "common/http/http_client.h"
 
 namespace meshflow::gateway {
 
+namespace {
+
+constexpr EnumName<TargetSource> kTargetSourceNames[] = {
+    {TargetSource::kStatic, "static"},
+    {TargetSource::kDns, "dns"},
+    {TargetSource::kPush, "push"},
+};
+
+}  // namespace
+
 std::string_view TargetSourceName(TargetSource source) {
-  switch (source) {
-    case TargetSource::kStatic:
-      return "static";
-    case TargetSource::kDns:
-      return "dns";
-    case TargetSource::kPush:
-      return "push";
-  }
-  return "unknown";
+  return NameOf(kTargetSourceNames, source);
 }
 
 std::vector<IpAddress> SystemResolver::Resolve(const std::string& name) {

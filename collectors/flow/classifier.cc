@@ -1,35 +1,11 @@
 #include "collectors/flow/classifier.h"
 
-#include <ifaddrs.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <unordered_map>
 
 namespace meshflow::flow {
 namespace {
 constexpr size_t kPorts = 65536;
 }  // namespace
-
-std::vector<IpAddress> InterfaceAddresses() {
-  std::vector<IpAddress> out;
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return out;
-  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr) continue;
-    if (i->ifa_addr->sa_family == AF_INET) {
-      sockaddr_in v4;
-      std::memcpy(&v4, i->ifa_addr, sizeof v4);
-      out.push_back(IpAddress::FromV4Bytes(reinterpret_cast<const uint8_t*>(&v4.sin_addr)));
-    } else if (i->ifa_addr->sa_family == AF_INET6) {
-      sockaddr_in6 v6;
-      std::memcpy(&v6, i->ifa_addr, sizeof v6);
-      out.push_back(IpAddress::FromV6Bytes(v6.sin6_addr.s6_addr));
-    }
-  }
-  freeifaddrs(list);
-  return out;
-}
 
 Classifier::Classifier(const Config& config, const std::vector<IpAddress>& self_addresses)
     : role_names_{"other", "icmp"},

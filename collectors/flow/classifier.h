@@ -21,9 +21,6 @@ using NodeId = NodeTable::NodeId;
 // This host's own addresses, so they map to node_name. Injected so tests need no interfaces.
 using AddressSource = std::function<std::vector<IpAddress>()>;
 
-// Every address on this host's interfaces (getifaddrs), IPv4 and IPv6.
-std::vector<IpAddress> InterfaceAddresses();
-
 // Addresses and ports -> node and role, in O(1) per packet: a 64 K-entry port table per
 // protocol and a direct-mapped address cache in front of the node table.
 class Classifier {

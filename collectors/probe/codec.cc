@@ -1,31 +1,25 @@
 #include "collectors/probe/codec.h"
 
+#include "common/core/enum_names.h"
+
 namespace meshflow::probe {
 namespace {
 
 DecodeResult Fail(DecodeError error) { return DecodeResult{std::nullopt, error}; }
 
+constexpr EnumName<DecodeError> kDecodeErrorNames[] = {
+    {DecodeError::kTooShort, "too_short"},
+    {DecodeError::kTooLong, "too_long"},
+    {DecodeError::kBadMagic, "bad_magic"},
+    {DecodeError::kBadVersion, "bad_version"},
+    {DecodeError::kBadType, "bad_type"},
+    {DecodeError::kReservedNotZero, "reserved_not_zero"},
+    {DecodeError::kReplyFieldInRequest, "reply_field_in_request"},
+};
+
 }  // namespace
 
-std::string_view DecodeErrorName(DecodeError error) {
-  switch (error) {
-    case DecodeError::kTooShort:
-      return "too_short";
-    case DecodeError::kTooLong:
-      return "too_long";
-    case DecodeError::kBadMagic:
-      return "bad_magic";
-    case DecodeError::kBadVersion:
-      return "bad_version";
-    case DecodeError::kBadType:
-      return "bad_type";
-    case DecodeError::kReservedNotZero:
-      return "reserved_not_zero";
-    case DecodeError::kReplyFieldInRequest:
-      return "reply_field_in_request";
-  }
-  return "unknown";
-}
+std::string_view DecodeErrorName(DecodeError error) { return NameOf(kDecodeErrorNames, error); }
 
 ProbeBytes Encode(const ProbePacket& packet) {
   ProbeBytes b{};

@@ -17,6 +17,7 @@
 
 #include "collectors/probe/codec.h"
 #include "common/config/config.h"
+#include "common/core/enum_names.h"
 #include "common/core/log.h"
 #include "common/discovery/hello.h"
 
@@ -73,26 +74,17 @@ Fd OpenIcmp(int family, bool* raw) {
   return Fd(fd);
 }
 
+constexpr EnumName<Method> kMethodNames[] = {
+    {Method::kIcmp, "icmp"},
+    {Method::kUdp, "udp"},
+    {Method::kTcp, "tcp"},
+};
+
 }  // namespace
 
-std::string_view MethodName(Method method) {
-  switch (method) {
-    case Method::kIcmp:
-      return "icmp";
-    case Method::kUdp:
-      return "udp";
-    case Method::kTcp:
-      return "tcp";
-  }
-  return "unknown";
-}
+std::string_view MethodName(Method method) { return NameOf(kMethodNames, method); }
 
-std::optional<Method> ParseMethod(std::string_view name) {
-  if (name == "icmp") return Method::kIcmp;
-  if (name == "udp") return Method::kUdp;
-  if (name == "tcp") return Method::kTcp;
-  return std::nullopt;
-}
+std::optional<Method> ParseMethod(std::string_view name) { return ValueNamed(kMethodNames, name); }
 
 ProberOptions OptionsFromConfig(const Config& config) {
   const ProbesConfig& p = config.probes;

@@ -57,24 +57,6 @@ uint16_t SocketAddress::port() const {
   return ntohs(sin6.sin6_port);
 }
 
-Fd& Fd::operator=(Fd&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = o.Release();
-  }
-  return *this;
-}
-
-Fd::~Fd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-int Fd::Release() {
-  const int fd = fd_;
-  fd_ = -1;
-  return fd;
-}
-
 bool EnableTimestamping(int fd) {
   // OPT_TSONLY: the error queue carries only the timestamp, not a copy of the packet.
   const int flags = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_TX_SOFTWARE |

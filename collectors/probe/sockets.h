@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/core/fd.h"
 #include "common/core/ip_address.h"
 
 namespace meshflow::probe {
@@ -25,24 +26,6 @@ struct SocketAddress {
   const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
   IpAddress address() const;
   uint16_t port() const;
-};
-
-// A file descriptor closed on destruction.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.Release()) {}
-  Fd& operator=(Fd&& o) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd();
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int Release();
-
- private:
-  int fd_ = -1;
 };
 
 // Asks the kernel for software transmit timestamps on the error queue (keyed by a per-socket

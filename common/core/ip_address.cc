@@ -1,6 +1,9 @@
 #include "common/core/ip_address.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <charconv>
 
@@ -87,5 +90,25 @@ bool IpPrefix::Contains(const IpAddress& a) const {
 }
 
 std::string IpPrefix::ToString() const { return address.ToString() + "/" + std::to_string(bits); }
+
+std::vector<IpAddress> InterfaceAddresses() {
+  std::vector<IpAddress> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      sockaddr_in v4;
+      std::memcpy(&v4, i->ifa_addr, sizeof v4);
+      out.push_back(IpAddress::FromV4Bytes(reinterpret_cast<const uint8_t*>(&v4.sin_addr)));
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      sockaddr_in6 v6;
+      std::memcpy(&v6, i->ifa_addr, sizeof v6);
+      out.push_back(IpAddress::FromV6Bytes(v6.sin6_addr.s6_addr));
+    }
+  }
+  freeifaddrs(list);
+  return out;
+}
 
 }  // namespace meshflow

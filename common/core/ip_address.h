@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace meshflow {
 
@@ -51,5 +52,8 @@ struct IpPrefix {
   std::string ToString() const;
   auto operator<=>(const IpPrefix&) const = default;
 };
+
+// Every address on this host's interfaces (getifaddrs), IPv4 and IPv6.
+std::vector<IpAddress> InterfaceAddresses();
 
 }  // namespace meshflow

@@ -1,7 +1,5 @@
 #include "common/discovery/discovery.h"
 
-#include <ifaddrs.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -21,25 +19,6 @@ double NowSeconds() {
 }
 
 bool IsHost(const IpPrefix& p) { return p.bits == (p.address.is_v4() ? 32 : 128); }
-
-// This machine's own interface addresses: they always carry this node's name.
-std::vector<IpAddress> LocalAddresses() {
-  std::vector<IpAddress> out;
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return out;
-  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr) continue;
-    if (i->ifa_addr->sa_family == AF_INET) {
-      out.push_back(IpAddress::FromV4Bytes(reinterpret_cast<const uint8_t*>(
-          &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr)));
-    } else if (i->ifa_addr->sa_family == AF_INET6) {
-      out.push_back(IpAddress::FromV6Bytes(reinterpret_cast<const uint8_t*>(
-          &reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr)));
-    }
-  }
-  freeifaddrs(list);
-  return out;
-}
 
 bool InAny(const std::vector<IpPrefix>& prefixes, const IpAddress& a) {
   return std::any_of(prefixes.begin(), prefixes.end(),
@@ -172,7 +151,8 @@ std::vector<IpAddress> Discovery::HelloTargets() const {
 }
 
 void Discovery::Rename() {
-  const std::vector<IpAddress> local = LocalAddresses();
+  // This machine's own addresses always carry this node's name.
+  const std::vector<IpAddress> local = InterfaceAddresses();
   std::vector<IpAddress> targets;
   {
     std::lock_guard lock(mutex_);

@@ -1,5 +1,6 @@
 #include "common/discovery/hello.h"
 
+#include "common/core/enum_names.h"
 #include "common/discovery/merge.h"
 
 namespace meshflow::discovery {
@@ -39,33 +40,22 @@ std::optional<uint64_t> ReadHeader(std::span<const uint8_t> b, uint8_t type, Hel
   return nonce;
 }
 
+constexpr EnumName<HelloError> kHelloErrorNames[] = {
+    {HelloError::kNotHello, "not_hello"},
+    {HelloError::kTooShort, "too_short"},
+    {HelloError::kTooLong, "too_long"},
+    {HelloError::kBadVersion, "bad_version"},
+    {HelloError::kBadType, "bad_type"},
+    {HelloError::kReservedNotZero, "reserved_not_zero"},
+    {HelloError::kPaddingNotZero, "padding_not_zero"},
+    {HelloError::kBadName, "bad_name"},
+    {HelloError::kBadAddress, "bad_address"},
+    {HelloError::kTrailingBytes, "trailing_bytes"},
+};
+
 }  // namespace
 
-std::string_view HelloErrorName(HelloError error) {
-  switch (error) {
-    case HelloError::kNotHello:
-      return "not_hello";
-    case HelloError::kTooShort:
-      return "too_short";
-    case HelloError::kTooLong:
-      return "too_long";
-    case HelloError::kBadVersion:
-      return "bad_version";
-    case HelloError::kBadType:
-      return "bad_type";
-    case HelloError::kReservedNotZero:
-      return "reserved_not_zero";
-    case HelloError::kPaddingNotZero:
-      return "padding_not_zero";
-    case HelloError::kBadName:
-      return "bad_name";
-    case HelloError::kBadAddress:
-      return "bad_address";
-    case HelloError::kTrailingBytes:
-      return "trailing_bytes";
-  }
-  return "unknown";
-}
+std::string_view HelloErrorName(HelloError error) { return NameOf(kHelloErrorNames, error); }
 
 bool IsHello(std::span<const uint8_t> b) {
   return b.size() >= 4 && b[0] == 'M' && b[1] == 'F' && b[2] == 'H' && b[3] == 'I';

@@ -10,15 +10,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/core/fd.h"
+
 namespace meshflow::discovery {
 namespace {
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
 
 uint64_t RandomNonce() {
   uint64_t v = 0;
@@ -60,12 +55,11 @@ std::map<IpAddress, HelloIdentity> AskHello(const std::vector<IpAddress>& target
                                             std::chrono::milliseconds timeout, HelloStats* stats) {
   std::map<IpAddress, HelloIdentity> out;
   if (targets.empty()) return out;
-  Fd v4, v6;
-  v4.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  v6.fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  Fd v4(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  Fd v6(socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   std::map<IpAddress, uint64_t> nonces;
   for (const auto& t : targets) {
-    const int fd = t.is_v4() ? v4.fd : v6.fd;
+    const int fd = t.is_v4() ? v4.get() : v6.get();
     if (fd < 0) continue;
     const uint64_t nonce = RandomNonce();
     const auto request = EncodeHelloRequest(nonce);
@@ -83,7 +77,7 @@ std::map<IpAddress, HelloIdentity> AskHello(const std::vector<IpAddress>& target
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    pollfd fds[2] = {{v4.fd, POLLIN, 0}, {v6.fd, POLLIN, 0}};
+    pollfd fds[2] = {{v4.get(), POLLIN, 0}, {v6.get(), POLLIN, 0}};
     const int n = poll(fds, 2, static_cast<int>(left.count()));
     if (n < 0 && errno != EINTR) break;
     for (const auto& p : fds) {

@@ -8,15 +8,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/core/fd.h"
+
 namespace meshflow::discovery {
 namespace {
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
 
 // Waits for `events` until `deadline`; false on timeout or error.
 bool WaitFor(int fd, short events, std::chrono::steady_clock::time_point deadline) {
@@ -45,24 +40,23 @@ bool UnixExchange(const std::string& path, std::string_view request,
     return false;
   }
   std::memcpy(addr.sun_path, path.data(), path.size());
-  Fd s;
-  s.fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (s.fd < 0) {
+  Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!s.valid()) {
     *error = std::string("socket: ") + std::strerror(errno);
     return false;
   }
-  if (::connect(s.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
+  if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
       errno != EINPROGRESS && errno != EAGAIN) {
     *error = path + ": cannot connect: " + std::strerror(errno);
     return false;
   }
   size_t sent = 0;
   while (sent < request.size()) {
-    if (!WaitFor(s.fd, POLLOUT, deadline)) {
+    if (!WaitFor(s.get(), POLLOUT, deadline)) {
       *error = path + ": timed out writing the request";
       return false;
     }
-    const ssize_t n = ::send(s.fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    const ssize_t n = ::send(s.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       *error = path + ": write: " + std::strerror(errno);
@@ -74,11 +68,11 @@ bool UnixExchange(const std::string& path, std::string_view request,
   char buf[16384];
   for (;;) {
     if (complete(*answer)) return true;
-    if (!WaitFor(s.fd, POLLIN, deadline)) {
+    if (!WaitFor(s.get(), POLLIN, deadline)) {
       *error = path + ": timed out waiting for the answer";
       return false;
     }
-    const ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
+    const ssize_t n = ::recv(s.get(), buf, sizeof buf, 0);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       *error = path + ": read: " + std::strerror(errno);

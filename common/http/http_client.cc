@@ -21,6 +21,8 @@
 #include <memory>
 #include <utility>
 
+#include "common/core/enum_names.h"
+#include "common/core/fd.h"
 #include "common/http/tls_client.h"
 
 namespace meshflow::http {
@@ -29,25 +31,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxHeaderBytes = 64 << 10;
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd& operator=(Fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 int RemainingMs(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -460,31 +443,19 @@ std::string_view ClientResponse::Header(std::string_view lower_name) const {
   return {};
 }
 
-std::string_view FetchErrorName(FetchError error) {
-  switch (error) {
-    case FetchError::kNone:
-      return "none";
-    case FetchError::kBadUrl:
-      return "bad_url";
-    case FetchError::kResolve:
-      return "resolve";
-    case FetchError::kConnect:
-      return "connect";
-    case FetchError::kTimeout:
-      return "timeout";
-    case FetchError::kTooLarge:
-      return "too_large";
-    case FetchError::kProtocol:
-      return "protocol";
-    case FetchError::kIo:
-      return "io";
-    case FetchError::kTls:
-      return "tls";
-    case FetchError::kCancelled:
-      return "cancelled";
-  }
-  return "unknown";
-}
+namespace {
+
+constexpr EnumName<FetchError> kFetchErrorNames[] = {
+    {FetchError::kNone, "none"},         {FetchError::kBadUrl, "bad_url"},
+    {FetchError::kResolve, "resolve"},   {FetchError::kConnect, "connect"},
+    {FetchError::kTimeout, "timeout"},   {FetchError::kTooLarge, "too_large"},
+    {FetchError::kProtocol, "protocol"}, {FetchError::kIo, "io"},
+    {FetchError::kTls, "tls"},           {FetchError::kCancelled, "cancelled"},
+};
+
+}  // namespace
+
+std::string_view FetchErrorName(FetchError error) { return NameOf(kFetchErrorNames, error); }
 
 namespace {
 

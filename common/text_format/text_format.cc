@@ -6,10 +6,18 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/core/enum_names.h"
 #include "common/text_format/names.h"
 
 namespace meshflow::text_format {
 namespace {
+
+// The words of a TYPE line.
+constexpr EnumName<MetricKind> kKindNames[] = {
+    {MetricKind::kCounter, "counter"},     {MetricKind::kGauge, "gauge"},
+    {MetricKind::kHistogram, "histogram"}, {MetricKind::kSummary, "summary"},
+    {MetricKind::kUntyped, "untyped"},
+};
 
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 
@@ -202,20 +210,12 @@ class Parser {
       Fail("bad_type", "unexpected text after the type of " + std::string(name));
       return;
     }
-    if (type == "counter") {
-      family.kind = MetricKind::kCounter;
-    } else if (type == "gauge") {
-      family.kind = MetricKind::kGauge;
-    } else if (type == "histogram") {
-      family.kind = MetricKind::kHistogram;
-    } else if (type == "summary") {
-      family.kind = MetricKind::kSummary;
-    } else if (type == "untyped") {
-      family.kind = MetricKind::kUntyped;
-    } else {
+    const std::optional<MetricKind> kind = ValueNamed(kKindNames, type);
+    if (!kind) {
       Fail("bad_type", "unknown metric type \"" + std::string(type) + "\"");
       return;
     }
+    family.kind = *kind;
     family.has_type = true;
     if (out_) out_->families[family.index].kind = family.kind;
   }
@@ -472,21 +472,7 @@ class Parser {
 
 }  // namespace
 
-std::string_view MetricKindName(MetricKind kind) {
-  switch (kind) {
-    case MetricKind::kCounter:
-      return "counter";
-    case MetricKind::kGauge:
-      return "gauge";
-    case MetricKind::kHistogram:
-      return "histogram";
-    case MetricKind::kSummary:
-      return "summary";
-    case MetricKind::kUntyped:
-      break;
-  }
-  return "untyped";
-}
+std::string_view MetricKindName(MetricKind kind) { return NameOf(kKindNames, kind, "untyped"); }
 
 std::string TextFormatError::ToString() const {
   return "line " + std::to_string(line) + ": " + reason;

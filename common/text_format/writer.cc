@@ -2,6 +2,8 @@
 
 #include <type_traits>
 
+#include "common/core/enum_names.h"
+
 namespace meshflow {
 namespace text_format::detail {
 
@@ -53,20 +55,14 @@ void AppendTimestamp(const ClientMetric& metric, std::string& out) {
   out.push_back('\n');
 }
 
-std::string_view TypeName(MetricType type) {
-  switch (type) {
-    case MetricType::Counter:
-      return "counter";
-    case MetricType::Gauge:
-      return "gauge";
-    case MetricType::Summary:
-      return "summary";
-    case MetricType::Histogram:
-      return "histogram";
-    default:
-      return "untyped";
-  }
-}
+constexpr EnumName<MetricType> kTypeNames[] = {
+    {MetricType::Counter, "counter"},
+    {MetricType::Gauge, "gauge"},
+    {MetricType::Summary, "summary"},
+    {MetricType::Histogram, "histogram"},
+};
+
+std::string_view TypeName(MetricType type) { return NameOf(kTypeNames, type, "untyped"); }
 
 // One sample line: series, value (a count as an integer), timestamp.
 template <typename Value>

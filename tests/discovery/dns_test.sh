@@ -6,14 +6,9 @@
 set -euo pipefail
 check=$1
 command -v dnsmasq >/dev/null || { echo "SKIP: no dnsmasq"; exit 77; }
-work=$(mktemp -d)
-dns_pid=
-cleanup() {
-  [[ -n $dns_pid ]] && kill "$dns_pid" 2>/dev/null && wait "$dns_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=tests/discovery/lib.sh
+source "$(dirname "$0")/lib.sh"
+use_work
 
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start_dnsmasq() {
@@ -21,6 +16,7 @@ start_dnsmasq() {
     --listen-address=127.0.0.1 --bind-interfaces --port="$port" --user="$(id -un)" \
     --local=/mesh.test/ --pid-file= --log-facility=- "$@" 2>>"$work/dnsmasq.log" &
   dns_pid=$!
+  pids=("$dns_pid")  # the only process to stop on exit
   for _ in $(seq 50); do
     # Ready when it answers; dig is not needed, the source itself asks.
     ss -Hlun "sport = :$port" | grep -q . && return 0
@@ -28,19 +24,9 @@ start_dnsmasq() {
   done
   cat "$work/dnsmasq.log"; fail "dnsmasq did not start"
 }
-stop_dnsmasq() { kill "$dns_pid"; wait "$dns_pid" 2>/dev/null || true; dns_pid=; }
+stop_dnsmasq() { kill "$dns_pid"; wait "$dns_pid" 2>/dev/null || true; pids=(); }
 
-coproc CHECK { "$check" dns "127.0.0.1:$port" peers.mesh.test; }
-poll() {
-  echo poll >&"${CHECK[1]}"
-  local head line
-  read -r -t 20 head <&"${CHECK[0]}" || fail "no answer from the source"
-  out="$head"
-  if [[ $head == ok* ]]; then
-    for _ in $(seq "${head#ok }"); do read -r -t 5 line <&"${CHECK[0]}"; out+=$'\n'"$line"; done
-  fi
-  echo "$out"
-}
+start_check dns "127.0.0.1:$port" peers.mesh.test
 
 start_dnsmasq --host-record=peers.mesh.test,10.77.0.1 --host-record=peers.mesh.test,10.77.0.2 \
   --host-record=peers.mesh.test,fd00:77::3

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "collectors/probe/prober.h"
-#include "collectors/probe/sockets.h"
+#include "common/core/fd.h"
 #include "common/discovery/discovery.h"
 #include "common/discovery/hello_client.h"
 
@@ -15,7 +15,7 @@ namespace meshflow::discovery {
 namespace {
 
 uint16_t FreeUdpPort() {
-  probe::Fd fd(socket(AF_INET, SOCK_DGRAM, 0));
+  Fd fd(socket(AF_INET, SOCK_DGRAM, 0));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -34,14 +34,21 @@ probe::ProberOptions ReflectorOnly(uint16_t port, bool answer_hello) {
   return o;
 }
 
-TEST(HelloReflector, ReflectorAnswersWithItsName) {
+// Starts a reflector on 127.0.0.1 that answers hellos or not, and asks it once.
+std::map<IpAddress, HelloIdentity> AskReflector(bool answer_hello,
+                                                std::chrono::milliseconds timeout,
+                                                HelloStats* stats) {
   const uint16_t port = FreeUdpPort();
   probe::Prober prober;
-  prober.Start(ReflectorOnly(port, true));
-  HelloStats stats;
-  const auto answers =
-      AskHello({*IpAddress::Parse("127.0.0.1")}, port, std::chrono::milliseconds(2000), &stats);
+  prober.Start(ReflectorOnly(port, answer_hello));
+  auto answers = AskHello({*IpAddress::Parse("127.0.0.1")}, port, timeout, stats);
   prober.Stop();
+  return answers;
+}
+
+TEST(HelloReflector, ReflectorAnswersWithItsName) {
+  HelloStats stats;
+  const auto answers = AskReflector(true, std::chrono::milliseconds(2000), &stats);
   ASSERT_EQ(answers.size(), 1u);
   const auto& id = answers.begin()->second;
   EXPECT_EQ(id.name, "peer-b");
@@ -52,13 +59,8 @@ TEST(HelloReflector, ReflectorAnswersWithItsName) {
 }
 
 TEST(HelloReflector, SwitchedOffMeansNoAnswer) {
-  const uint16_t port = FreeUdpPort();
-  probe::Prober prober;
-  prober.Start(ReflectorOnly(port, false));
   HelloStats stats;
-  const auto answers =
-      AskHello({*IpAddress::Parse("127.0.0.1")}, port, std::chrono::milliseconds(300), &stats);
-  prober.Stop();
+  const auto answers = AskReflector(false, std::chrono::milliseconds(300), &stats);
   EXPECT_TRUE(answers.empty());
   EXPECT_EQ(stats.sent, 1u);
 }

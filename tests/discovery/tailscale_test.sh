@@ -5,14 +5,9 @@
 set -euo pipefail
 check=$1
 fixture=$2
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=tests/discovery/lib.sh
+source "$(dirname "$0")/lib.sh"
+use_work
 
 echo good >"$work/mode"
 python3 - "$work/tailscaled.sock" "$fixture" "$work/mode" <<'PY' &
@@ -42,20 +37,10 @@ while True:
     c.sendall(b"HTTP/1.0 " + status.encode() + b"\r\nContent-Type: application/json\r\n\r\n" + body)
     c.close()
 PY
-server_pid=$!
+pids+=($!)
 for _ in $(seq 50); do [[ -S $work/tailscaled.sock ]] && break; sleep 0.1; done
 
-coproc CHECK { "$check" tailscale "$work/tailscaled.sock"; }
-poll() {
-  echo poll >&"${CHECK[1]}"
-  local head line
-  read -r -t 20 head <&"${CHECK[0]}" || fail "no answer from the source"
-  out="$head"
-  if [[ $head == ok* ]]; then
-    for _ in $(seq "${head#ok }"); do read -r -t 5 line <&"${CHECK[0]}"; out+=$'\n'"$line"; done
-  fi
-  echo "$out"
-}
+start_check tailscale "$work/tailscaled.sock"
 
 poll
 [[ $(head -1 <<<"$out") == "ok 3" ]] || fail "expected Self and two peers"

@@ -38,27 +38,17 @@ ip netns exec "$ns" wg set "$ifname" peer "$p1" allowed-ips 10.77.0.2/32,10.42.1
   endpoint 127.0.0.1:51999
 ip netns exec "$ns" wg set "$ifname" peer "$p2" allowed-ips 10.77.0.3/32,fd00:77::3/128
 
-fail() { echo "FAIL: $*"; exit 1; }
-coproc CHECK { "$check" wireguard "$sockdir" "$ifname"; }
-poll() {
-  echo poll >&"${CHECK[1]}"
-  local head line
-  read -r -t 10 head <&"${CHECK[0]}" || fail "no answer from the source"
-  out="$head"
-  if [[ $head == ok* ]]; then
-    for _ in $(seq "${head#ok }"); do read -r -t 5 line <&"${CHECK[0]}"; out+=$'\n'"$line"; done
-  fi
-}
+# shellcheck source=tests/discovery/lib.sh
+source "$(dirname "$0")/lib.sh"
+start_check wireguard "$sockdir" "$ifname"
 
 poll
-echo "$out"
 [[ $(head -1 <<<"$out") == "ok 2" ]] || fail "expected 2 peers"
 grep -qx '|10.77.0.2/32,10.42.1.0/24' <<<"$out" || fail "peer 1's addresses"
 grep -qx '|10.77.0.3/32,fd00:77::3/128' <<<"$out" || fail "peer 2's addresses"
 
 ip netns exec "$ns" wg set "$ifname" peer "$p1" remove
 poll
-echo "$out"
 [[ $(head -1 <<<"$out") == "ok 1" ]] || fail "a removed peer still listed"
 
 # Every socket in the directory (no interface named) includes ours.
@@ -68,6 +58,5 @@ grep -qx '|10.77.0.3/32,fd00:77::3/128' <<<"$out" || fail "directory scan: $out"
 kill "$wg_pid"; wait "$wg_pid" 2>/dev/null || true; wg_pid=
 rm -f "$sockdir/$ifname.sock"
 poll
-echo "$out"
 [[ $out == "error "*"$ifname.sock"* ]] || fail "a missing socket must be a located error"
 echo PASS

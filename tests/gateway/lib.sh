@@ -31,3 +31,41 @@ start_exporter() {  # start_exporter NAME HOST [extra flags...]
   wait_for 10 bound_port "$work/$name.log" "$host" >/dev/null ||
     fail "exporter $name did not start"
 }
+
+# start_gateway NAME [extra flags...]: the gateway ($gateway) on a free loopback port with
+# $work/NAME.yml, logging to $work/NAME.log; sets $gw_port.
+# shellcheck disable=SC2034,SC2154  # $gateway is the caller's, $gw_port is for the caller
+start_gateway() {
+  local name=$1; shift
+  "$gateway" --web.listen-address 127.0.0.1:0 --config.file "$work/$name.yml" "$@" \
+    >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  wait_for 10 bound_port "$work/$name.log" 127.0.0.1 >/dev/null || fail "$name did not start"
+  gw_port=$(bound_port "$work/$name.log" 127.0.0.1)
+}
+
+# The loopback cluster of the end-to-end tests. start_loopback_nodes starts the exporters
+# acer-agent (127.0.0.2) and ct-serv-jp (127.0.0.3), sets their URLs in $acer_url and $jp_url and
+# writes laptop-agent's push token to $work/laptop.token. loopback_targets prints the gateway's
+# targets section: those two, gce-agent-tw (nothing answers there) and laptop-agent pushing; more
+# push entries may follow it.
+# shellcheck disable=SC2034  # acer_url and jp_url are for loopback_targets and the caller
+start_loopback_nodes() {
+  start_exporter acer-agent 127.0.0.2
+  start_exporter ct-serv-jp 127.0.0.3
+  acer_url="http://127.0.0.2:$(bound_port "$work/acer-agent.log" 127.0.0.2)/metrics"
+  jp_url="http://127.0.0.3:$(bound_port "$work/ct-serv-jp.log" 127.0.0.3)/metrics"
+  printf 'laptop-agent-token-0123456789abcdef\n' >"$work/laptop.token"
+}
+# shellcheck disable=SC2154  # set by start_loopback_nodes
+loopback_targets() {
+  cat <<YAML
+targets:
+  static:
+    - {node: acer-agent, url: '$acer_url'}
+    - {node: ct-serv-jp, url: '$jp_url'}
+    - {node: gce-agent-tw, url: 'http://127.0.0.5:1/metrics'}
+  push:
+    - {node: laptop-agent, token_file: laptop.token}
+YAML
+}

@@ -13,29 +13,18 @@ gateway=$2
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 use_work KILL
 
-start_exporter acer-agent 127.0.0.2
-start_exporter ct-serv-jp 127.0.0.3
-acer_url="http://127.0.0.2:$(bound_port "$work/acer-agent.log" 127.0.0.2)/metrics"
-jp_url="http://127.0.0.3:$(bound_port "$work/ct-serv-jp.log" 127.0.0.3)/metrics"
-
-printf 'laptop-agent-token-0123456789abcdef\n' >"$work/laptop.token"
+start_loopback_nodes
 printf 'desktop-agent-token-0123456789abcdef\n' >"$work/desktop.token"
-cat >"$work/gateway.yml" <<YAML
-targets:
-  static:
-    - {node: acer-agent, url: '$acer_url'}
-    - {node: ct-serv-jp, url: '$jp_url'}
-    - {node: gce-agent-tw, url: 'http://127.0.0.5:1/metrics'}
-  push:
-    - {node: laptop-agent, token_file: laptop.token}
+{
+  loopback_targets
+  cat <<YAML
     - {node: desktop-agent, token_file: desktop.token}
 push: {max_body_bytes: 65536}
 YAML
-"$gateway" --web.listen-address 127.0.0.1:0 --config.file "$work/gateway.yml" \
-  >"$work/gateway.log" 2>&1 &
-pids+=($!)
-wait_for 10 bound_port "$work/gateway.log" 127.0.0.1 >/dev/null || fail "gateway did not start"
-gw="127.0.0.1:$(bound_port "$work/gateway.log" 127.0.0.1)"
+} >"$work/gateway.yml"
+start_gateway gateway
+# shellcheck disable=SC2154  # set by start_gateway
+gw="127.0.0.1:$gw_port"
 pass "gateway on $gw, exporters at $acer_url $jp_url"
 
 start_pusher() {

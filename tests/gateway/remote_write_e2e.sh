@@ -9,6 +9,7 @@
 set -euo pipefail
 
 exporter=$1
+# shellcheck disable=SC2034  # used by start_gateway
 gateway=$2
 work=$(mktemp -d)
 pids=()
@@ -36,20 +37,11 @@ wait_for 30 curl -sf "http://127.0.0.1:$vm_port/health" -o /dev/null ||
 wait_for 30 curl -sf "http://127.0.0.1:$prom_port/-/ready" -o /dev/null ||
   fail "Prometheus did not start"
 
-start_exporter acer-agent 127.0.0.2
-start_exporter ct-serv-jp 127.0.0.3
-acer_url="http://127.0.0.2:$(bound_port "$work/acer-agent.log" 127.0.0.2)/metrics"
-jp_url="http://127.0.0.3:$(bound_port "$work/ct-serv-jp.log" 127.0.0.3)/metrics"
-printf 'laptop-agent-token-0123456789abcdef\n' >"$work/laptop.token"
+start_loopback_nodes
 printf 'vm-bearer-token\n' >"$work/vm.token"
-cat >"$work/gateway.yml" <<YAML
-targets:
-  static:
-    - {node: acer-agent, url: '$acer_url'}
-    - {node: ct-serv-jp, url: '$jp_url'}
-    - {node: gce-agent-tw, url: 'http://127.0.0.5:1/metrics'}
-  push:
-    - {node: laptop-agent, token_file: laptop.token}
+{
+  loopback_targets
+  cat <<YAML
 scrape_interval: 1s
 remote_write:
   - url: http://127.0.0.1:$vm_port/api/v1/write
@@ -65,11 +57,10 @@ remote_write:
     external_labels: {cluster: home-lab}
     queue_config: {batch_send_deadline: 200ms}
 YAML
-"$gateway" --web.listen-address 127.0.0.1:0 --config.file "$work/gateway.yml" \
-  >"$work/gateway.log" 2>&1 &
-pids+=($!)
-wait_for 10 bound_port "$work/gateway.log" 127.0.0.1 >/dev/null || fail "gateway did not start"
-gw="127.0.0.1:$(bound_port "$work/gateway.log" 127.0.0.1)"
+} >"$work/gateway.yml"
+start_gateway gateway
+# shellcheck disable=SC2154  # set by start_gateway
+gw="127.0.0.1:$gw_port"
 start_exporter laptop-agent 127.0.0.4 --push.url "http://$gw/push" \
   --push.token-file "$work/laptop.token" --push.interval 1s
 pusher_pid=${pids[-1]}
@@ -90,6 +81,7 @@ for receiver in "victoria-metrics http://127.0.0.1:$vm_port" \
 
   for n in acer-agent ct-serv-jp laptop-agent; do
     # Values that do not move: what the exporter serves is what the receiver holds.
+    # shellcheck disable=SC2154  # acer_url and jp_url: set by start_loopback_nodes
     case $n in
       acer-agent) body=$(curl -sf "$acer_url") ;;
       ct-serv-jp) body=$(curl -sf "$jp_url") ;;

@@ -46,11 +46,9 @@ $good_auth"
 # Basic auth in front of the gateway too: a failed scrape's upstream details are shown only to
 # clients that gave credentials.
 grep -A1 '^basic_auth_users:' "$work/etc/web.yml" >"$work/gateway-web.yml"
-"$gateway" --web.listen-address 127.0.0.1:0 --config.file "$work/gateway.yml" \
-  --web.enable-lifecycle --web.config.file "$work/gateway-web.yml" >"$work/gateway.log" 2>&1 &
-pids+=($!)
-wait_for 10 bound_port "$work/gateway.log" 127.0.0.1 >/dev/null || fail "gateway did not start"
-gw="http://127.0.0.1:$(bound_port "$work/gateway.log" 127.0.0.1)"
+start_gateway gateway --web.enable-lifecycle --web.config.file "$work/gateway-web.yml"
+# shellcheck disable=SC2154  # set by start_gateway
+gw="http://127.0.0.1:$gw_port"
 
 # proxy NODE: "CODE first-line-of-body".
 proxy() {
@@ -109,11 +107,8 @@ pass "a missing ca_file is refused at its line; the last good config stays"
 # client certificates; /push needs its token, not basic auth).
 printf 'pusher-token-0123456789abcdef\n' >"$work/push.token"
 printf 'targets:\n  push:\n    - {node: pusher, token_file: push.token}\n' >"$work/gateway-tls.yml"
-"$gateway" --web.listen-address 127.0.0.1:0 --config.file "$work/gateway-tls.yml" \
-  --web.config.file "$work/etc/web.yml" >"$work/gateway-tls.log" 2>&1 &
-pids+=($!)
-wait_for 10 bound_port "$work/gateway-tls.log" 127.0.0.1 >/dev/null || fail "TLS gateway did not start"
-gw_tls="localhost:$(bound_port "$work/gateway-tls.log" 127.0.0.1)"
+start_gateway gateway-tls --web.config.file "$work/etc/web.yml"
+gw_tls="localhost:$gw_port"
 push_flags=(--no-collector.flow --no-collector.probe --push.token-file "$work/push.token"
   --push.interval 1s --push.tls-ca-file "$pki/server-ca.crt")
 printf 'node_name: pusher\n' >"$work/pusher.yml"

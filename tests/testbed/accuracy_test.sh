@@ -11,14 +11,7 @@
 set -euo pipefail
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$DIR/lib.sh"
-reap_stale_instances mfacc
-set_instance "mfacc-$$"
-WORK=$(mktemp -d)
-cleanup() {
-  "$DIR/down" --instance "$INSTANCE" >/dev/null 2>&1 || true
-  rm -rf -- "$WORK"
-}
-trap cleanup EXIT
+own_instance mfacc
 
 "$DIR/up" --instance "$INSTANCE" --topology "$DIR/topologies/accuracy.yaml" --overlay tun \
   --skip services
@@ -26,12 +19,6 @@ load_nodes
 CTL=$(ctl_path)
 ctl() { "$CTL" --socket "$SOCKET" "$@"; }
 
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-pass() { echo "ok:   $*"; }
 
 # ping FROM TO-ADDRESS COUNT INTERVAL OUTFILE, bounded by count and by time. (Not ping -w:
 # with a deadline ping keeps sending until COUNT replies have come back.)
@@ -171,8 +158,4 @@ if ctl show >/dev/null; then pass "control socket survives clients that hang up"
 # For the record: the emulator's own release error over the whole run.
 ctl show | sed -n 's/^overlay released=/info: packets released /p'
 
-if ((failures)); then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all checks passed"
+finish

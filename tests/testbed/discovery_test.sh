@@ -14,6 +14,7 @@
 # Needs root, wireguard-go and a built meshflow-exporter; exits 77 (skipped) without them.
 set -euo pipefail
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/testbed/lib.sh
 source "$DIR/lib.sh"
 [[ $(id -u) == 0 ]] || { echo "SKIP: needs root"; exit 77; }
 if ! command -v wireguard-go >/dev/null || ! command -v wg >/dev/null; then
@@ -25,10 +26,7 @@ if [[ -z $EXPORTER || ! -x $EXPORTER ]]; then
   echo "SKIP: no meshflow-exporter binary (set MESHFLOW_EXPORTER)"
   exit 77
 fi
-reap_stale_instances mfdi
-set_instance "mfdi-$$"
-cleanup() { "$DIR/down" --instance "$INSTANCE" >/dev/null 2>&1 || true; }
-trap cleanup EXIT
+own_instance mfdi
 
 REFRESH=4          # discovery.refresh_interval, seconds
 STALE=16           # discovery.stale_after, seconds
@@ -42,12 +40,6 @@ PROBE_INTERVAL=0.5 # probes.interval, seconds
 load_nodes
 [[ $(cat "$RUN_DIR/overlay-mode") == wireguard ]] || { echo "FAIL: not on the WireGuard overlay"; exit 1; }
 
-failures=0
-pass() { echo "ok:   $*"; }
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
 on() {
   local node=$1
   shift
@@ -342,7 +334,5 @@ if ((failures)); then
     echo "--- exporter $n"
     grep -i discovery "$RUN_DIR/logs/exporter-$n.log" | tail -n 8 || true
   done
-  echo "$failures check(s) failed"
-  exit 1
 fi
-echo "all checks passed"
+finish

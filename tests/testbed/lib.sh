@@ -160,3 +160,33 @@ reap_stale_instances() {
     fi
   done
 }
+
+# own_instance BASE: the calling test's own instance, BASE-<its pid>, after taking down any BASE-*
+# left by a dead run, and $WORK, a fresh directory. On exit the instance is taken down and $WORK
+# removed.
+own_instance() {
+  reap_stale_instances "$1"
+  set_instance "$1-$$"
+  WORK=$(mktemp -d)
+  trap _own_instance_cleanup EXIT
+}
+_own_instance_cleanup() {
+  "$TESTBED_DIR/down" --instance "$INSTANCE" >/dev/null 2>&1 || true
+  rm -rf -- "$WORK"
+}
+
+# The checks of a test: each says ok or FAIL and the test goes on; finish ends it, with status 1
+# when any check failed.
+failures=0
+pass() { echo "ok:   $*"; }
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+finish() {
+  if ((failures)); then
+    echo "$failures check(s) failed"
+    exit 1
+  fi
+  echo "all checks passed"
+}

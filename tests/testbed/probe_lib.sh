@@ -4,20 +4,6 @@
 PROBE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$PROBE_DIR/lib.sh"
 
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-pass() { echo "ok:   $*"; }
-finish() {
-  if ((failures)); then
-    echo "$failures check(s) failed"
-    exit 1
-  fi
-  echo "all checks passed"
-}
-
 PROBE_PIDS=()
 probe_cleanup() {
   local p

@@ -23,16 +23,14 @@ trap cleanup EXIT
 load_nodes
 CTL=$(ctl_path)
 
-failures=0
 check() {
   local label=$1
   shift
   local out
   if out=$("$@" 2>&1); then
-    echo "ok:   $label"
+    pass "$label"
   else
-    echo "FAIL: $label: $(tail -n 3 <<<"$out")"
-    failures=$((failures + 1))
+    fail "$label: $(tail -n 3 <<<"$out")"
   fi
 }
 on() {
@@ -147,8 +145,4 @@ no_pids() {
 check "down stopped every process" no_pids
 check "down removed the run directory" test ! -e "$RUN_DIR"
 
-if ((failures)); then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all checks passed"
+finish

@@ -8,21 +8,8 @@
 set -euo pipefail
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$DIR/lib.sh"
-reap_stale_instances mfwg
-set_instance "mfwg-$$"
-WORK=$(mktemp -d)
-cleanup() {
-  "$DIR/down" --instance "$INSTANCE" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+own_instance mfwg
 
-failures=0
-pass() { echo "ok:   $*"; }
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
 on() {
   local node=$1
   shift
@@ -165,8 +152,4 @@ for round in 1 2; do
   nothing_left "wan round $round"
 done
 
-if ((failures)); then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all checks passed"
+finish

@@ -40,6 +40,14 @@ class SegmentLogTest : public ::testing::Test {
     std::sort(out.begin(), out.end());
     return out;
   }
+  // Writes two records of one sample each and closes the log; the segment that holds them.
+  fs::path WriteTwoAndClose(const std::string& first, const std::string& second) {
+    auto log = Open();
+    EXPECT_TRUE(log->Append(first, 1, 1));
+    EXPECT_TRUE(log->Append(second, 1, 2));
+    log.reset();
+    return Segments().back();
+  }
   fs::path dir_;
   FakeClock clock_;
 };
@@ -75,13 +83,9 @@ TEST_F(SegmentLogTest, AckedRecordsStayAckedAcrossRestarts) {
 }
 
 TEST_F(SegmentLogTest, ATornTailIsCutAndCounted) {
-  auto log = Open();
-  ASSERT_TRUE(log->Append("first", 1, 1));
-  ASSERT_TRUE(log->Append("second", 1, 2));
-  log.reset();
-  const auto seg = Segments().back();
+  const auto seg = WriteTwoAndClose("first", "second");
   fs::resize_file(seg, fs::file_size(seg) - 3);  // the process died mid-write
-  log = Open();
+  auto log = Open();
   EXPECT_EQ(log->corrupt_records(), 1u);
   EXPECT_EQ(log->pending_samples(), 1u);
   EXPECT_EQ(log->Next(10)->Joined(), "first");
@@ -94,17 +98,13 @@ TEST_F(SegmentLogTest, ATornTailIsCutAndCounted) {
 }
 
 TEST_F(SegmentLogTest, AFlippedByteFailsTheChecksum) {
-  auto log = Open();
-  ASSERT_TRUE(log->Append("payload-one", 1, 1));
-  ASSERT_TRUE(log->Append("payload-two", 1, 2));
-  log.reset();
-  const auto seg = Segments().back();
+  const auto seg = WriteTwoAndClose("payload-one", "payload-two");
   {
     std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(24 + 3);  // inside the first record's payload
     f.put('X');
   }
-  log = Open();
+  auto log = Open();
   EXPECT_EQ(log->corrupt_records(), 1u);
   EXPECT_EQ(log->pending_samples(), 0u);  // nothing after a damaged record is trusted
 }
