@@ -21,20 +21,7 @@ Scraper::Scraper(Settings settings)
 
 std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job, bool* joined) {
   if (joined) *joined = false;
-  if (!job.share_key.empty()) {
-    std::lock_guard lock(mutex_);
-    auto it = flights_.find(job.share_key);
-    if (it != flights_.end()) {
-      if (auto flying = it->second.lock()) {
-        ++shared_;
-        if (joined) *joined = true;
-        return flying;
-      }
-      flights_.erase(it);
-    }
-  }
   auto pending = std::make_shared<Pending>();
-  pending->job = std::move(job);
   auto finish_refused = [&](std::string why) {
     pending->outcome.refused = std::move(why);
     pending->done = true;
@@ -43,7 +30,22 @@ std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job, bool* joined) {
     return pending;
   };
   {
+    // Looking for a flight to join and registering a new one happen under one lock: a request
+    // that came between the two would find no flight yet, but the node's slot taken, and be
+    // refused although it could have shared the scrape.
     std::lock_guard lock(mutex_);
+    if (!job.share_key.empty()) {
+      auto it = flights_.find(job.share_key);
+      if (it != flights_.end()) {
+        if (auto flying = it->second.lock()) {
+          ++shared_;
+          if (joined) *joined = true;
+          return flying;
+        }
+        flights_.erase(it);
+      }
+    }
+    pending->job = std::move(job);
     int& n = inflight_[pending->job.node];
     if (n >= settings_.max_inflight_per_node) {
       ++refused_;
