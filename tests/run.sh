@@ -49,8 +49,14 @@ run_ctest() {
   fi
 }
 
+# A machine that has ccache (the project does not install it) rebuilds through it.
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+
 section "plain build (gcc)"
-cmake -S . -B build/plain -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHFLOW_SANITIZE=OFF >/dev/null
+cmake -S . -B build/plain -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHFLOW_SANITIZE=OFF "${launcher[@]}" >/dev/null
 cmake --build build/plain -j "$jobs"
 
 section "plain tests"
@@ -59,7 +65,7 @@ run_ctest build/plain 'unit|integration|testbed'
 if ((plain_only == 0)); then
   section "sanitizer build (clang, ASan+UBSan, libFuzzer)"
   CC=clang CXX=clang++ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug \
-    -DMESHFLOW_SANITIZE=ON -DMESHFLOW_FUZZ=ON -DMESHFLOW_BUILD_BENCH=OFF >/dev/null
+    -DMESHFLOW_SANITIZE=ON -DMESHFLOW_FUZZ=ON -DMESHFLOW_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
   cmake --build build/asan -j "$jobs"
 
   section "sanitizer tests"
