@@ -8,7 +8,7 @@
 
 #include "common/http/http_client.h"
 
-using namespace meshflow::gateway;
+using namespace meshflow;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
@@ -17,14 +17,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   http::ClientResponse response;
   std::string why;
-  if (detail::ParseResponseHead(input, &response, &why)) {
+  if (http::detail::ParseResponseHead(input, &response, &why)) {
     if (response.status < 100 || response.status > 599) std::abort();
   } else if (why.empty()) {
     std::abort();
   }
 
   constexpr size_t kMaxBody = 4096;
-  detail::Dechunker dechunker(kMaxBody);
+  http::detail::Dechunker dechunker(kMaxBody);
   std::string received;
   for (size_t at = 0; at < input.size(); at += step) {
     received.append(input.substr(at, step));

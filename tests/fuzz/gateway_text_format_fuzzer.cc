@@ -10,6 +10,7 @@
 #include "common/text_format/writer.h"
 #include "gateway/federate.h"
 
+using namespace meshflow;
 using namespace meshflow::gateway;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -9,6 +9,7 @@
 #include "common/http/http_client.h"
 #include "gateway/remote_write/response.h"
 
+using namespace meshflow;
 using namespace meshflow::gateway;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -16,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t blank = input.find("\r\n\r\n");
   http::FetchResult result;
   std::string why;
-  if (!detail::ParseResponseHead(input.substr(0, blank), &result.response, &why)) return 0;
+  if (!http::detail::ParseResponseHead(input.substr(0, blank), &result.response, &why)) return 0;
   if (blank != std::string_view::npos) result.response.body = std::string(input.substr(blank + 4));
   for (const bool retry_429 : {true, false}) {
     const auto v = remote_write::ClassifyResponse(result, retry_429);
