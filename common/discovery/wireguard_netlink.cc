@@ -210,6 +210,12 @@ bool ForEachMessage(std::string_view data,
       }
       const int32_t code = Read<int32_t>(payload, 0);
       if (code != 0) {
+        // The kernel sends -errno; anything else (positive, or INT_MIN, whose negation does not
+        // exist) is a malformed answer, not an errno to report.
+        if (code > 0 || code < -4095) {
+          *error = where + "error message with a code that is no errno: " + std::to_string(code);
+          return false;
+        }
         *kernel_errno = -code;
         *error = std::string("the kernel answered: ") + std::strerror(-code);
         return false;
