@@ -197,7 +197,8 @@ TEST(MeshHistory, CachedWindowSummariesMatchAFreshComputation) {
       q.window_seconds = window;
       MeshHistory cold(s);
       for (int i = 0; i < fed; ++i) cold.Observe("a", readings[i], 1000 + 10 * i);
-      const auto* w = FindLink(warm.Query(q, now), "a", "b", "udp");
+      const auto warm_view = warm.Query(q, now);
+      const auto* w = FindLink(warm_view, "a", "b", "udp");
       const auto cold_view = cold.Query(q, now);
       const auto* c = FindLink(cold_view, "a", "b", "udp");
       ASSERT_EQ(w == nullptr, c == nullptr) << now;
