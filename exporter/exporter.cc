@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -67,6 +68,14 @@ Exporter::Exporter(ExporterOptions options) : options_(std::move(options)) {
 }
 
 Exporter::~Exporter() { Stop(); }
+
+std::vector<int> Exporter::CapabilitiesWhileRunning() const {
+  std::vector<int> caps = collectors_.CapabilitiesWhileRunning();
+  for (const int cap : discovery::CapabilitiesWhileRunning(config_.discovery)) {
+    if (std::find(caps.begin(), caps.end(), cap) == caps.end()) caps.push_back(cap);
+  }
+  return caps;
+}
 
 void Exporter::Start() {
   config_ = options_.config_file.empty() ? DefaultConfig() : LoadConfigFile(options_.config_file);

@@ -54,10 +54,9 @@ class Exporter {
   std::string Scrape();
   std::vector<std::string> BoundAddresses() const { return server_->BoundAddresses(); }
   const Config& config() const { return config_; }
-  // The capabilities the running collectors still need (Collector::CapabilitiesWhileRunning).
-  std::vector<int> CapabilitiesWhileRunning() const {
-    return collectors_.CapabilitiesWhileRunning();
-  }
+  // The capabilities the running collectors (Collector::CapabilitiesWhileRunning) and discovery
+  // sources still need. Decided once, at start: a reload cannot give back a dropped capability.
+  std::vector<int> CapabilitiesWhileRunning() const;
 
  private:
   HttpResponse ServeMetrics(const HttpRequest& request);

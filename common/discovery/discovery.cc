@@ -1,5 +1,6 @@
 #include "common/discovery/discovery.h"
 
+#include <linux/capability.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -31,6 +32,11 @@ bool Lists(const HelloIdentity& id, const IpAddress& a) {
 }
 
 }  // namespace
+
+std::vector<int> CapabilitiesWhileRunning(const DiscoveryConfig& c) {
+  if (c.enabled && c.wireguard.enabled) return {CAP_NET_ADMIN};
+  return {};
+}
 
 std::vector<std::unique_ptr<Source>> SourcesFromConfig(const DiscoveryConfig& c) {
   std::vector<std::unique_ptr<Source>> out;

@@ -24,6 +24,11 @@ namespace meshflow::discovery {
 // (Kubernetes, Tailscale) before nameless ones (WireGuard, DNS).
 std::vector<std::unique_ptr<Source>> SourcesFromConfig(const DiscoveryConfig& config);
 
+// The capabilities the sources a config switches on need while they run: CAP_NET_ADMIN for the
+// WireGuard source, because the kernel answers WG_CMD_GET_DEVICE only to it (a UAPI socket needs
+// none, only its file permission). The exporter keeps these after start and drops the rest.
+std::vector<int> CapabilitiesWhileRunning(const DiscoveryConfig& config);
+
 // What one source has given so far.
 struct SourceState {
   std::string name;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian package with CPack from a finished build tree, checks it with lintian,
 # installs it with dpkg -i, verifies the installed unit with systemd-analyze, and starts the
-# installed exporter the way the unit does (its user, CAP_NET_RAW as ambient and bounding set,
+# installed exporter the way the unit does (its user, the capabilities of its Ambient line,
 # no_new_privs, its ExecStart line) since no systemd runs as PID 1 here. Then purges it.
 # Root only: dpkg changes the machine, and everything installed is removed at the end.
 #   check_package.sh BUILD_DIR
@@ -78,8 +78,12 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 args="--web.listen-address=127.0.0.1:$port --no-collector.probe"
 command=${exec_start//\$MESHFLOW_ARGS/$args}
 # shellcheck disable=SC2086
+# The capabilities the installed unit grants, as setpriv spells them (net_raw,net_admin).
+caps=$(sed -n 's/^AmbientCapabilities=//p' /lib/systemd/system/meshflow-exporter.service |
+  tr 'A-Z' 'a-z' | sed -e 's/cap_//g' -e 's/ /,+/g')
+[[ $caps == "net_raw,+net_admin" ]] || fail "the unit grants +$caps, expected net_raw and net_admin"
 setpriv --reuid=meshflow --regid=meshflow --clear-groups \
-  --inh-caps=-all,+net_raw --ambient-caps=-all,+net_raw --bounding-set=-all,+net_raw \
+  --inh-caps=-all,+$caps --ambient-caps=-all,+$caps --bounding-set=-all,+$caps \
   --no-new-privs $command >"$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
@@ -91,15 +95,18 @@ metrics=$(curl -s --max-time 5 "http://127.0.0.1:$port/metrics") || fail "no met
 grep -q '^meshflow_build_info{' <<<"$metrics" || fail "no meshflow_build_info"
 status=/proc/$pid/status
 [[ $(awk '$1 == "Uid:" {print $2}' "$status") == $(id -u meshflow) ]] || fail "not user meshflow"
-[[ $(awk '$1 == "CapEff:" {print $2}' "$status") == 0000000000002000 ]] ||
-  fail "CapEff $(awk '$1 == "CapEff:" {print $2}' "$status"), expected CAP_NET_RAW only"
+# The shipped config captures and discovers WireGuard peers: both capabilities stay.
+[[ $(awk '$1 == "CapEff:" {print $2}' "$status") == 0000000000003000 ]] ||
+  fail "CapEff $(awk '$1 == "CapEff:" {print $2}' "$status"), expected CAP_NET_RAW and CAP_NET_ADMIN"
 [[ $(awk '$1 == "CapAmb:" {print $2}' "$status") == 0000000000000000 ]] ||
   fail "ambient capabilities left for children"
 [[ $(awk '$1 == "NoNewPrivs:" {print $2}' "$status") == 1 ]] || fail "no_new_privs not set"
 grep -q '^meshflow_capabilities{cap="cap_net_raw",set="effective"} 1' <<<"$metrics" ||
   fail "metrics do not show cap_net_raw"
+grep -q '^meshflow_capabilities{cap="cap_net_admin",set="effective"} 1' <<<"$metrics" ||
+  fail "metrics do not show cap_net_admin"
 grep -q 'capture opened' "$work/log" || echo "note: no interface matched the capture patterns"
-echo "ok: installed exporter runs as meshflow with CAP_NET_RAW only (ambient cleared)," \
+echo "ok: installed exporter runs as meshflow with CAP_NET_RAW and CAP_NET_ADMIN (ambient cleared)," \
   "no_new_privs, serves metrics"
 kill "$pid"
 wait "$pid" 2>/dev/null || true

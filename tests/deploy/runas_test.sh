@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # As root: starts the exporter with --runas nobody and checks in /proc what it kept: the uid,
-# CAP_NET_RAW only while the flow collector runs (in every thread), no_new_privs; and that the
-# metrics say the same. Also: an unknown --runas user stops the start.
+# CAP_NET_RAW only while the flow collector runs and CAP_NET_ADMIN only while WireGuard
+# discovery is on (in every thread), no_new_privs; and that the metrics say the same. Also: an
+# unknown --runas user stops the start.
 #   runas_test.sh EXPORTER_BINARY
 set -euo pipefail
 exporter=$1
@@ -28,6 +29,7 @@ printf 'probes: {reflector: {enabled: true, port: %s}}\n' "$port" >"$work/meshfl
 chmod 644 "$work/meshflow.yml"
 nobody_uid=$(id -u nobody)
 NET_RAW=0000000000002000
+NET_RAW_ADMIN=0000000000003000
 
 run() {  # extra flags...; sets pid and url
   # Emptied here, not by the child's redirection, which may come after the reads below.
@@ -82,6 +84,20 @@ run --no-collector.flow
 check "flow collector off" 0000000000000000
 grep -q '^meshflow_capabilities' <<<"$(curl -s --max-time 5 "$url")" &&
   fail "capabilities left in metrics"
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+pid=
+
+# WireGuard discovery keeps CAP_NET_ADMIN (the kernel shows a device's peers only to it); the
+# socket directory is empty, so the source fails and says why, and the start goes on.
+mkdir -m 755 "$work/wg"
+printf 'probes: {reflector: {enabled: true, port: %s}}\n' "$port" >"$work/meshflow.yml"
+printf 'discovery: {enabled: true, wireguard: {enabled: true, socket_dir: %s}}\n' "$work/wg" \
+  >>"$work/meshflow.yml"
+run
+check "WireGuard discovery on" "$NET_RAW_ADMIN"
+grep -q '^meshflow_capabilities{cap="cap_net_admin",set="effective"} 1' \
+  <<<"$(curl -s --max-time 5 "$url")" || fail "metrics do not show cap_net_admin"
 kill "$pid"
 wait "$pid" 2>/dev/null || true
 pid=

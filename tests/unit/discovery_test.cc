@@ -3,6 +3,7 @@
 #include "common/discovery/discovery.h"
 
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 
 #include <algorithm>
 #include <fstream>
@@ -86,6 +87,20 @@ TEST(WireGuardSource, MissingSocketIsAnErrorNotACrash) {
   EXPECT_NE(r.error.find("/nonexistent-meshflow-dir"), std::string::npos);
   WireGuardSource named("/nonexistent-meshflow-dir", {"wg0"});
   EXPECT_NE(named.Poll().error.find("wg0.sock"), std::string::npos);
+}
+
+// The exporter keeps CAP_NET_ADMIN after start only for this source (kernel devices over netlink).
+TEST(WireGuardSource, NeedsNetAdminOnlyWhileSwitchedOn) {
+  DiscoveryConfig c;
+  c.wireguard.enabled = true;
+  EXPECT_TRUE(CapabilitiesWhileRunning(c).empty());  // discovery itself off
+  c.enabled = true;
+  EXPECT_EQ(CapabilitiesWhileRunning(c), std::vector<int>{CAP_NET_ADMIN});
+  c.wireguard.enabled = false;
+  c.tailscale.enabled = true;
+  c.dns.enabled = true;
+  c.kubernetes.enabled = true;
+  EXPECT_TRUE(CapabilitiesWhileRunning(c).empty());
 }
 
 // --- Tailscale ------------------------------------------------------------------------------
