@@ -70,14 +70,16 @@ class Scraper {
   std::map<std::string, int>& Inflight(const ScrapeJob& job);
 
   const Settings settings_;
-  WorkerPool pool_;
   mutable std::mutex mutex_;
-  WorkerPool background_pool_;
   std::map<std::string, int> inflight_;
   std::map<std::string, int> background_inflight_;
   std::map<std::string, std::weak_ptr<Pending>> flights_;  // by share_key
   uint64_t refused_ = 0;
   uint64_t shared_ = 0;
+  // Last, so they are destroyed first: a scrape still running at shutdown finishes while the
+  // counts and the lock it updates are still there.
+  WorkerPool pool_;
+  WorkerPool background_pool_;
 };
 
 }  // namespace meshflow::gateway
