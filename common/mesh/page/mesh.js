@@ -6,7 +6,6 @@ const SVG = 'http://www.w3.org/2000/svg';
 const GROUP_ABOVE = 60;  // past this many nodes the matrix starts grouped
 const state = {
   // udp until the first answer lists the methods: asking for one method halves the first load.
-  // mesh.html preloads the first answer: keep its URL in step with these two.
   view: 'matrix', method: 'udp', window: '5m', data: null, grouped: null,
   drill: null, selected: null, active: null, hiddenRoles: new Set(), timer: 0,
 };
