@@ -325,14 +325,12 @@ void Gateway::ApplyRemoteWrite(const GatewayConfig& config) {
   s.observe = [this](const std::string& node, const text_format::Exposition& exposition) {
     ObserveMesh(node, exposition);
   };
+  // Always running: its scrapes feed the mesh view's history even when no Prometheus scrapes
+  // through /proxy. It writes samples only with remote_write endpoints.
+  s.write = !config.remote_write.empty();
   scrape_loop_->Configure(std::move(s));
-  // Only with remote_write: otherwise Prometheus scrapes through /proxy, and a second scrape of
-  // every node would take its share of each node's in-flight slots. The mesh view is fed by
-  // /proxy scrapes and pushes then, and by this loop when it runs.
-  const bool wanted = !config.remote_write.empty();
-  if (wanted && !scrape_loop_running_) scrape_loop_->Start();
-  if (!wanted && scrape_loop_running_) scrape_loop_->Stop();
-  scrape_loop_running_ = wanted;
+  if (!scrape_loop_running_) scrape_loop_->Start();
+  scrape_loop_running_ = true;
 }
 
 ReloadOutcome Gateway::Reload() {

@@ -103,7 +103,8 @@ class Gateway {
   LogLimiter push_reject_log_;
   std::unique_ptr<Scraper> scraper_;
   std::unique_ptr<SecuredServer> server_;
-  // The gateway's own scrapes and remote_write, running while the config names endpoints.
+  // The gateway's own scrapes, always running (the mesh view's history), and remote_write, which
+  // sends only while the config names endpoints.
   std::unique_ptr<remote_write::RemoteWriter> remote_writer_;
   std::unique_ptr<ScrapeLoop> scrape_loop_;
   std::atomic<bool> scrape_loop_running_{false};

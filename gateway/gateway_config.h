@@ -133,7 +133,7 @@ struct GatewayConfig {
     int64_t budget_bytes = int64_t{256} << 20;  // stored pushes, pushes being parsed
     int64_t max_series_per_push = 50'000;
   } memory;
-  // How often the gateway scrapes every node itself; only while remote_write names endpoints.
+  // How often the gateway scrapes every node itself (the mesh view; remote_write when configured).
   nanoseconds scrape_interval = std::chrono::seconds(5);
   std::vector<RemoteWriteEndpoint> remote_write;
   mesh::MeshSettings mesh;  // the /mesh view's history; applied at start only

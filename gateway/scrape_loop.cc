@@ -174,6 +174,10 @@ void ScrapeLoop::Ingest(const std::string& node, const text_format::Exposition* 
 }
 
 void ScrapeLoop::TakePush(const std::string& node) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!settings_.write) return;
+  }
   const auto lookup = push_store_.Get(node);
   if (lookup.state != PushStore::State::kFresh || !lookup.body || !lookup.body->exposition) return;
   {
@@ -225,6 +229,7 @@ void ScrapeLoop::RunOnce() {
     if (!settings.authorization.empty())
       job.headers.emplace_back("Authorization", settings.authorization);
     job.tls = settings.tls;
+    job.background = true;
     jobs.push_back(std::move(job));
   }
   auto outcomes = scraper_.ScrapeAll(jobs);
@@ -257,8 +262,14 @@ void ScrapeLoop::RunOnce() {
       std::string().swap(o.fetch.response.body);
     }
     if (exposition && settings.observe) settings.observe(jobs[i].node, *exposition);
+    if (!settings.write) continue;
     Ingest(jobs[i].node, exposition.get(), round_ms,
            std::chrono::duration<double>(o.duration).count(), out);
+  }
+  if (!settings.write) {
+    // Nothing is written: no series to remember, and none to end when writing starts.
+    nodes_.clear();
+    return;
   }
   // Taken now, not at the round's start: a push taken in meanwhile has a later timestamp.
   const int64_t now_ms = WallMillis(clock_);

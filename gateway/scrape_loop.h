@@ -21,8 +21,10 @@
 
 namespace meshflow::gateway {
 
-// The gateway's own scrapes, for remote_write: every scraped node on `interval` through the
-// shared Scraper (bounded pool, per-node in-flight cap), every push as it is accepted. Each node
+// The gateway's own scrapes: every scraped node on `interval` through the shared Scraper, as
+// background jobs (their own workers and per-node count, so /proxy keeps all of its), each
+// exposition handed to `observe` (the mesh view). With `write` set, for remote_write, also every
+// push as it is accepted, and samples to the sink: each node
 // gets `up`, `scrape_duration_seconds` and `scrape_samples_scraped` as Prometheus synthesizes
 // them, and its series get the staleness marker when they vanish, the node goes down, its push
 // TTL passes or it leaves the config.
@@ -36,6 +38,8 @@ class ScrapeLoop {
     std::string authorization;
     // Every exposition scraped and parsed this round, e.g. for the mesh view's history.
     std::function<void(const std::string& node, const text_format::Exposition& exposition)> observe;
+    // Turn what is scraped and pushed into samples for the sink (remote_write is configured).
+    bool write = true;
   };
   ScrapeLoop(TargetRegistry& registry, PushStore& push_store, Scraper& scraper,
              remote_write::SampleSink& sink, const Clock& clock);

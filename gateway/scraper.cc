@@ -17,7 +17,9 @@ struct Scraper::Pending {
 };
 
 Scraper::Scraper(Settings settings)
-    : settings_(settings), pool_(settings.workers, settings.max_queue) {}
+    : settings_(settings),
+      pool_(settings.workers, settings.max_queue),
+      background_pool_(settings.workers, settings.max_queue) {}
 
 std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job, bool* joined) {
   if (joined) *joined = false;
@@ -34,6 +36,12 @@ std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job, bool* joined) {
     // that came between the two would find no flight yet, but the node's slot taken, and be
     // refused although it could have shared the scrape.
     std::lock_guard lock(mutex_);
+    // A background scrape neither joins nor is joined. A request that joined one would get a
+    // body asked for before the request came, with the loop's Accept and its (shorter) timeout,
+    // and its own `up` and duration would describe the loop's scrape; the loop, joining a
+    // request's flight, would hold that request's slot. Apart, each keeps its own meaning; the
+    // price is one more scrape of each node per scrape_interval.
+    if (job.background) job.share_key.clear();
     if (!job.share_key.empty()) {
       auto it = flights_.find(job.share_key);
       if (it != flights_.end()) {
@@ -46,8 +54,9 @@ std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job, bool* joined) {
       }
     }
     pending->job = std::move(job);
-    int& n = inflight_[pending->job.node];
-    if (n >= settings_.max_inflight_per_node) {
+    const int cap = pending->job.background ? 1 : settings_.max_inflight_per_node;
+    int& n = Inflight(pending->job)[pending->job.node];
+    if (n >= cap) {
       ++refused_;
       pending->outcome.refused = "too many scrapes of this node in flight";
       pending->done = true;
@@ -57,7 +66,8 @@ std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job, bool* joined) {
     if (!pending->job.share_key.empty()) flights_[pending->job.share_key] = pending;
   }
   const std::string node = pending->job.node;
-  const bool queued = pool_.Submit([this, pending] {
+  WorkerPool& pool = pending->job.background ? background_pool_ : pool_;
+  const bool queued = pool.Submit([this, pending] {
     const auto start = SteadyClock::now();
     ScrapeOutcome outcome;
     if (start >= pending->job.deadline) {
@@ -79,7 +89,8 @@ std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job, bool* joined) {
     }
     {
       std::lock_guard lock(mutex_);
-      if (--inflight_[pending->job.node] <= 0) inflight_.erase(pending->job.node);
+      auto& inflight = Inflight(pending->job);
+      if (--inflight[pending->job.node] <= 0) inflight.erase(pending->job.node);
       if (!outcome.refused.empty()) ++refused_;
       EndFlight(pending);
     }
@@ -91,7 +102,8 @@ std::shared_ptr<Scraper::Pending> Scraper::Begin(ScrapeJob job, bool* joined) {
   if (!queued) {
     {
       std::lock_guard lock(mutex_);
-      if (--inflight_[node] <= 0) inflight_.erase(node);
+      auto& inflight = Inflight(pending->job);
+      if (--inflight[node] <= 0) inflight.erase(node);
       EndFlight(pending);
     }
     return finish_refused("too many scrapes queued");
@@ -142,6 +154,11 @@ std::vector<ScrapeOutcome> Scraper::ScrapeAll(std::vector<ScrapeJob> jobs) {
   out.reserve(pending.size());
   for (size_t i = 0; i < pending.size(); ++i) out.push_back(Wait(pending[i], deadlines[i]));
   return out;
+}
+
+std::map<std::string, int>& Scraper::Inflight(const ScrapeJob& job) {
+  // Caller holds mutex_.
+  return job.background ? background_inflight_ : inflight_;
 }
 
 void Scraper::EndFlight(const std::shared_ptr<Pending>& pending) {

@@ -24,6 +24,9 @@ struct ScrapeJob {
   // Jobs with the same non-empty key share one upstream scrape while it is in flight (the same
   // node asked for the same way), so a flood of requests costs one scrape per node at a time.
   std::string share_key;
+  // The gateway's own periodic scrape (the scrape loop), not a request someone waits on. It runs
+  // on its own workers and in-flight count and never shares a flight; see Scraper::Begin.
+  bool background = false;
 };
 
 struct ScrapeOutcome {
@@ -36,7 +39,9 @@ struct ScrapeOutcome {
 
 // Runs upstream scrapes on a bounded worker pool. A dead or slow node holds at most
 // `max_inflight_per_node` workers, and only until its deadline, so other nodes keep theirs.
-// Concurrent jobs with one share_key join the scrape in flight (single-flight).
+// Concurrent jobs with one share_key join the scrape in flight (single-flight). Background jobs
+// (the scrape loop) have workers and a per-node count of their own, one scrape per node at a
+// time, so they never take a slot or a worker from a request.
 class Scraper {
  public:
   struct Settings {
@@ -62,14 +67,19 @@ class Scraper {
   ScrapeOutcome Wait(const std::shared_ptr<Pending>& pending,
                      std::chrono::steady_clock::time_point deadline);
   void EndFlight(const std::shared_ptr<Pending>& pending);
+  std::map<std::string, int>& Inflight(const ScrapeJob& job);
 
   const Settings settings_;
-  WorkerPool pool_;
   mutable std::mutex mutex_;
   std::map<std::string, int> inflight_;
+  std::map<std::string, int> background_inflight_;
   std::map<std::string, std::weak_ptr<Pending>> flights_;  // by share_key
   uint64_t refused_ = 0;
   uint64_t shared_ = 0;
+  // Last, so they are destroyed first: a scrape still running at shutdown finishes while the
+  // counts and the lock it updates are still there.
+  WorkerPool pool_;
+  WorkerPool background_pool_;
 };
 
 }  // namespace meshflow::gateway

@@ -311,7 +311,11 @@ const MeshHistory::WindowSummary& MeshHistory::Summarize(const Link& l, uint32_t
   // The ring holds points oldest first from `head`, their times ascending (a node's readings
   // are stored in time order): the points in the window are the newest `count`.
   const size_t size = l.ring.size();
-  auto at = [&](size_t i) -> const LinkPoint& { return l.ring[(l.head + i) % size]; };
+  // No division per probe: every query runs this for every link.
+  auto at = [&](size_t i) -> const LinkPoint& {
+    const size_t k = l.head + i;
+    return l.ring[k >= size ? k - size : k];
+  };
   size_t lo = 0, hi = size;
   while (lo < hi) {
     const size_t mid = (lo + hi) / 2;
@@ -394,13 +398,20 @@ MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
   for (const auto& [name, n] : nodes_) {
     const bool node_stale = wall_seconds - n.last_seen > settings_.stale_after_seconds;
     const std::string* last_dst = nullptr;  // links are ordered by dst: look each up once
+    const std::string* last_method = nullptr;
+    double mtu = 0;
+    auto mtu_it = n.path_mtu.begin();  // ordered by dst too: walked alongside
     for (const auto& [key, l] : n.links) {
       const auto& [dst, method] = key;
-      if (std::find(methods.begin(), methods.end(), method) == methods.end())
+      if ((!last_method || *last_method != method) &&
+          std::find(methods.begin(), methods.end(), method) == methods.end())
         methods.push_back(method);
+      last_method = &method;
       if (!last_dst || *last_dst != dst) {
         last_dst = &dst;
         if (!nodes.count(dst)) nodes[dst] = NodeSummary{dst, "", "unseen", -1};
+        while (mtu_it != n.path_mtu.end() && mtu_it->first < dst) ++mtu_it;
+        mtu = mtu_it != n.path_mtu.end() && mtu_it->first == dst ? mtu_it->second : 0;
       }
       if (!query.method.empty() && method != query.method) continue;
       LinkSummary s;
@@ -409,7 +420,7 @@ MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
       s.method = method;
       s.age_seconds = std::max(0.0, wall_seconds - l.last_seen);
       s.has_direction = l.has_direction;
-      if (auto mtu = n.path_mtu.find(dst); mtu != n.path_mtu.end()) s.path_mtu_bytes = mtu->second;
+      if (mtu > 0) s.path_mtu_bytes = mtu;
       if (s.src == query.series_src && s.dst == query.series_dst) {
         for (const auto& p : l.ring) {
           if (p.t_ds <= from_ds) continue;  // a point covers the interval before it

@@ -339,6 +339,72 @@ TEST_F(GatewayLoopback, ADeadNodeHoldsAtMostItsShareOfWorkers) {
               HasSubstr("meshflow_gateway_scrapes_refused_total 2"));
 }
 
+// An exporter's probe series for one link: every call reports 10 more replies and 1 more loss,
+// so two scrapes a resolution apart make one point of history.
+std::string ProbeExposition(int call) {
+  const std::string link = "src_node=\"alpha\",dst_node=\"beta\",method=\"udp\"";
+  const int replies = 10 * call;
+  return "# TYPE meshflow_probe_lost_total counter\nmeshflow_probe_lost_total{" + link + "} " +
+         std::to_string(call) +
+         "\n# TYPE meshflow_probe_rtt_seconds histogram\nmeshflow_probe_rtt_seconds_bucket{" +
+         link + ",le=\"0.01\"} " + std::to_string(replies) +
+         "\nmeshflow_probe_rtt_seconds_bucket{" + link + ",le=\"+Inf\"} " +
+         std::to_string(replies) + "\nmeshflow_probe_rtt_seconds_sum{" + link + "} " +
+         std::to_string(0.005 * replies) + "\nmeshflow_probe_rtt_seconds_count{" + link + "} " +
+         std::to_string(replies) + "\n";
+}
+
+// Without remote_write and without anyone scraping through /proxy, the gateway's own scrape
+// loop still feeds the mesh view's history.
+TEST_F(GatewayLoopback, ScrapeLoopFeedsTheMeshViewWithoutRemoteWrite) {
+  std::atomic<int> calls{0};
+  FakeExporter exporter(
+      [&](const HttpRequest&) { return HttpResponse::Text(200, ProbeExposition(++calls)); });
+  StartGateway(StaticTargets({{"alpha", exporter.url()}}) +
+               "scrape_interval: 1s\nmesh: {resolution: 1s}\n");
+  std::string body;
+  const auto give_up = SteadyClock::now() + std::chrono::seconds(20);
+  while (SteadyClock::now() < give_up) {
+    const auto r = Call("GET", "/api/v1/mesh?window=1m&method=udp");
+    ASSERT_EQ(r.response.status, 200) << r.response.body;
+    body = r.response.body;
+    if (body.find("\"received\":") != std::string::npos &&
+        body.find("\"received\":0,") == std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_GE(calls.load(), 2);
+  EXPECT_THAT(body, HasSubstr("\"src\":\"alpha\",\"dst\":\"beta\""));
+  EXPECT_THAT(body, HasSubstr("\"state\":\"fresh\""));
+  EXPECT_THAT(body, ::testing::Not(HasSubstr("\"received\":0,")));
+}
+
+// /proxy keeps its node's slot and its workers while the scrape loop runs (here for
+// remote_write, whose receiver is down): the loop's scrapes of a slow node have their own.
+TEST_F(GatewayLoopback, ProxyIsNeverRefusedForTheScrapeLoop) {
+  std::atomic<int> loop_calls{0};
+  FakeExporter slow([&](const HttpRequest& r) {
+    if (r.Header("X-Prometheus-Scrape-Timeout-Seconds").rfind("1.", 0) == 0) ++loop_calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(900));
+    return HttpResponse::Text(200, "m 1\n");
+  });
+  StartGateway(StaticTargets({{"slow", slow.url()}}) +
+               "scrape_interval: 1s\n"
+               "scrape: {concurrency: 1, max_inflight_per_node: 1, timeout_offset: 0s}\n"
+               "remote_write:\n  - url: 'http://127.0.0.1:1/api/v1/write'\n");
+  // The loop scrapes the node back to back: each scrape takes most of its one-second round.
+  for (int i = 0; i < 4; ++i) {
+    const auto r =
+        Call("GET", "/proxy?target=slow", {{"X-Prometheus-Scrape-Timeout-Seconds", "5"}});
+    EXPECT_EQ(r.response.status, 200) << i << ": " << r.response.body;
+    EXPECT_EQ(r.response.body, "m 1\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+  EXPECT_GE(loop_calls.load(), 2);
+  const auto metrics = Call("GET", "/metrics").response.body;
+  EXPECT_NE(metrics.find("meshflow_gateway_scrapes_refused_total 0\n"), std::string::npos);
+}
+
 // Concurrent requests for one node asked alike share one upstream scrape.
 TEST_F(GatewayLoopback, ConcurrentProxyRequestsShareOneScrape) {
   std::atomic<int> upstream{0};

@@ -1,7 +1,7 @@
 // Drives headless chromium against a fixture gateway's /mesh page.
 //   node mesh_page_test.mjs BASE_URL OUT_DIR test|bench
 // test: the reference cluster (5 nodes): N² cells and their states, the sparkline after a click,
-//       keyboard focus, the role view; light and dark screenshots into OUT_DIR.
+//       keyboard focus and a text label for every cell, the role view; light and dark screenshots into OUT_DIR.
 // bench: a large mesh: /api/v1/mesh answer time and the page's render time, printed.
 // Either way: no console error, no page error, no request off localhost.
 import fs from 'node:fs';
@@ -58,6 +58,61 @@ async function openMesh(page) {
   return {response, wallMs: Date.now() - t0};
 }
 
+// The matrix as drawn: each state is one <path> of squares, the loss borders one more, the
+// asymmetric badges texts naming their cell. Reads every square back to its row and column, and
+// checks by hit-testing that what is painted at each visible cell's centre is its state's path.
+async function readMatrix(page) {
+  return page.evaluate(() => {
+    const svg = document.querySelector('#matrix svg');
+    const rows = [...svg.querySelectorAll('text.axis.row')].map((t) => t.textContent);
+    const cols = [...svg.querySelectorAll('text.axis.col')].map((t) => t.textContent);
+    const x0 = +svg.dataset.x0, y0 = +svg.dataset.y0, size = +svg.dataset.size;
+    const squares = (d) => [...d.matchAll(/M([\d.]+) ([\d.]+)h/g)].map((m) => [
+      Math.round((+m[2] - y0 - 1) / size), Math.round((+m[1] - x0 - 1) / size)]);
+    const cells = new Map();
+    let drawn = 0;
+    for (const p of svg.querySelectorAll('path.cells')) {
+      for (const [i, j] of squares(p.getAttribute('d'))) {
+        drawn++;
+        cells.set(rows[i] + '>' + cols[j], {src: rows[i], dst: cols[j], state: p.dataset.state});
+      }
+    }
+    const lossy = svg.querySelector('path.cells-lossy');
+    for (const [i, j] of lossy ? squares(lossy.getAttribute('d')) : []) {
+      const c = cells.get(rows[i] + '>' + cols[j]);
+      if (c) c.lossy = true;
+    }
+    for (const b of svg.querySelectorAll('text.badge')) {
+      const c = cells.get(b.dataset.src + '>' + b.dataset.dst);
+      if (c) c.asym = true;
+    }
+    const box = svg.getBoundingClientRect();
+    let hit = 0, visible = 0;
+    rows.forEach((r, i) => cols.forEach((c, j) => {
+      const x = box.left + x0 + j * size + size / 2, y = box.top + y0 + i * size + size / 2;
+      if (x >= innerWidth || y >= innerHeight) return;
+      visible++;
+      const e = document.elementFromPoint(x, y);
+      if (e && e.dataset.state === (cells.get(r + '>' + c) || {}).state) hit++;
+    }));
+    return {rows, cols, drawn, cells: [...cells.values()], hit, visible,
+            count: [...svg.querySelectorAll('path.cells')].reduce((n, p) => n + +p.dataset.count, 0)};
+  });
+}
+
+// Clicks the cell src → dst where it is drawn.
+async function clickCell(page, src, dst) {
+  const at = await page.evaluate((s, d) => {
+    const svg = document.querySelector('#matrix svg');
+    const rows = [...svg.querySelectorAll('text.axis.row')].map((t) => t.textContent);
+    const cols = [...svg.querySelectorAll('text.axis.col')].map((t) => t.textContent);
+    const box = svg.getBoundingClientRect(), size = +svg.dataset.size;
+    return [box.left + +svg.dataset.x0 + cols.indexOf(d) * size + size / 2,
+            box.top + +svg.dataset.y0 + rows.indexOf(s) * size + size / 2];
+  }, src, dst);
+  await page.mouse.click(at[0], at[1]);
+}
+
 try {
   if (mode === 'test') {
     const page = await newPage();
@@ -66,13 +121,40 @@ try {
     check(csp.startsWith("default-src 'none'"), 'page served with a Content-Security-Policy: ' + csp);
 
     const nodes = ['ct-serv-jp', 'gce-agent-tw', 'acer-agent', 'laptop-agent', 'desktop-agent'];
-    const cells = await page.$$eval('.cell', (cs) => cs.map((c) => ({
-      src: c.dataset.src, dst: c.dataset.dst, state: c.dataset.state,
-      lossy: c.dataset.lossy === 'true', asym: c.dataset.asymmetric === 'true',
-      label: c.getAttribute('aria-label'), focusable: c.getAttribute('tabindex') === '0',
-    })));
-    check(cells.length === nodes.length ** 2, `${nodes.length}² = ${nodes.length ** 2} cells (got ${cells.length})`);
+    const matrix = await readMatrix(page);
+    const cells = matrix.cells;
+    check(matrix.drawn === nodes.length ** 2 && cells.length === nodes.length ** 2,
+          `${nodes.length}² = ${nodes.length ** 2} cells drawn (got ${matrix.drawn}, ${cells.length} distinct)`);
+    check(matrix.visible === cells.length && matrix.hit === matrix.visible,
+          `hit-testing each cell's centre finds its state (${matrix.hit} of ${matrix.visible})`);
     const cell = (s, d) => cells.find((c) => c.src === s && c.dst === d) || {};
+    // Keyboard: the matrix is one tab stop; from it the arrow keys move its cursor over every
+    // cell (row by row, back and forth), and each cell reached has its text label.
+    const stops = await page.$$eval('#matrix [tabindex="0"]', (s) => s.length);
+    check(stops === 1, `the matrix is one tab stop (got ${stops})`);
+    await page.$eval('#matrix [tabindex="0"]', (c) => c.focus());
+    for (let k = 0; k < nodes.length; k++) await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('Home');
+    const walked = [];
+    const here = () => page.evaluate(() => {
+      const grid = document.activeElement;
+      const a = document.getElementById(grid.getAttribute('aria-activedescendant'));
+      return {src: a.dataset.src, dst: a.dataset.dst, label: a.getAttribute('aria-label'),
+              role: a.getAttribute('role'), focused: grid.getAttribute('role') === 'grid'};
+    });
+    for (let i = 0; i < nodes.length; i++) {
+      for (let j = 0; j < nodes.length; j++) {
+        walked.push(await here());
+        if (j + 1 < nodes.length) await page.keyboard.press(i % 2 ? 'ArrowLeft' : 'ArrowRight');
+      }
+      await page.keyboard.press('ArrowDown');
+    }
+    const reached = new Set(walked.map((w) => w.src + '>' + w.dst));
+    check(reached.size === nodes.length ** 2 && cells.every((c) => reached.has(c.src + '>' + c.dst)),
+          `the arrow keys reach all ${nodes.length ** 2} cells (reached ${reached.size})`);
+    check(walked.every((w) => w.focused && w.role === 'gridcell'),
+          'the grid keeps the focus, its active descendant a gridcell');
+    for (const w of walked) cell(w.src, w.dst).label = w.label;
     check(cells.every((c) => c.label && c.label.length > 0), 'every cell has a text label');
     check(nodes.every((n) => cell(n, n).state === 'self'), 'the diagonal is marked as self');
     check(cell('gce-agent-tw', 'ct-serv-jp').lossy, 'the lossy link gce-agent-tw → ct-serv-jp has a loss border');
@@ -90,21 +172,27 @@ try {
                      ['ct-serv-jp', 'laptop-agent', 'r3']];
     check(colours.every(([s, d, c]) => cell(s, d).state === c),
           'RTT colours from the thresholds: ' + colours.map(([s, d]) => `${s}→${d} ${cell(s, d).state}`).join(', '));
-    check(cells.filter((c) => c.state !== 'self').every((c) => c.focusable), 'every non-self cell takes keyboard focus');
 
-    // Keyboard: focus a cell, move right, open with Enter.
-    await page.$eval('.cell[data-src="acer-agent"][data-dst="ct-serv-jp"]', (c) => c.focus());
+    // Keyboard: from a cell, ArrowRight moves to the next column and shows its details.
+    await clickCell(page, 'acer-agent', 'ct-serv-jp');
+    await page.waitForSelector('#spark .median', {timeout: 10000});
     await page.keyboard.press('ArrowRight');
-    const columns = cells.filter((c) => c.src === 'acer-agent').map((c) => c.dst);
+    const columns = matrix.cols;
     const next = columns[columns.indexOf('ct-serv-jp') + 1];
-    const focused = await page.evaluate(() => document.activeElement.dataset.dst);
+    const focused = await page.evaluate(() => document.getElementById(
+        document.activeElement.getAttribute('aria-activedescendant')).dataset.dst);
     check(focused === next, `ArrowRight moves focus to the next column: ${focused} (want ${next})`);
     const tip = await page.$eval('#tooltip', (t) => !t.hidden && t.textContent);
     check(typeof tip === 'string' && tip.includes('acer-agent → ' + next), 'focus shows the details');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((d) => document.getElementById('detail-title').textContent.includes('acer-agent → ' + d),
+                               {timeout: 10000}, next);
+    check(true, 'Enter opens the focused cell\'s history');
 
     // Click the lossy link: its history.
-    await page.click('.cell[data-src="gce-agent-tw"][data-dst="ct-serv-jp"]');
-    await page.waitForSelector('#spark .median', {timeout: 10000});
+    await clickCell(page, 'gce-agent-tw', 'ct-serv-jp');
+    await page.waitForFunction(() => document.getElementById('detail-title').textContent.includes('gce-agent-tw → ct-serv-jp'),
+                               {timeout: 10000});
     const spark = await page.evaluate(() => ({
       segments: document.querySelectorAll('#spark .median').length,
       lossy: document.querySelectorAll('#spark .median:not(.loss0)').length,
@@ -127,7 +215,7 @@ try {
 
     // Method switch: icmp.
     await page.click('input[name="method"][value="icmp"]');
-    await page.waitForFunction(() => document.querySelector('.cell[data-src="acer-agent"][data-dst="ct-serv-jp"]')
+    await page.waitForFunction(() => document.getElementById('mesh-cursor')
         ?.getAttribute('aria-label').includes('(icmp)'), {timeout: 10000});
     check(true, 'the method switch reloads the matrix for icmp');
 
@@ -210,7 +298,7 @@ try {
       await openMesh(page);
       renders.push(await page.evaluate(() => window.meshFirstPaintMs));
       tasks.push(((await page.metrics()).TaskDuration - before) * 1000);
-      cells = await page.$$eval('.cell', (c) => c.length);
+      cells = (await readMatrix(page)).count;
       await page.goto(base + '/-/healthy', {waitUntil: 'load'});
       bare.push(await page.evaluate(() => performance.now()));
     }
@@ -219,7 +307,7 @@ try {
     tasks.sort((a, b) => a - b);
     const nodes = await page.evaluate(async () => (await (await fetch('/api/v1/mesh?window=5m&method=udp')).json()).nodes.length);
     const met = (ok) => (ok ? 'target met' : 'TARGET MISSED');
-    console.log(`nodes ${nodes}: curl: /api/v1/mesh?window=5m&method=udp median ${curlApi.median.toFixed(2)} ms, p90 ${curlApi.p90.toFixed(2)} ms; beside /targets median ${curlTargets.median.toFixed(2)} ms, p90 ${curlTargets.p90.toFixed(2)} ms and /metrics median ${curlMetrics.median.toFixed(2)} ms, p90 ${curlMetrics.p90.toFixed(2)} ms; < 10 ms: ${met(curlApi.median < 10)}`);
+    console.log(`nodes ${nodes}: curl: /api/v1/mesh?window=5m&method=udp median ${curlApi.median.toFixed(2)} ms, p90 ${curlApi.p90.toFixed(2)} ms; beside /targets median ${curlTargets.median.toFixed(2)} ms, p90 ${curlTargets.p90.toFixed(2)} ms and /metrics median ${curlMetrics.median.toFixed(2)} ms, p90 ${curlMetrics.p90.toFixed(2)} ms; p90 < 10 ms: ${met(curlApi.p90 < 10)}`);
     console.log(`nodes ${nodes}: node's fetch: /api/v1/mesh?window=5m&method=udp (${plainApi.bytes} bytes) median ${plainApi.median.toFixed(2)} ms, p90 ${plainApi.p90.toFixed(2)} ms; beside /targets (${plainTargets.bytes} bytes) median ${plainTargets.median.toFixed(2)} ms, p90 ${plainTargets.p90.toFixed(2)} ms and /metrics (${plainMetrics.bytes} bytes) median ${plainMetrics.median.toFixed(2)} ms, p90 ${plainMetrics.p90.toFixed(2)} ms`);
     console.log(`nodes ${nodes}: fetch inside chromium: /api/v1/mesh?window=5m&method=udp (${api.bytes} bytes) median ${api.median.toFixed(2)} ms, p90 ${api.p90.toFixed(2)} ms; beside /targets median ${targets.median.toFixed(2)} ms, p90 ${targets.p90.toFixed(2)} ms`);
     console.log(`nodes ${nodes}: page render, navigation start to the first painted matrix (${cells} cells), median ${renders[3].toFixed(1)} ms, max ${renders[6].toFixed(1)} ms; beside a bare navigation median ${bare[3].toFixed(1)} ms; < 300 ms: ${met(renders[3] < 300)}`);
@@ -227,12 +315,15 @@ try {
     // Past 60 nodes the matrix starts grouped; at any size the toggle groups it.
     await openMesh(page);
     await page.click('#group-toggle');
-    const groups = await page.evaluate(() => new Set([...document.querySelectorAll('.cell')].map((c) => c.dataset.src)).size);
-    const groupCells = await page.$$eval('.cell', (c) => c.length);
+    const grouped = await readMatrix(page);
+    const groups = grouped.rows.length;
+    const groupCells = grouped.count;
     check(groupCells === groups * groups, `grouped: ${groups} × ${groups} group cells`);
-    const firstGroup = await page.$eval('.cell', (c) => c.dataset.src);
-    await page.$eval(`.cell[data-src="${firstGroup}"][data-dst="${firstGroup}"]`, (c) => c.dispatchEvent(new MouseEvent('click', {bubbles: true})));
-    const drilled = await page.$$eval('.cell', (c) => c.length);
+    const firstGroup = grouped.rows[0];
+    await clickCell(page, firstGroup, firstGroup);
+    await page.waitForFunction((g) => document.querySelector('#matrix text.axis.row')?.textContent !== g,
+                               {timeout: 10000}, firstGroup);
+    const drilled = (await readMatrix(page)).count;
     check(drilled === (nodes / groups) ** 2, `drill-down into ${firstGroup} × ${firstGroup}: ${drilled} cells`);
     await page.close();
   }

@@ -7,7 +7,7 @@ const GROUP_ABOVE = 60;  // past this many nodes the matrix starts grouped
 const state = {
   // udp until the first answer lists the methods: asking for one method halves the first load.
   view: 'matrix', method: 'udp', window: '5m', data: null, grouped: null,
-  drill: null, selected: null, hiddenRoles: new Set(), timer: 0,
+  drill: null, selected: null, active: null, hiddenRoles: new Set(), timer: 0,
 };
 
 function el(tag, attrs, parent, text) {
@@ -101,21 +101,28 @@ function asymmetric(data, a, b) {
   return hi - lo >= data.asymmetry.min_seconds && hi >= lo * data.asymmetry.ratio;
 }
 
-// What one cell says: the state the page shows, a one-line text label (every cell has one) and
-// the full details for its tooltip, written only when asked (thousands of cells, few hovered).
+// What one cell says: the state the page shows, its short text, and, written only when asked
+// (thousands of cells, few focused or hovered), its one-line text label and the full details
+// for its tooltip.
 function describe(data, src, dst, link, reverse) {
-  if (src === dst) return {state: 'self', label: src + ' to itself', short: ''};
+  if (src === dst) {
+    const label = () => src + ' to itself';
+    return {state: 'self', label, details: label, short: ''};
+  }
   if (!link) {
-    const label = src + ' → ' + dst + ': not probed';
-    return {state: 'not-probed', label, details: () => label, short: '×'};
+    const label = () => src + ' → ' + dst + ': not probed';
+    return {state: 'not-probed', label, details: label, short: '×'};
   }
   const r = link.rtt_seconds;
   const asym = asymmetric(data, link, reverse);
-  let label = `${src} → ${dst} (${link.method}): ${link.state.replace('_', ' ')}, p50 ${ms(r.p50)} ms, ` +
-              `loss ${pct(link.loss)}`;
-  if (link.loss > 0 && link.forward_loss !== undefined)
-    label += ` (forward loss ${pct(link.forward_loss)}, return loss ${pct(link.return_loss)})`;
-  if (asym) label += ', asymmetric';
+  const label = () => {
+    let text = `${src} → ${dst} (${link.method}): ${link.state.replace('_', ' ')}, p50 ${ms(r.p50)} ms, ` +
+               `loss ${pct(link.loss)}`;
+    if (link.loss > 0 && link.forward_loss !== undefined)
+      text += ` (forward loss ${pct(link.forward_loss)}, return loss ${pct(link.return_loss)})`;
+    if (asym) text += ', asymmetric';
+    return text;
+  };
   const details = () => {
     const lines = [src + ' → ' + dst + ' (' + link.method + ')',
       'state: ' + link.state.replace('_', ' ') + ', data ' + link.age_seconds + ' s old',
@@ -166,81 +173,163 @@ function drawLegend(data) {
   }
 }
 
-// A matrix of `rows` x `cols`, each cell given by cellInfo(row, col) = {state, label, short, ...}.
+// A matrix of `rows` x `cols`, each cell given by cellInfo(row, col) = {state, label(), short,
+// ...}. Thousands of cells: each state is drawn as one <path> of squares (and the loss borders as
+// one more), not an element per cell, so the browser parses, styles and lays out a handful of
+// elements. The cells stay reachable one by one: the grid is one tab stop whose cursor (the
+// active descendant, a gridcell carrying the cell's text label) the arrow keys, Home and End
+// move; the pointer finds its cell from its position; hover and focus show the details.
 function drawGrid(rows, cols, cellInfo, onOpen) {
   const box = $('matrix');
+  // A refresh redraws the grid: the focus stays on it, the cursor on the same cell.
+  const hadFocus = box.contains(document.activeElement);
   box.textContent = '';
   const n = Math.max(rows.length, cols.length);
   const size = n <= 12 ? 56 : n <= 30 ? 34 : 22;
   const labelW = Math.min(160, 8 + 7 * Math.max(...rows.map((r) => r.length), 4));
   const labelH = Math.min(160, 8 + 6 * Math.max(...cols.map((c) => c.length), 4));
-  const svg = el('svg:svg', {role: 'grid', 'aria-label': 'RTT matrix, rows send, columns receive',
+  const svg = el('svg:svg', {role: 'grid', tabindex: 0, 'aria-activedescendant': 'mesh-cursor',
+                             'aria-label': 'RTT matrix, rows send, columns receive; arrow keys move, Enter opens',
+                             'data-x0': labelW, 'data-y0': labelH, 'data-size': size,
+                             'data-rows': rows.length, 'data-cols': cols.length,
                              width: labelW + cols.length * size + labelH / 2 + 2,
                              height: labelH + rows.length * size + 2}, box);
   hatch(svg);
+  const infos = [];
+  const paths = new Map();  // state -> path data
+  const lossy = [];
+  const parts = [];
+  const w = size - 2;
   cols.forEach((c, j) => {
     const x = labelW + j * size + size / 2, y = labelH - 4;
-    el('svg:text', {class: 'axis', x, y, transform: `rotate(-60 ${x} ${y})`}, svg, c);
+    parts.push(`<text class="axis col" x="${x}" y="${y}" transform="rotate(-60 ${x} ${y})">${esc(c)}</text>`);
   });
-  // Thousands of cells: built as one SVG string and parsed once, far cheaper than a DOM call
-  // per attribute. Every text is escaped.
-  const infos = new Map();
-  const parts = [];
   rows.forEach((r, i) => {
-    parts.push(`<g role="row"><text class="axis" x="${labelW - 4}" y="${labelH + i * size + size / 2 + 4}" text-anchor="end">${esc(r)}</text>`);
+    parts.push(`<text class="axis row" x="${labelW - 4}" y="${labelH + i * size + size / 2 + 4}" text-anchor="end">${esc(r)}</text>`);
     cols.forEach((c, j) => {
       const info = cellInfo(r, c);
-      infos.set(r + '\u0000' + c, info);
-      let cls = 'cell ' + info.state;
-      if (info.lossy) cls += ' lossy';
-      if (state.selected && state.selected[0] === r && state.selected[1] === c) cls += ' selected';
+      infos.push(info);
       const x = labelW + j * size, y = labelH + i * size, mx = x + size / 2, my = y + size / 2;
-      // The cell is its rectangle; its texts follow it and let the pointer through.
-      parts.push(`<rect class="${cls}" role="gridcell" aria-label="${esc(info.label)}" data-src="${esc(r)}" ` +
-                 `data-dst="${esc(c)}" data-state="${info.state}" tabindex="${info.state === 'self' ? -1 : 0}"` +
-                 (info.asym ? ' data-asymmetric="true"' : '') + (info.lossy ? ' data-lossy="true"' : '') +
-                 ` x="${x + 1}" y="${y + 1}" width="${size - 2}" height="${size - 2}"/>`);
+      const square = `M${x + 1} ${y + 1}h${w}v${w}h-${w}z`;
+      if (!paths.has(info.state)) paths.set(info.state, []);
+      paths.get(info.state).push(square);
+      if (info.lossy) lossy.push(square);
+      // Texts are few (loss, stale, not probed, asymmetric) past 30 nodes, and let the pointer
+      // through. Those that stand for a cell say which.
+      const at = `data-src="${esc(r)}" data-dst="${esc(c)}"`;
       if (size >= 30) {
         if (info.short) parts.push(`<text class="ct" x="${mx}" y="${my + (info.lossText ? -1 : 4)}">${esc(info.short)}</text>`);
-        if (info.lossText) parts.push(`<text class="ct" x="${mx}" y="${my + 11}">${esc(info.lossText)}</text>`);
+        if (info.lossText) parts.push(`<text class="ct loss-text" ${at} x="${mx}" y="${my + 11}">${esc(info.lossText)}</text>`);
       } else {
         const mark = info.lossText ? '!' : info.state === 'stale' ? 's' : info.state === 'not-probed' ? '×' : '';
         if (mark) parts.push(`<text class="ct" x="${mx}" y="${my + 3}">${mark}</text>`);
       }
-      if (info.asym) parts.push(`<text class="ct badge" x="${x + size - 3}" y="${y + 10}">⇄</text>`);
+      if (info.asym) parts.push(`<text class="ct badge" ${at} x="${x + size - 3}" y="${y + 10}">⇄</text>`);
     });
-    parts.push('</g>');
   });
+  const shapes = [];
+  for (const [st, squares] of paths)
+    shapes.push(`<path class="cells ${st}" data-state="${st}" data-count="${squares.length}" d="${squares.join('')}"/>`);
+  if (lossy.length)
+    shapes.push(`<path class="cells-lossy" data-count="${lossy.length}" d="${lossy.join('')}"/>`);
   const body = el('svg:g', {}, svg);
-  body.innerHTML = parts.join('');
-  // One listener of each kind for the whole grid: thousands of cells stay cheap to draw.
-  const cellOf = (e) => {
-    const g = e.target.closest && e.target.closest('.cell');
-    if (!g) return null;
-    const info = infos.get(g.dataset.src + '\u0000' + g.dataset.dst);
-    if (!info || info.state === 'self') return null;
-    g.meshInfo = info;
-    return g;
+  body.innerHTML = shapes.join('') + parts.join('');
+  const mark = (cls) => el('svg:rect', {class: cls, width: w, height: w, visibility: 'hidden'}, svg);
+  const selected = mark('selected-cell');
+  const hover = mark('hover-cell');
+  const cursorRow = el('svg:g', {role: 'row'}, svg);
+  const cursor = el('svg:rect', {id: 'mesh-cursor', class: 'cursor-cell', role: 'gridcell',
+                                 width: w, height: w}, cursorRow);
+  const place = (r, k) => {
+    const i = Math.floor(k / cols.length), j = k % cols.length;
+    r.setAttribute('x', labelW + j * size + 1);
+    r.setAttribute('y', labelH + i * size + 1);
+    r.setAttribute('visibility', 'visible');
   };
-  svg.addEventListener('mouseover', (e) => { const g = cellOf(e); if (g) showTip(g, g.meshInfo.details()); });
-  svg.addEventListener('mouseout', (e) => { if (cellOf(e)) hideTip(); });
-  svg.addEventListener('focusin', (e) => { const g = cellOf(e); if (g) showTip(g, g.meshInfo.details()); });
-  svg.addEventListener('focusout', hideTip);
-  svg.addEventListener('click', (e) => { const g = cellOf(e); if (g) onOpen(g.dataset.src, g.dataset.dst); });
-  svg.addEventListener('keydown', (e) => {
-    const g = cellOf(e);
-    if (!g) return;
-    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); onOpen(g.dataset.src, g.dataset.dst); }
-    const moves = {ArrowRight: [0, 1], ArrowLeft: [0, -1], ArrowDown: [1, 0], ArrowUp: [-1, 0]};
-    if (moves[e.key]) {
-      e.preventDefault();
-      const [di, dj] = moves[e.key];
-      const i = rows.indexOf(g.dataset.src), j = cols.indexOf(g.dataset.dst);
-      const next = svg.querySelector(`[data-src="${CSS.escape(rows[i + di] || '')}"]` +
-                                     `[data-dst="${CSS.escape(cols[j + dj] || '')}"]`);
-      if (next) next.focus();
+  const find = (pair) => {
+    if (!pair) return -1;
+    const i = rows.indexOf(pair[0]), j = cols.indexOf(pair[1]);
+    return i < 0 || j < 0 ? -1 : i * cols.length + j;
+  };
+  const sel = find(state.selected);
+  if (sel >= 0) place(selected, sel);
+  // The cursor: on the cell it was on before a redraw, else the selected one, else the first
+  // that is not a node to itself.
+  let active = find(state.active);
+  if (active < 0) active = sel;
+  if (active < 0) active = infos.findIndex((info) => info.state !== 'self');
+  if (active < 0) active = 0;
+  const moveTo = (k) => {
+    if (k < 0 || k >= infos.length) return;
+    active = k;
+    const src = rows[Math.floor(k / cols.length)], dst = cols[k % cols.length];
+    state.active = [src, dst];
+    place(cursor, k);
+    cursor.dataset.src = src;
+    cursor.dataset.dst = dst;
+    cursor.dataset.state = infos[k].state;
+    cursor.setAttribute('aria-label', infos[k].label());
+    if (document.activeElement === svg) {
+      if (infos[k].state !== 'self') showTip(cursor, infos[k].details()); else hideTip();
     }
+  };
+  if (infos.length) moveTo(active);
+  // The cell under the pointer, from its position.
+  const cellAt = (e) => {
+    const box = svg.getBoundingClientRect();
+    const j = Math.floor((e.clientX - box.left - labelW) / size);
+    const i = Math.floor((e.clientY - box.top - labelH) / size);
+    if (i < 0 || j < 0 || i >= rows.length || j >= cols.length) return -1;
+    return i * cols.length + j;
+  };
+  let hovered = -1;
+  svg.addEventListener('mousemove', (e) => {
+    const k = cellAt(e);
+    if (k === hovered) return;
+    hovered = k;
+    if (k < 0 || infos[k].state === 'self') {
+      hover.setAttribute('visibility', 'hidden');
+      hideTip();
+      return;
+    }
+    place(hover, k);
+    showTip(hover, infos[k].details());
   });
+  svg.addEventListener('mouseleave', () => {
+    hovered = -1;
+    hover.setAttribute('visibility', 'hidden');
+    hideTip();
+  });
+  svg.addEventListener('focus', () => moveTo(active));
+  svg.addEventListener('blur', hideTip);
+  const open = (k) => {
+    if (k < 0 || infos[k].state === 'self') return;
+    onOpen(rows[Math.floor(k / cols.length)], cols[k % cols.length]);
+  };
+  svg.addEventListener('click', (e) => {
+    const k = cellAt(e);
+    if (k < 0) return;
+    moveTo(k);
+    svg.focus();
+    open(k);
+  });
+  svg.addEventListener('keydown', (e) => {
+    const i = Math.floor(active / cols.length), j = active % cols.length;
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      open(active);
+      return;
+    }
+    const moves = {ArrowRight: [i, j + 1], ArrowLeft: [i, j - 1], ArrowDown: [i + 1, j],
+                   ArrowUp: [i - 1, j], Home: [i, 0], End: [i, cols.length - 1]};
+    const to = moves[e.key];
+    if (!to) return;
+    e.preventDefault();
+    const [ni, nj] = to;
+    if (ni < 0 || nj < 0 || ni >= rows.length || nj >= cols.length) return;
+    moveTo(ni * cols.length + nj);
+  });
+  if (hadFocus) svg.focus();
 }
 
 function drawMatrix(data) {
@@ -285,14 +374,14 @@ function groupCell(data, links, a, b, groups) {
   }
   meds.sort((x, y) => x - y);
   const med = meds.length ? meds[Math.floor(meds.length / 2)] : null;
-  const label = `${a} → ${b}: ${count} links, median RTT ${ms(med)} ms, ${lossy} with loss, ` +
-                `${stale} stale`;
+  const label = () => `${a} → ${b}: ${count} links, median RTT ${ms(med)} ms, ${lossy} with loss, ` +
+                      `${stale} stale`;
   if (!count) {
-    const none = a + ' → ' + b + ': not probed';
-    return {state: 'not-probed', label: none, details: () => none, short: '×'};
+    const none = () => a + ' → ' + b + ': not probed';
+    return {state: 'not-probed', label: none, details: none, short: '×'};
   }
   return {state: med === null ? 'stale' : rttClass(med, data.rtt_thresholds_seconds), label,
-          details: () => label,
+          details: label,
           short: ms(med), lossy: lossy > 0, lossText: lossy ? lossy + ' lossy' : ''};
 }
 
@@ -319,9 +408,19 @@ async function openDetail(src, dst) {
       (link.forward_loss !== undefined ? ` (forward ${pct(link.forward_loss)}, return ${pct(link.return_loss)})` : '') +
       ` · path MTU ${link.path_mtu_bytes ? link.path_mtu_bytes + ' bytes' : 'unknown'}`;
   drawSparkline(box, link.series || [], data.window_seconds, data.generated_at);
-  document.querySelectorAll('.cell.selected').forEach((c) => c.classList.remove('selected'));
-  const cell = document.querySelector(`.cell[data-src="${CSS.escape(src)}"][data-dst="${CSS.escape(dst)}"]`);
-  if (cell) cell.classList.add('selected');
+  // The selection mark moves with the next draw; draw it now without redrawing the matrix.
+  const svg = document.querySelector('#matrix svg');
+  const mark = svg && svg.querySelector('.selected-cell');
+  if (mark) {
+    const rowNames = [...svg.querySelectorAll('text.axis.row')].map((t) => t.textContent);
+    const colNames = [...svg.querySelectorAll('text.axis.col')].map((t) => t.textContent);
+    const i = rowNames.indexOf(src), j = colNames.indexOf(dst), size = +svg.dataset.size;
+    if (i >= 0 && j >= 0) {
+      mark.setAttribute('x', +svg.dataset.x0 + j * size + 1);
+      mark.setAttribute('y', +svg.dataset.y0 + i * size + 1);
+      mark.setAttribute('visibility', 'visible');
+    }
+  }
 }
 
 // SmokePing's smoke: a min–max band and the median, each segment coloured by its loss.
