@@ -54,7 +54,7 @@ class ScrapeLoop {
 
  private:
   struct Series {
-    std::shared_ptr<const remote_write::Labels> labels;
+    std::shared_ptr<const remote_write::LabelSet> labels;
     uint64_t seen_round = 0;
   };
   struct NodeState {
@@ -66,10 +66,10 @@ class ScrapeLoop {
   void Ingest(const std::string& node, const text_format::Exposition* exposition,
               int64_t timestamp_ms, std::optional<double> duration_seconds,
               std::vector<remote_write::SeriesSample>& out);
-  const std::shared_ptr<const remote_write::Labels>& Intern(NodeState& state,
-                                                            remote_write::Labels labels);
+  const std::shared_ptr<const remote_write::LabelSet>& Intern(NodeState& state,
+                                                              remote_write::Labels labels);
   // A scraped sample's series: found by a key built from the sample, built only when new.
-  const std::shared_ptr<const remote_write::Labels>& InternSample(
+  const std::shared_ptr<const remote_write::LabelSet>& InternSample(
       NodeState& state, const text_format::TextSample& sample, const remote_write::Labels& target);
   void Run();
 

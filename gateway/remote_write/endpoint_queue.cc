@@ -167,18 +167,11 @@ void EndpointQueue::Reconfigure(RemoteWriteEndpoint config) {
   translated_.clear();
 }
 
-EndpointQueue::Translated EndpointQueue::Translate(const std::shared_ptr<const Labels>& source,
+EndpointQueue::Translated EndpointQueue::Translate(const std::shared_ptr<const LabelSet>& source,
                                                    const RemoteWriteEndpoint& config) const {
   Translated t;
   t.source = source;
-  if (config.write_relabel_configs.empty()) {
-    // Nothing changes but the external labels, merged in while encoding: share the scrape
-    // loop's label set (already sorted).
-    t.hash = HashLabels(*source);
-    t.labels = source;
-    return t;
-  }
-  Labels labels = *source;
+  Labels labels = source->ToLabels();
   // External labels never override a series' own label of the same name, as in Prometheus.
   for (const auto& external : config.external_labels) {
     if (std::none_of(labels.begin(), labels.end(),
@@ -187,8 +180,7 @@ EndpointQueue::Translated EndpointQueue::Translate(const std::shared_ptr<const L
   }
   if (!Relabel(config.write_relabel_configs, labels)) return t;
   std::sort(labels.begin(), labels.end());
-  t.hash = HashLabels(labels);
-  t.labels = std::make_shared<const Labels>(std::move(labels));
+  t.labels = std::make_shared<const LabelSet>(labels);
   return t;
 }
 
@@ -199,7 +191,12 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
     config = config_;
   }
   std::vector<std::vector<SeriesSample>> per_shard(shards_.size());
-  {
+  if (config->write_relabel_configs.empty()) {
+    // Nothing changes but the external labels, merged in while encoding: the scrape loop's
+    // label sets (sorted, hashed) go as they are.
+    for (auto& v : per_shard) v.reserve(samples.size() / shards_.size() + 1);
+    for (const auto& s : samples) per_shard[s.labels->hash() % shards_.size()].push_back(s);
+  } else {
     std::lock_guard lock(translate_mutex_);
     for (const auto& s : samples) {
       auto it = translated_.find(s.labels.get());
@@ -211,14 +208,11 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
         relabel_dropped_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      per_shard[t.hash % shards_.size()].push_back({t.labels, s.timestamp_ms, s.value});
+      per_shard[t.labels->hash() % shards_.size()].push_back({t.labels, s.timestamp_ms, s.value});
     }
     if (translated_.size() >= sweep_at_) {
-      // Gone when only the entry holds its source (twice when the labels are shared as they are).
-      std::erase_if(translated_, [](const auto& kv) {
-        const long own = kv.second.labels.get() == kv.first ? 2 : 1;
-        return kv.second.source.use_count() <= own;
-      });
+      // Gone when only the entry holds its source.
+      std::erase_if(translated_, [](const auto& kv) { return kv.second.source.use_count() <= 1; });
       sweep_at_ = std::max<size_t>(1024, translated_.size() * 2);
     }
   }

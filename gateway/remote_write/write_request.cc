@@ -53,20 +53,49 @@ size_t SampleSize(const SeriesSample& s) {
   return 1 + 8 + 1 + VarintSize(static_cast<uint64_t>(s.timestamp_ms));
 }
 
-// Calls f for each label of the series merged with `external`, in name order; the series' own
-// label wins a clash.
+// A Label field of a TimeSeries: tag, length, Label { name = 1; value = 2; }.
+void PutLabelField(std::string& out, std::string_view name, std::string_view value) {
+  PutTag(out, 1, kLengthDelimited);
+  PutVarint(out, StringFieldSize(name.size()) + StringFieldSize(value.size()));
+  PutString(out, 1, name);
+  PutString(out, 2, value);
+}
+
+// External labels as the encoder merges them: name, and its Label field.
+using EncodedLabels = std::vector<std::pair<std::string_view, std::string>>;
+
+// Calls f(field) for each label field of the series merged with `external`, in name order; the
+// series' own label wins a clash.
 template <typename F>
-void ForEachLabel(const Labels& series, const Labels& external, F&& f) {
+void ForEachLabelField(const LabelSet& series, const EncodedLabels& external, F&& f) {
   auto e = external.begin();
-  for (const auto& l : series) {
-    while (e != external.end() && e->first < l.first) f(*e++);
-    if (e != external.end() && e->first == l.first) ++e;
-    f(l);
-  }
-  while (e != external.end()) f(*e++);
+  series.ForEach([&](std::string_view name, std::string_view, std::string_view field) {
+    while (e != external.end() && e->first < name) f(std::string_view((e++)->second));
+    if (e != external.end() && e->first == name) ++e;
+    f(field);
+  });
+  while (e != external.end()) f(std::string_view((e++)->second));
 }
 
 }  // namespace
+
+LabelSet::LabelSet(const Labels& sorted) : hash_(HashLabels(sorted)) {
+  size_t size = 0;
+  for (const auto& l : sorted) {
+    const size_t n = LabelSize(l);
+    size += 1 + VarintSize(n) + n;
+  }
+  encoded_.reserve(size);
+  for (const auto& [name, value] : sorted) PutLabelField(encoded_, name, value);
+}
+
+Labels LabelSet::ToLabels() const {
+  Labels out;
+  ForEach([&](std::string_view name, std::string_view value, std::string_view) {
+    out.emplace_back(name, value);
+  });
+  return out;
+}
 
 double StaleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
 
@@ -75,6 +104,11 @@ bool IsStaleNaN(double value) { return std::bit_cast<uint64_t>(value) == kStaleN
 std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labels& external) {
   std::string out;
   out.reserve(samples.size() * 64);
+  EncodedLabels encoded_external;
+  for (const auto& [name, value] : external) {
+    encoded_external.emplace_back(name, std::string());
+    PutLabelField(encoded_external.back().second, name, value);
+  }
   size_t i = 0;
   while (i < samples.size()) {
     size_t end = i + 1;
@@ -82,23 +116,25 @@ std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labe
     // the same series; comparing the labels themselves cost more than it saved.
     while (end < samples.size() && samples[end].labels == samples[i].labels) ++end;
     // TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
-    size_t series_size = 0;
-    ForEachLabel(*samples[i].labels, external, [&](const auto& l) {
-      const size_t n = LabelSize(l);
-      series_size += 1 + VarintSize(n) + n;
-    });
+    const LabelSet& labels = *samples[i].labels;
+    size_t series_size = labels.encoded().size();
+    if (!external.empty()) {
+      series_size = 0;
+      ForEachLabelField(labels, encoded_external,
+                        [&](std::string_view field) { series_size += field.size(); });
+    }
     for (size_t k = i; k < end; ++k) {
       const size_t n = SampleSize(samples[k]);
       series_size += 1 + VarintSize(n) + n;
     }
     PutTag(out, 1, kLengthDelimited);  // WriteRequest.timeseries
     PutVarint(out, series_size);
-    ForEachLabel(*samples[i].labels, external, [&](const auto& l) {
-      PutTag(out, 1, kLengthDelimited);
-      PutVarint(out, LabelSize(l));
-      PutString(out, 1, l.first);
-      PutString(out, 2, l.second);
-    });
+    if (external.empty()) {
+      out.append(labels.encoded());
+    } else {
+      ForEachLabelField(labels, encoded_external,
+                        [&](std::string_view field) { out.append(field); });
+    }
     for (size_t k = i; k < end; ++k) {
       PutTag(out, 2, kLengthDelimited);
       PutVarint(out, SampleSize(samples[k]));
