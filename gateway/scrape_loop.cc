@@ -235,6 +235,8 @@ void ScrapeLoop::RunOnce() {
   {
     std::lock_guard lock(mutex_);
     ++round_;
+    // Sized as the last round was, so the vector is not grown (and copied) step by step.
+    out.reserve(last_round_samples_);
   }
   // One node at a time, as its result comes: each body is dropped once parsed and its exposition
   // once ingested, so memory holds one node's parse, not every node's. Parsing holds no lock, so
@@ -293,6 +295,7 @@ void ScrapeLoop::RunOnce() {
       out.push_back({series.labels, now_ms, remote_write::StaleNaN()});
     it = nodes_.erase(it);
   }
+  last_round_samples_ = out.size();
   if (!out.empty()) sink_.Append(out);
 }
 

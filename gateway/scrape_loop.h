@@ -83,6 +83,7 @@ class ScrapeLoop {
   Settings settings_;
   std::map<std::string, NodeState> nodes_;
   uint64_t round_ = 0;
+  size_t last_round_samples_ = 0;
   std::string key_;            // scratch
   std::vector<size_t> order_;  // scratch
 

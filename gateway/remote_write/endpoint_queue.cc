@@ -190,13 +190,16 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
     std::lock_guard lock(config_mutex_);
     config = config_;
   }
-  std::vector<std::vector<SeriesSample>> per_shard(shards_.size());
+  // Pointers, not copies: no reference count moves for every sample.
+  std::vector<std::vector<const SeriesSample*>> per_shard(shards_.size());
+  std::vector<SeriesSample> relabelled;  // the samples as sent, when relabelling changes them
   if (config->write_relabel_configs.empty()) {
     // Nothing changes but the external labels, merged in while encoding: the scrape loop's
     // label sets (sorted, hashed) go as they are.
     for (auto& v : per_shard) v.reserve(samples.size() / shards_.size() + 1);
-    for (const auto& s : samples) per_shard[s.labels->hash() % shards_.size()].push_back(s);
+    for (const auto& s : samples) per_shard[s.labels->hash() % shards_.size()].push_back(&s);
   } else {
+    relabelled.reserve(samples.size());  // never reallocated: per_shard points into it
     std::lock_guard lock(translate_mutex_);
     for (const auto& s : samples) {
       auto it = translated_.find(s.labels.get());
@@ -208,7 +211,8 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
         relabel_dropped_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      per_shard[t.labels->hash() % shards_.size()].push_back({t.labels, s.timestamp_ms, s.value});
+      relabelled.push_back({t.labels, s.timestamp_ms, s.value});
+      per_shard[t.labels->hash() % shards_.size()].push_back(&relabelled.back());
     }
     if (translated_.size() >= sweep_at_) {
       // Gone when only the entry holds its source.
@@ -226,11 +230,11 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
     Shard& shard = *shards_[i];
     // One record per request: encoded and compressed once, here, before the lock.
     std::vector<Record> records;
-    const std::span<const SeriesSample> all(per_shard[i]);
+    const std::span<const SeriesSample* const> all(per_shard[i]);
     for (size_t at = 0; at < all.size(); at += max_per_send) {
       const auto chunk = all.subspan(at, std::min(max_per_send, all.size() - at));
       int64_t highest = 0;
-      for (const auto& s : chunk) highest = std::max(highest, s.timestamp_ms);
+      for (const auto* s : chunk) highest = std::max(highest, s->timestamp_ms);
       records.push_back({SnappyCompress(EncodeWriteRequest(chunk, external)),
                          static_cast<uint32_t>(chunk.size()), highest});
     }

@@ -101,22 +101,27 @@ double StaleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
 
 bool IsStaleNaN(double value) { return std::bit_cast<uint64_t>(value) == kStaleNaNBits; }
 
-std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labels& external) {
+namespace {
+
+// `at(k)` is the k-th of `count` samples.
+template <typename At>
+std::string Encode(size_t count, At&& at, const Labels& external) {
   std::string out;
-  out.reserve(samples.size() * 64);
+  // Most requests hold series of one shape: sized from the first, the buffer rarely grows.
+  if (count > 0) out.reserve(count * (at(0).labels->encoded().size() + 32));
   EncodedLabels encoded_external;
   for (const auto& [name, value] : external) {
     encoded_external.emplace_back(name, std::string());
     PutLabelField(encoded_external.back().second, name, value);
   }
   size_t i = 0;
-  while (i < samples.size()) {
+  while (i < count) {
     size_t end = i + 1;
     // Label sets are shared per series (the scrape loop interns them), so the same pointer is
     // the same series; comparing the labels themselves cost more than it saved.
-    while (end < samples.size() && samples[end].labels == samples[i].labels) ++end;
+    while (end < count && at(end).labels == at(i).labels) ++end;
     // TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
-    const LabelSet& labels = *samples[i].labels;
+    const LabelSet& labels = *at(i).labels;
     size_t series_size = labels.encoded().size();
     if (!external.empty()) {
       series_size = 0;
@@ -124,7 +129,7 @@ std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labe
                         [&](std::string_view field) { series_size += field.size(); });
     }
     for (size_t k = i; k < end; ++k) {
-      const size_t n = SampleSize(samples[k]);
+      const size_t n = SampleSize(at(k));
       series_size += 1 + VarintSize(n) + n;
     }
     PutTag(out, 1, kLengthDelimited);  // WriteRequest.timeseries
@@ -137,19 +142,32 @@ std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labe
     }
     for (size_t k = i; k < end; ++k) {
       PutTag(out, 2, kLengthDelimited);
-      PutVarint(out, SampleSize(samples[k]));
+      PutVarint(out, SampleSize(at(k)));
       PutTag(out, 1, kFixed64);
-      const uint64_t bits = std::bit_cast<uint64_t>(samples[k].value);
+      const uint64_t bits = std::bit_cast<uint64_t>(at(k).value);
       char little_endian[8];
       for (int b = 0; b < 8; ++b) little_endian[b] = static_cast<char>((bits >> (8 * b)) & 0xff);
       out.append(little_endian, 8);
       PutTag(out, 2, kVarint);
       // int64 fields encode negative values as their 64-bit two's complement.
-      PutVarint(out, static_cast<uint64_t>(samples[k].timestamp_ms));
+      PutVarint(out, static_cast<uint64_t>(at(k).timestamp_ms));
     }
     i = end;
   }
   return out;
+}
+
+}  // namespace
+
+std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labels& external) {
+  return Encode(
+      samples.size(), [&](size_t k) -> const SeriesSample& { return samples[k]; }, external);
+}
+
+std::string EncodeWriteRequest(std::span<const SeriesSample* const> samples,
+                               const Labels& external) {
+  return Encode(
+      samples.size(), [&](size_t k) -> const SeriesSample& { return *samples[k]; }, external);
 }
 
 std::string SnappyCompress(std::string_view data) {

@@ -61,7 +61,9 @@ TEST(WriteRequestTest, LibprotobufDecodesWhatIsEncoded) {
   EXPECT_TRUE(IsStaleNaN(s1.samples(1).value()));
   EXPECT_FALSE(IsStaleNaN(std::nan("")));
   EXPECT_EQ(req.timeseries(2).samples(0).value(), 1e300);
-  EXPECT_EQ(Decode(SnappyCompress(EncodeWriteRequest({}))).timeseries_size(), 0);
+  EXPECT_EQ(
+      Decode(SnappyCompress(EncodeWriteRequest(std::span<const SeriesSample>()))).timeseries_size(),
+      0);
 }
 
 TEST(WriteRequestTest, LabelSetKeepsItsLabelsAndMergesExternalOnes) {
