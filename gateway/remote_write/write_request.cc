@@ -64,19 +64,6 @@ void PutLabelField(std::string& out, std::string_view name, std::string_view val
 // External labels as the encoder merges them: name, and its Label field.
 using EncodedLabels = std::vector<std::pair<std::string_view, std::string>>;
 
-// Calls f(field) for each label field of the series merged with `external`, in name order; the
-// series' own label wins a clash.
-template <typename F>
-void ForEachLabelField(const LabelSet& series, const EncodedLabels& external, F&& f) {
-  auto e = external.begin();
-  series.ForEach([&](std::string_view name, std::string_view, std::string_view field) {
-    while (e != external.end() && e->first < name) f(std::string_view((e++)->second));
-    if (e != external.end() && e->first == name) ++e;
-    f(field);
-  });
-  while (e != external.end()) f(std::string_view((e++)->second));
-}
-
 }  // namespace
 
 LabelSet::LabelSet(const Labels& sorted) : hash_(HashLabels(sorted)) {
@@ -105,11 +92,13 @@ namespace {
 
 // `at(k)` is the k-th of `count` samples.
 template <typename At>
-std::string Encode(size_t count, At&& at, const Labels& external) {
-  std::string out;
-  // Most requests hold series of one shape: sized from the first, the buffer rarely grows.
-  if (count > 0) out.reserve(count * (at(0).labels->encoded().size() + 32));
+void Encode(size_t count, At&& at, const Labels& external, std::string& out) {
+  out.clear();
+  // Most requests hold series of one shape: sized from the first (its labels, the external
+  // ones, one sample, the headers), the buffer rarely grows.
+  if (count > 0) out.reserve(count * (at(0).labels->encoded().size() + 48));
   EncodedLabels encoded_external;
+  std::vector<std::pair<size_t, size_t>> splits;  // (offset in the series' fields, external)
   for (const auto& [name, value] : external) {
     encoded_external.emplace_back(name, std::string());
     PutLabelField(encoded_external.back().second, name, value);
@@ -121,12 +110,23 @@ std::string Encode(size_t count, At&& at, const Labels& external) {
     // the same series; comparing the labels themselves cost more than it saved.
     while (end < count && at(end).labels == at(i).labels) ++end;
     // TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
-    const LabelSet& labels = *at(i).labels;
-    size_t series_size = labels.encoded().size();
-    if (!external.empty()) {
-      series_size = 0;
-      ForEachLabelField(labels, encoded_external,
-                        [&](std::string_view field) { series_size += field.size(); });
+    const std::string_view fields = at(i).labels->encoded();
+    size_t series_size = fields.size();
+    // Where each external label goes among the series' own fields (a byte offset), those the
+    // series has itself left out: the labels are then copied in runs, not one by one.
+    splits.clear();
+    if (!encoded_external.empty()) {
+      size_t e = 0;
+      auto place = [&](size_t offset) {
+        splits.emplace_back(offset, e);
+        series_size += encoded_external[e++].second.size();
+      };
+      at(i).labels->ForEach([&](std::string_view name, std::string_view, std::string_view field) {
+        while (e < encoded_external.size() && encoded_external[e].first < name)
+          place(static_cast<size_t>(field.data() - fields.data()));
+        if (e < encoded_external.size() && encoded_external[e].first == name) ++e;
+      });
+      while (e < encoded_external.size()) place(fields.size());
     }
     for (size_t k = i; k < end; ++k) {
       const size_t n = SampleSize(at(k));
@@ -134,12 +134,13 @@ std::string Encode(size_t count, At&& at, const Labels& external) {
     }
     PutTag(out, 1, kLengthDelimited);  // WriteRequest.timeseries
     PutVarint(out, series_size);
-    if (external.empty()) {
-      out.append(labels.encoded());
-    } else {
-      ForEachLabelField(labels, encoded_external,
-                        [&](std::string_view field) { out.append(field); });
+    size_t from = 0;
+    for (const auto& [offset, e] : splits) {
+      out.append(fields.substr(from, offset - from));
+      out.append(encoded_external[e].second);
+      from = offset;
     }
+    out.append(fields.substr(from));
     for (size_t k = i; k < end; ++k) {
       PutTag(out, 2, kLengthDelimited);
       PutVarint(out, SampleSize(at(k)));
@@ -154,20 +155,21 @@ std::string Encode(size_t count, At&& at, const Labels& external) {
     }
     i = end;
   }
-  return out;
 }
 
 }  // namespace
 
 std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labels& external) {
-  return Encode(
-      samples.size(), [&](size_t k) -> const SeriesSample& { return samples[k]; }, external);
+  std::string out;
+  Encode(
+      samples.size(), [&](size_t k) -> const SeriesSample& { return samples[k]; }, external, out);
+  return out;
 }
 
-std::string EncodeWriteRequest(std::span<const SeriesSample* const> samples,
-                               const Labels& external) {
-  return Encode(
-      samples.size(), [&](size_t k) -> const SeriesSample& { return *samples[k]; }, external);
+void EncodeWriteRequest(std::span<const SeriesSample* const> samples, const Labels& external,
+                        std::string& out) {
+  Encode(
+      samples.size(), [&](size_t k) -> const SeriesSample& { return *samples[k]; }, external, out);
 }
 
 std::string SnappyCompress(std::string_view data) {

@@ -56,9 +56,10 @@ bool IsStaleNaN(double value);
 // `external` (sorted by name) is merged into every series' labels, a series' own label of the
 // same name winning, as Prometheus applies external labels.
 std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labels& external = {});
-// The same for samples held elsewhere.
-std::string EncodeWriteRequest(std::span<const SeriesSample* const> samples,
-                               const Labels& external = {});
+// The same for samples held elsewhere, into `out` (cleared first), so that one buffer serves
+// many requests.
+void EncodeWriteRequest(std::span<const SeriesSample* const> samples, const Labels& external,
+                        std::string& out);
 
 // Snappy block format, as the protocol's Content-Encoding: snappy requires (not framed).
 std::string SnappyCompress(std::string_view data);
