@@ -11,6 +11,7 @@ namespace meshflow::gateway {
 namespace {
 
 using remote_write::Labels;
+using remote_write::LabelSet;
 using remote_write::SeriesSample;
 using SteadyClock = std::chrono::steady_clock;
 
@@ -79,7 +80,7 @@ void ScrapeLoop::Run() {
   }
 }
 
-const std::shared_ptr<const Labels>& ScrapeLoop::Intern(NodeState& state, Labels labels) {
+const std::shared_ptr<const LabelSet>& ScrapeLoop::Intern(NodeState& state, Labels labels) {
   std::sort(labels.begin(), labels.end());
   key_.clear();
   for (const auto& [name, value] : labels) {
@@ -89,14 +90,13 @@ const std::shared_ptr<const Labels>& ScrapeLoop::Intern(NodeState& state, Labels
     key_ += '\xfe';
   }
   auto [it, inserted] = state.series.try_emplace(key_);
-  if (inserted) it->second.labels = std::make_shared<const Labels>(std::move(labels));
+  if (inserted) it->second.labels = std::make_shared<const LabelSet>(labels);
   it->second.seen_round = round_;
   return it->second.labels;
 }
 
-const std::shared_ptr<const Labels>& ScrapeLoop::InternSample(NodeState& state,
-                                                              const text_format::TextSample& sample,
-                                                              const Labels& target) {
+const std::shared_ptr<const LabelSet>& ScrapeLoop::InternSample(
+    NodeState& state, const text_format::TextSample& sample, const Labels& target) {
   // The key is the sample's name and labels in name order, so a series seen before is found
   // without building its label set (most series, every round). The target labels are the same
   // for every series of the node, so they stay out of the key. A leading '\x01' keeps these
@@ -135,7 +135,7 @@ const std::shared_ptr<const Labels>& ScrapeLoop::InternSample(NodeState& state,
   }
   labels.insert(labels.end(), target.begin(), target.end());
   std::sort(labels.begin(), labels.end());
-  it->second.labels = std::make_shared<const Labels>(std::move(labels));
+  it->second.labels = std::make_shared<const LabelSet>(labels);
   return it->second.labels;
 }
 
@@ -212,6 +212,7 @@ void ScrapeLoop::RunOnce() {
       std::to_string(std::chrono::duration<double>(settings.timeout).count());
 
   std::vector<ScrapeJob> jobs;
+  std::vector<std::string> nodes;  // of the jobs, which the scraper takes
   std::vector<std::string> push_nodes;
   for (const auto& t : targets) {
     if (t.source == TargetSource::kPush) {
@@ -230,42 +231,47 @@ void ScrapeLoop::RunOnce() {
       job.headers.emplace_back("Authorization", settings.authorization);
     job.tls = settings.tls;
     job.background = true;
+    nodes.push_back(t.node);
     jobs.push_back(std::move(job));
   }
-  auto outcomes = scraper_.ScrapeAll(jobs);
-
   text_format::TextFormatLimits limits;
   limits.max_body_bytes = settings.max_body_bytes;
   std::vector<SeriesSample> out;
-  std::lock_guard lock(mutex_);
-  ++round_;
-  // One node at a time, each body dropped once parsed and its exposition once ingested, so
-  // memory holds one node's parse, not every node's.
-  for (size_t i = 0; i < outcomes.size(); ++i) {
-    auto& o = outcomes[i];
-    // Not started (the node's in-flight cap, held by /proxy requests, or a full queue): no
-    // verdict on the node this round, rather than a false `up 0`.
-    if (!o.refused.empty()) continue;
+  {
+    std::lock_guard lock(mutex_);
+    ++round_;
+    // Sized as the last round was, so the vector is not grown (and copied) step by step.
+    out.reserve(last_round_samples_);
+  }
+  // One node at a time, as its result comes: each body is dropped once parsed and its exposition
+  // once ingested, so memory holds one node's parse, not every node's. Parsing holds no lock, so
+  // a push is not kept waiting by it.
+  scraper_.ScrapeEach(std::move(jobs), [&](size_t i, ScrapeOutcome& o) {
+    // Not started (the loop's own scrape of the node from an earlier round still in flight, or a
+    // full queue): no verdict on the node this round, rather than a false `up 0`.
+    if (!o.refused.empty()) return;
+    const std::string& node = nodes[i];
     std::unique_ptr<text_format::Exposition> exposition;
     if (!o.fetch.ok() || o.fetch.response.status != 200) {
       spdlog::debug(
-          "scrape loop: node {} down: {}", jobs[i].node,
+          "scrape loop: node {} down: {}", node,
           o.fetch.ok() ? "HTTP " + std::to_string(o.fetch.response.status) : o.fetch.message);
     } else {
       exposition = std::make_unique<text_format::Exposition>();
       if (auto error =
               text_format::ParseTextFormat(o.fetch.response.body, limits, exposition.get())) {
-        spdlog::debug("scrape loop: node {} exposition not valid: {}", jobs[i].node,
-                      error->ToString());
+        spdlog::debug("scrape loop: node {} exposition not valid: {}", node, error->ToString());
         exposition.reset();
       }
       std::string().swap(o.fetch.response.body);
     }
-    if (exposition && settings.observe) settings.observe(jobs[i].node, *exposition);
-    if (!settings.write) continue;
-    Ingest(jobs[i].node, exposition.get(), round_ms,
-           std::chrono::duration<double>(o.duration).count(), out);
-  }
+    if (exposition && settings.observe) settings.observe(node, *exposition);
+    if (!settings.write) return;
+    std::lock_guard lock(mutex_);
+    Ingest(node, exposition.get(), round_ms, std::chrono::duration<double>(o.duration).count(),
+           out);
+  });
+  std::lock_guard lock(mutex_);
   if (!settings.write) {
     // Nothing is written: no series to remember, and none to end when writing starts.
     nodes_.clear();
@@ -300,6 +306,7 @@ void ScrapeLoop::RunOnce() {
       out.push_back({series.labels, now_ms, remote_write::StaleNaN()});
     it = nodes_.erase(it);
   }
+  last_round_samples_ = out.size();
   if (!out.empty()) sink_.Append(out);
 }
 

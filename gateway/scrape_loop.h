@@ -58,7 +58,7 @@ class ScrapeLoop {
 
  private:
   struct Series {
-    std::shared_ptr<const remote_write::Labels> labels;
+    std::shared_ptr<const remote_write::LabelSet> labels;
     uint64_t seen_round = 0;
   };
   struct NodeState {
@@ -70,10 +70,10 @@ class ScrapeLoop {
   void Ingest(const std::string& node, const text_format::Exposition* exposition,
               int64_t timestamp_ms, std::optional<double> duration_seconds,
               std::vector<remote_write::SeriesSample>& out);
-  const std::shared_ptr<const remote_write::Labels>& Intern(NodeState& state,
-                                                            remote_write::Labels labels);
+  const std::shared_ptr<const remote_write::LabelSet>& Intern(NodeState& state,
+                                                              remote_write::Labels labels);
   // A scraped sample's series: found by a key built from the sample, built only when new.
-  const std::shared_ptr<const remote_write::Labels>& InternSample(
+  const std::shared_ptr<const remote_write::LabelSet>& InternSample(
       NodeState& state, const text_format::TextSample& sample, const remote_write::Labels& target);
   void Run();
 
@@ -87,6 +87,7 @@ class ScrapeLoop {
   Settings settings_;
   std::map<std::string, NodeState> nodes_;
   uint64_t round_ = 0;
+  size_t last_round_samples_ = 0;
   std::string key_;            // scratch
   std::vector<size_t> order_;  // scratch
 

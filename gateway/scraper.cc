@@ -122,6 +122,8 @@ ScrapeOutcome Scraper::Wait(const std::shared_ptr<Pending>& pending,
     late.fetch.message = "no answer before the deadline";
     return late;
   }
+  // Without a share_key no other waiter can hold this scrape, so its body is moved, not copied.
+  if (pending->job.share_key.empty()) return std::move(pending->outcome);
   return pending->outcome;
 }
 
@@ -143,6 +145,14 @@ ScrapeOutcome Scraper::Scrape(ScrapeJob job) {
 }
 
 std::vector<ScrapeOutcome> Scraper::ScrapeAll(std::vector<ScrapeJob> jobs) {
+  std::vector<ScrapeOutcome> out;
+  out.reserve(jobs.size());
+  ScrapeEach(std::move(jobs), [&](size_t, ScrapeOutcome& o) { out.push_back(std::move(o)); });
+  return out;
+}
+
+void Scraper::ScrapeEach(std::vector<ScrapeJob> jobs,
+                         const std::function<void(size_t, ScrapeOutcome&)>& each) {
   std::vector<std::shared_ptr<Pending>> pending;
   pending.reserve(jobs.size());
   std::vector<SteadyClock::time_point> deadlines;
@@ -150,10 +160,11 @@ std::vector<ScrapeOutcome> Scraper::ScrapeAll(std::vector<ScrapeJob> jobs) {
     deadlines.push_back(job.deadline);
     pending.push_back(Begin(std::move(job)));
   }
-  std::vector<ScrapeOutcome> out;
-  out.reserve(pending.size());
-  for (size_t i = 0; i < pending.size(); ++i) out.push_back(Wait(pending[i], deadlines[i]));
-  return out;
+  for (size_t i = 0; i < pending.size(); ++i) {
+    ScrapeOutcome outcome = Wait(pending[i], deadlines[i]);
+    pending[i].reset();  // a late worker still holds its own reference
+    each(i, outcome);
+  }
 }
 
 std::map<std::string, int>& Scraper::Inflight(const ScrapeJob& job) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -56,6 +57,10 @@ class Scraper {
   ScrapeOutcome Scrape(ScrapeJob job);
   // Scrapes many nodes concurrently; results in the order of `jobs`.
   std::vector<ScrapeOutcome> ScrapeAll(std::vector<ScrapeJob> jobs);
+  // The same, handing each result to `each(index, outcome)` in the order of `jobs` as soon as it
+  // and those before it are done, so a caller can be done with one body before the next.
+  void ScrapeEach(std::vector<ScrapeJob> jobs,
+                  const std::function<void(size_t, ScrapeOutcome&)>& each);
 
   uint64_t refused_total() const;
   // Jobs that joined a scrape already in flight instead of starting one.

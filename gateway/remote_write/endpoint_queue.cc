@@ -167,18 +167,11 @@ void EndpointQueue::Reconfigure(RemoteWriteEndpoint config) {
   translated_.clear();
 }
 
-EndpointQueue::Translated EndpointQueue::Translate(const std::shared_ptr<const Labels>& source,
+EndpointQueue::Translated EndpointQueue::Translate(const std::shared_ptr<const LabelSet>& source,
                                                    const RemoteWriteEndpoint& config) const {
   Translated t;
   t.source = source;
-  if (config.write_relabel_configs.empty()) {
-    // Nothing changes but the external labels, merged in while encoding: share the scrape
-    // loop's label set (already sorted).
-    t.hash = HashLabels(*source);
-    t.labels = source;
-    return t;
-  }
-  Labels labels = *source;
+  Labels labels = source->ToLabels();
   // External labels never override a series' own label of the same name, as in Prometheus.
   for (const auto& external : config.external_labels) {
     if (std::none_of(labels.begin(), labels.end(),
@@ -187,8 +180,7 @@ EndpointQueue::Translated EndpointQueue::Translate(const std::shared_ptr<const L
   }
   if (!Relabel(config.write_relabel_configs, labels)) return t;
   std::sort(labels.begin(), labels.end());
-  t.hash = HashLabels(labels);
-  t.labels = std::make_shared<const Labels>(std::move(labels));
+  t.labels = std::make_shared<const LabelSet>(labels);
   return t;
 }
 
@@ -198,8 +190,16 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
     std::lock_guard lock(config_mutex_);
     config = config_;
   }
-  std::vector<std::vector<SeriesSample>> per_shard(shards_.size());
-  {
+  // Pointers, not copies: no reference count moves for every sample.
+  std::vector<std::vector<const SeriesSample*>> per_shard(shards_.size());
+  std::vector<SeriesSample> relabelled;  // the samples as sent, when relabelling changes them
+  if (config->write_relabel_configs.empty()) {
+    // Nothing changes but the external labels, merged in while encoding: the scrape loop's
+    // label sets (sorted, hashed) go as they are.
+    for (auto& v : per_shard) v.reserve(samples.size() / shards_.size() + 1);
+    for (const auto& s : samples) per_shard[s.labels->hash() % shards_.size()].push_back(&s);
+  } else {
+    relabelled.reserve(samples.size());  // never reallocated: per_shard points into it
     std::lock_guard lock(translate_mutex_);
     for (const auto& s : samples) {
       auto it = translated_.find(s.labels.get());
@@ -211,14 +211,12 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
         relabel_dropped_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      per_shard[t.hash % shards_.size()].push_back({t.labels, s.timestamp_ms, s.value});
+      relabelled.push_back({t.labels, s.timestamp_ms, s.value});
+      per_shard[t.labels->hash() % shards_.size()].push_back(&relabelled.back());
     }
     if (translated_.size() >= sweep_at_) {
-      // Gone when only the entry holds its source (twice when the labels are shared as they are).
-      std::erase_if(translated_, [](const auto& kv) {
-        const long own = kv.second.labels.get() == kv.first ? 2 : 1;
-        return kv.second.source.use_count() <= own;
-      });
+      // Gone when only the entry holds its source.
+      std::erase_if(translated_, [](const auto& kv) { return kv.second.source.use_count() <= 1; });
       sweep_at_ = std::max<size_t>(1024, translated_.size() * 2);
     }
   }
@@ -227,18 +225,21 @@ void EndpointQueue::Append(const std::vector<SeriesSample>& samples) {
   // merged in while encoding, so no copy of every series is kept per endpoint.
   static const Labels kNone;
   const Labels& external = config->write_relabel_configs.empty() ? config->external_labels : kNone;
+  // Kept by the thread (the scrape loop's, mostly): a request's encoding is a few hundred KiB,
+  // and a fresh buffer for each one cost a page fault per page written.
+  thread_local std::string encoded;
   for (size_t i = 0; i < shards_.size(); ++i) {
     if (per_shard[i].empty()) continue;
     Shard& shard = *shards_[i];
     // One record per request: encoded and compressed once, here, before the lock.
     std::vector<Record> records;
-    const std::span<const SeriesSample> all(per_shard[i]);
+    const std::span<const SeriesSample* const> all(per_shard[i]);
     for (size_t at = 0; at < all.size(); at += max_per_send) {
       const auto chunk = all.subspan(at, std::min(max_per_send, all.size() - at));
       int64_t highest = 0;
-      for (const auto& s : chunk) highest = std::max(highest, s.timestamp_ms);
-      records.push_back({SnappyCompress(EncodeWriteRequest(chunk, external)),
-                         static_cast<uint32_t>(chunk.size()), highest});
+      for (const auto* s : chunk) highest = std::max(highest, s->timestamp_ms);
+      EncodeWriteRequest(chunk, external, encoded);
+      records.push_back({SnappyCompress(encoded), static_cast<uint32_t>(chunk.size()), highest});
     }
     per_shard[i].clear();
     uint64_t dropped = 0;

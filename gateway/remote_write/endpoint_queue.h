@@ -116,16 +116,15 @@ class EndpointQueue {
   };
   struct Translated {
     // Held, so its address cannot be reused by another label set while the entry exists.
-    std::shared_ptr<const Labels> source;
-    std::shared_ptr<const Labels> labels;  // null: dropped by relabelling
-    uint64_t hash = 0;
+    std::shared_ptr<const LabelSet> source;
+    std::shared_ptr<const LabelSet> labels;  // null: dropped by relabelling
   };
   void RunShard(size_t index);
   void RunFlusher();
   // Flushes every shard's files written so far; returns the append sequence number covered.
   uint64_t FlushOnce();
   size_t Pending(const Shard& shard) const;  // caller holds shard.mutex
-  Translated Translate(const std::shared_ptr<const Labels>& source,
+  Translated Translate(const std::shared_ptr<const LabelSet>& source,
                        const RemoteWriteEndpoint& config) const;
 
   const std::string name_;
@@ -136,10 +135,12 @@ class EndpointQueue {
   mutable std::mutex config_mutex_;
   std::shared_ptr<const RemoteWriteEndpoint> config_;
 
-  // Labels as sent, per label set of the scrape loop: relabelling runs once per series, not per
-  // sample. Entries whose source nobody else holds are swept when the map doubles.
+  // With write_relabel_configs, labels as sent per label set of the scrape loop: relabelling runs
+  // once per series, not per sample. Entries whose source nobody else holds are swept when the
+  // map doubles. Without them the scrape loop's label sets are sent as they are, and no map is
+  // kept.
   std::mutex translate_mutex_;
-  std::unordered_map<const Labels*, Translated> translated_;
+  std::unordered_map<const LabelSet*, Translated> translated_;
   size_t sweep_at_ = 1024;
 
   std::vector<std::unique_ptr<Shard>> shards_;

@@ -53,67 +53,123 @@ size_t SampleSize(const SeriesSample& s) {
   return 1 + 8 + 1 + VarintSize(static_cast<uint64_t>(s.timestamp_ms));
 }
 
-// Calls f for each label of the series merged with `external`, in name order; the series' own
-// label wins a clash.
-template <typename F>
-void ForEachLabel(const Labels& series, const Labels& external, F&& f) {
-  auto e = external.begin();
-  for (const auto& l : series) {
-    while (e != external.end() && e->first < l.first) f(*e++);
-    if (e != external.end() && e->first == l.first) ++e;
-    f(l);
-  }
-  while (e != external.end()) f(*e++);
+// A Label field of a TimeSeries: tag, length, Label { name = 1; value = 2; }.
+void PutLabelField(std::string& out, std::string_view name, std::string_view value) {
+  PutTag(out, 1, kLengthDelimited);
+  PutVarint(out, StringFieldSize(name.size()) + StringFieldSize(value.size()));
+  PutString(out, 1, name);
+  PutString(out, 2, value);
 }
 
+// External labels as the encoder merges them: name, and its Label field.
+using EncodedLabels = std::vector<std::pair<std::string_view, std::string>>;
+
 }  // namespace
+
+LabelSet::LabelSet(const Labels& sorted) : hash_(HashLabels(sorted)) {
+  size_t size = 0;
+  for (const auto& l : sorted) {
+    const size_t n = LabelSize(l);
+    size += 1 + VarintSize(n) + n;
+  }
+  encoded_.reserve(size);
+  for (const auto& [name, value] : sorted) PutLabelField(encoded_, name, value);
+}
+
+Labels LabelSet::ToLabels() const {
+  Labels out;
+  ForEach([&](std::string_view name, std::string_view value, std::string_view) {
+    out.emplace_back(name, value);
+  });
+  return out;
+}
 
 double StaleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
 
 bool IsStaleNaN(double value) { return std::bit_cast<uint64_t>(value) == kStaleNaNBits; }
 
-std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labels& external) {
-  std::string out;
-  out.reserve(samples.size() * 64);
+namespace {
+
+// `at(k)` is the k-th of `count` samples.
+template <typename At>
+void Encode(size_t count, At&& at, const Labels& external, std::string& out) {
+  out.clear();
+  // Most requests hold series of one shape: sized from the first (its labels, the external
+  // ones, one sample, the headers), the buffer rarely grows.
+  if (count > 0) out.reserve(count * (at(0).labels->encoded().size() + 48));
+  EncodedLabels encoded_external;
+  std::vector<std::pair<size_t, size_t>> splits;  // (offset in the series' fields, external)
+  for (const auto& [name, value] : external) {
+    encoded_external.emplace_back(name, std::string());
+    PutLabelField(encoded_external.back().second, name, value);
+  }
   size_t i = 0;
-  while (i < samples.size()) {
+  while (i < count) {
     size_t end = i + 1;
     // Label sets are shared per series (the scrape loop interns them), so the same pointer is
     // the same series; comparing the labels themselves cost more than it saved.
-    while (end < samples.size() && samples[end].labels == samples[i].labels) ++end;
+    while (end < count && at(end).labels == at(i).labels) ++end;
     // TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
-    size_t series_size = 0;
-    ForEachLabel(*samples[i].labels, external, [&](const auto& l) {
-      const size_t n = LabelSize(l);
-      series_size += 1 + VarintSize(n) + n;
-    });
+    const std::string_view fields = at(i).labels->encoded();
+    size_t series_size = fields.size();
+    // Where each external label goes among the series' own fields (a byte offset), those the
+    // series has itself left out: the labels are then copied in runs, not one by one.
+    splits.clear();
+    if (!encoded_external.empty()) {
+      size_t e = 0;
+      auto place = [&](size_t offset) {
+        splits.emplace_back(offset, e);
+        series_size += encoded_external[e++].second.size();
+      };
+      at(i).labels->ForEach([&](std::string_view name, std::string_view, std::string_view field) {
+        while (e < encoded_external.size() && encoded_external[e].first < name)
+          place(static_cast<size_t>(field.data() - fields.data()));
+        if (e < encoded_external.size() && encoded_external[e].first == name) ++e;
+      });
+      while (e < encoded_external.size()) place(fields.size());
+    }
     for (size_t k = i; k < end; ++k) {
-      const size_t n = SampleSize(samples[k]);
+      const size_t n = SampleSize(at(k));
       series_size += 1 + VarintSize(n) + n;
     }
     PutTag(out, 1, kLengthDelimited);  // WriteRequest.timeseries
     PutVarint(out, series_size);
-    ForEachLabel(*samples[i].labels, external, [&](const auto& l) {
-      PutTag(out, 1, kLengthDelimited);
-      PutVarint(out, LabelSize(l));
-      PutString(out, 1, l.first);
-      PutString(out, 2, l.second);
-    });
+    size_t from = 0;
+    for (const auto& [offset, e] : splits) {
+      out.append(fields.substr(from, offset - from));
+      out.append(encoded_external[e].second);
+      from = offset;
+    }
+    out.append(fields.substr(from));
     for (size_t k = i; k < end; ++k) {
       PutTag(out, 2, kLengthDelimited);
-      PutVarint(out, SampleSize(samples[k]));
+      PutVarint(out, SampleSize(at(k)));
       PutTag(out, 1, kFixed64);
-      const uint64_t bits = std::bit_cast<uint64_t>(samples[k].value);
+      const uint64_t bits = std::bit_cast<uint64_t>(at(k).value);
       char little_endian[8];
       for (int b = 0; b < 8; ++b) little_endian[b] = static_cast<char>((bits >> (8 * b)) & 0xff);
       out.append(little_endian, 8);
       PutTag(out, 2, kVarint);
       // int64 fields encode negative values as their 64-bit two's complement.
-      PutVarint(out, static_cast<uint64_t>(samples[k].timestamp_ms));
+      PutVarint(out, static_cast<uint64_t>(at(k).timestamp_ms));
     }
     i = end;
   }
+}
+
+}  // namespace
+
+std::string EncodeWriteRequest(std::span<const SeriesSample> samples, const Labels& external) {
+  std::string out;
+  Encode(
+      samples.size(), [&](size_t k) -> const SeriesSample& { return samples[k]; }, external, out);
   return out;
+}
+
+void EncodeWriteRequest(std::span<const SeriesSample* const> samples, const Labels& external,
+                        std::string& out) {
+  Encode(
+      samples.size(), [&](size_t k) -> const SeriesSample& { return *samples[k]; }, external, out);
 }
 
 std::string SnappyCompress(std::string_view data) {

@@ -24,8 +24,8 @@ using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
 
-std::shared_ptr<const Labels> L(Labels labels) {
-  return std::make_shared<const Labels>(std::move(labels));
+std::shared_ptr<const LabelSet> L(const Labels& labels) {
+  return std::make_shared<const LabelSet>(labels);
 }
 
 prometheus::WriteRequest Decode(const std::string& compressed) {
@@ -61,7 +61,40 @@ TEST(WriteRequestTest, LibprotobufDecodesWhatIsEncoded) {
   EXPECT_TRUE(IsStaleNaN(s1.samples(1).value()));
   EXPECT_FALSE(IsStaleNaN(std::nan("")));
   EXPECT_EQ(req.timeseries(2).samples(0).value(), 1e300);
-  EXPECT_EQ(Decode(SnappyCompress(EncodeWriteRequest({}))).timeseries_size(), 0);
+  EXPECT_EQ(
+      Decode(SnappyCompress(EncodeWriteRequest(std::span<const SeriesSample>()))).timeseries_size(),
+      0);
+}
+
+TEST(WriteRequestTest, LabelSetKeepsItsLabelsAndMergesExternalOnes) {
+  // A value past 127 bytes takes a two-byte length; an empty value is kept as written.
+  const Labels labels{
+      {"__name__", "m"}, {"empty", ""}, {"long", std::string(300, 'v')}, {"node", "acer"}};
+  const LabelSet set(labels);
+  EXPECT_EQ(set.ToLabels(), labels);
+  EXPECT_EQ(set.hash(), HashLabels(labels));
+  EXPECT_EQ(set, LabelSet(labels));
+  EXPECT_FALSE(set == LabelSet(Labels{{"__name__", "m"}}));
+
+  // External labels go in name order around the series' own; the series' own node wins.
+  auto a = std::make_shared<const LabelSet>(labels);
+  std::vector<SeriesSample> samples = {{a, 1000, 1}, {a, 2000, 2}};
+  const Labels external{{"a", "first"}, {"cluster", "home"}, {"node", "ignored"}, {"z", "last"}};
+  const auto req = Decode(SnappyCompress(EncodeWriteRequest(samples, external)));
+  ASSERT_EQ(req.timeseries_size(), 1);
+  const auto& ts = req.timeseries(0);
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& l : ts.labels()) got.emplace_back(l.name(), l.value());
+  EXPECT_EQ(got, (Labels{{"__name__", "m"},
+                         {"a", "first"},
+                         {"cluster", "home"},
+                         {"empty", ""},
+                         {"long", std::string(300, 'v')},
+                         {"node", "acer"},
+                         {"z", "last"}}));
+  ASSERT_EQ(ts.samples_size(), 2);
+  EXPECT_EQ(ts.samples(1).timestamp(), 2000);
+  EXPECT_EQ(ts.samples(1).value(), 2);
 }
 
 TEST(WriteRequestTest, HashSeparatesNamesFromValues) {
@@ -380,7 +413,7 @@ TEST(EndpointQueueTest, ExternalLabelsRelabelAndShardOrder) {
   e.external_labels = {{"cluster", "home"}, {"node", "ignored"}};
   e.write_relabel_configs = {Rule(RelabelRule::Action::kDrop, {"__name__"}, "go_.*")};
   EndpointQueue q(e, stub, false, std::make_unique<FakeWaiter>(clock, waits));
-  std::vector<std::shared_ptr<const Labels>> series;
+  std::vector<std::shared_ptr<const LabelSet>> series;
   for (int i = 0; i < 20; ++i)
     series.push_back(L({{"__name__", "m"}, {"node", "n" + std::to_string(i)}}));
   auto go = L({{"__name__", "go_goroutines"}, {"node", "a"}});
@@ -487,7 +520,7 @@ TEST(EndpointQueueTest, DiskQueueSurvivesARestartDuringAnOutage) {
   e.queue.max_samples_per_send = 6;  // two rounds of three series
   FakeClock clock;
   std::vector<nanoseconds> waits;
-  std::vector<std::shared_ptr<const Labels>> series = {
+  std::vector<std::shared_ptr<const LabelSet>> series = {
       L({{"__name__", "a"}}), L({{"__name__", "b"}}), L({{"__name__", "c"}})};
   {
     StubTransport stub;

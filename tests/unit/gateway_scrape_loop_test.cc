@@ -32,8 +32,8 @@ class RecordingSink final : public remote_write::SampleSink {
   std::vector<std::vector<SeriesSample>> batches;
 };
 
-std::string Get(const Labels& labels, const std::string& name) {
-  for (const auto& [n, v] : labels) {
+std::string Get(const remote_write::LabelSet& labels, const std::string& name) {
+  for (const auto& [n, v] : labels.ToLabels()) {
     if (n == name) return v;
   }
   return "";
@@ -113,14 +113,15 @@ TEST_F(ScrapeLoopTest, ScrapesSynthesizesAndMarksStale) {
           .count();
   for (const auto& s : sink_.batches[0]) {
     EXPECT_EQ(s.timestamp_ms, now_ms);
-    EXPECT_TRUE(std::is_sorted(s.labels->begin(), s.labels->end()));
+    const Labels labels = s.labels->ToLabels();
+    EXPECT_TRUE(std::is_sorted(labels.begin(), labels.end()));
     if (Get(*s.labels, "__name__") == "m_total") {
-      EXPECT_EQ(*s.labels, (Labels{{"__name__", "m_total"},
-                                   {"exported_node", "spoofed"},
-                                   {"iface", "eth0"},
-                                   {"instance", "alive"},
-                                   {"job", "meshflow"},
-                                   {"node", "alive"}}));
+      EXPECT_EQ(labels, (Labels{{"__name__", "m_total"},
+                                {"exported_node", "spoofed"},
+                                {"iface", "eth0"},
+                                {"instance", "alive"},
+                                {"job", "meshflow"},
+                                {"node", "alive"}}));
     }
   }
 
