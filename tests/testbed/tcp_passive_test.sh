@@ -3,9 +3,13 @@
 # connections:
 #   1. reference topology, the 80 ms ct-serv-jp <-> acer-agent link: pgbench from acer-agent to
 #      PostgreSQL on ct-serv-jp and redis-benchmark from ct-serv-jp to Redis on acer-agent. The
-#      median of the RTT samples each client node's exporter took (handshake and timestamp) is
-#      within 1 ms of the median of the kernel's smoothed RTT (`ss -ti` rtt) of those
-#      connections, sampled while they run.
+#      smallest RTT sample each client node's exporter took (handshake and timestamp) is within
+#      0.5 ms of the kernel's smallest RTT sample of those connections (`ss -ti` minrtt), read
+#      while they run. Minimum against minimum: the kernel exposes no sample but its minimum;
+#      `ss` rtt is its smoothed RTT (srtt, an average with gain 1/8), which follows the mean of
+#      the samples, not their median, and under load the samples' tail (the server's own
+#      processing, delayed ACKs, a stalled CPU) pulls the two apart by several ms (see
+#      tests/testbed/README.md). Both medians are printed beside it.
 #   2. wan topology (250 ms, 12 % loss each way): bulk iperf3 transfers from cloud-cp; the
 #      retransmissions cloud-cp's exporter counts with src_node=cloud-cp agree within 5 % with
 #      the kernel's TcpRetransSegs in cloud-cp's namespace (every TCP sender there is ours).
@@ -38,14 +42,15 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1
 spread() { sort -g | awk '{ v[NR] = $1; s += $1 } END { if (NR) printf "min %.2f p10 %.2f p50 %.2f p90 %.2f max %.2f mean %.2f", v[1], v[int(NR * 0.1) + 1], v[int((NR + 1) / 2)], v[int(NR * 0.9) + 1], v[NR], s / NR }'; }
 scrape() { in_node "$1" curl -sf -m 5 "http://${NODE_V4[$1]}:9474/metrics"; }
 
-# The kernel's smoothed RTT (ms) of every established connection to PORT, every 0.5 s, until
-# the file STOP exists (at most 120 samples).
+# The kernel's smoothed RTT (ms) of every established connection to PORT into OUT and its
+# minimum RTT into OUT.min, every 0.5 s, until the file STOP exists (at most 120 readings).
 sample_ss() {
-  local node=$1 port=$2 out=$3 stop=$4 i
+  local node=$1 port=$2 out=$3 stop=$4 i lines
   for ((i = 0; i < 120; i++)); do
     [[ -e $stop ]] && break
-    in_node "$node" ss -tinH state established "( dport = :$port )" |
-      grep -o ' rtt:[0-9.]*' | cut -d: -f2 >>"$out" || true
+    lines=$(in_node "$node" ss -tinH state established "( dport = :$port )" || true)
+    grep -o ' rtt:[0-9.]*' <<<"$lines" | cut -d: -f2 >>"$out" || true
+    grep -o 'minrtt:[0-9.]*' <<<"$lines" | cut -d: -f2 >>"$out.min" || true
     sleep 0.5
   done
 }
@@ -85,13 +90,18 @@ sleep 1 # the last echoes reach the exporters' capture buffers (buffer timeout)
 check_rtt() {
   local role=$1 client=$2 server=$3 kernel_file=$4
   local log=$RUN_DIR/logs/exporter-$client.log
-  local ours n_ours kernel n_kernel count
-  ours=$(logged_samples "$log" "$role" "$client" "$server" | median || true)
+  local ours n_ours kernel n_kernel count ours_median kernel_median
+  ours=$(logged_samples "$log" "$role" "$client" "$server" | sort -g | head -n 1 || true)
+  ours_median=$(logged_samples "$log" "$role" "$client" "$server" | median || true)
   n_ours=$(logged_samples "$log" "$role" "$client" "$server" | wc -l || true)
-  kernel=$(median <"$kernel_file")
+  kernel=$(sort -g "$kernel_file.min" 2>/dev/null | head -n 1 || true)
+  kernel_median=$(median <"$kernel_file")
   n_kernel=$(wc -l <"$kernel_file")
   echo "      $role meshflow samples (ms): $(logged_samples "$log" "$role" "$client" "$server" | spread)"
-  echo "      $role kernel ss rtt (ms):    $(spread <"$kernel_file")"
+  echo "      $role kernel ss rtt (ms):    $(spread <"$kernel_file") (srtt)"
+  echo "      $role kernel ss minrtt (ms): $(spread <"$kernel_file.min")"
+  echo "      $role medians: meshflow's samples $ours_median, kernel srtt $kernel_median (not compared)"
+  echo "      load average: $(cut -d' ' -f1-3 /proc/loadavg)"
   # The exposed histogram holds the same samples the log shows.
   count=$(scrape "$client" | awk -v r="role=\"$role\"" -v c="src_node=\"$client\"" \
     -v d="dst_node=\"$server\"" '/^meshflow_tcp_rtt_seconds_count\{/ && index($0, r) &&
@@ -100,12 +110,15 @@ check_rtt() {
     fail "$role rtt: ${n_ours} samples from meshflow, ${n_kernel} from ss (want 10 or more)"
   elif ((count != n_ours)); then
     fail "$role rtt: the histogram counts $count samples, the exporter logged $n_ours"
-  elif awk -v a="$ours" -v b="$kernel" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1) }'; then
-    pass "$role rtt $client -> $server: meshflow median $ours ms over $n_ours samples," \
-      "kernel median $kernel ms over $n_kernel ss readings"
+  # Minimum against minimum agreed within 0.03 ms at load 5-6 (80.136 / 80.115 and 80.050 /
+  # 80.039 ms), while the medians of meshflow's samples and of srtt were 0.4-0.6 ms apart and
+  # the means 1.2-1.4 ms the other way; 0.5 ms leaves room for a capture point's own stall.
+  elif awk -v a="$ours" -v b="$kernel" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.5) }'; then
+    pass "$role rtt $client -> $server: meshflow minimum $ours ms over $n_ours samples," \
+      "kernel minrtt $kernel ms over $n_kernel ss readings"
   else
-    fail "$role rtt $client -> $server: meshflow median $ours ms ($n_ours samples)," \
-      "kernel $kernel ms ($n_kernel readings): more than 1 ms apart"
+    fail "$role rtt $client -> $server: meshflow minimum $ours ms ($n_ours samples)," \
+      "kernel minrtt $kernel ms ($n_kernel readings): more than 0.5 ms apart"
   fi
 }
 check_rtt postgresql "$acer" "$ct" "$WORK/kernel-postgresql"

@@ -91,12 +91,30 @@ reference_round() {
   else
     fail "round $round: no packets on the emulator's ct-serv-jp -> acer-agent link"
   fi
-  med=$(on ct-serv-jp ping -n -c 20 -i 0.05 -W 2 "${NODE_V4[acer-agent]}" | grep -o 'time=[0-9.]*' |
-    cut -d= -f2 | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
-  if awk -v m="$med" 'BEGIN { exit !(m >= 80 && m <= 82) }'; then
-    pass "round $round: ct-serv-jp <-> acer-agent median $med ms over WireGuard (80 ms configured)"
+  # The underlay (what the emulator shapes) and the overlay (through wireguard-go at both ends)
+  # at the same time: the underlay carries the configured RTT; the overlay adds wireguard-go's
+  # userspace round trip, which depends on the machine's load (0.8-1 ms in the median at load
+  # 6-7, 6-20 ms with 4 busy loops beside it: tests/bench/testbed_rtt_rootcause.sh), so it is
+  # printed and bounded loosely, not compared to the configured figure.
+  local under_med wg_extra
+  median_of() { grep -o 'time=[0-9.]*' | cut -d= -f2 | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+  on ct-serv-jp ping -n -c 20 -i 0.05 -W 2 "${NODE_UNDERLAY[acer-agent]}" >"$WORK/under.txt" &
+  local under_pid=$!
+  med=$(on ct-serv-jp ping -n -c 20 -i 0.05 -W 2 "${NODE_V4[acer-agent]}" | median_of)
+  wait "$under_pid" || true
+  under_med=$(median_of <"$WORK/under.txt")
+  # ping cuts times above 10 ms to 0.1 ms: 80.0-80.4 is the configured 80 ms.
+  if awk -v m="$under_med" 'BEGIN { exit !(m >= 80 && m <= 80.4) }'; then
+    pass "round $round: ct-serv-jp <-> acer-agent underlay median $under_med ms (80 ms configured)"
   else
-    fail "round $round: ct-serv-jp <-> acer-agent median '$med' ms (80 ms configured)"
+    fail "round $round: ct-serv-jp <-> acer-agent underlay median '$under_med' ms (80 ms configured)"
+  fi
+  wg_extra=$(awk -v o="$med" -v u="$under_med" 'BEGIN { printf "%.1f", o - u }')
+  if awk -v o="$med" -v u="$under_med" 'BEGIN { exit !(o >= u && o - u <= 25) }'; then
+    pass "round $round: over WireGuard median $med ms, wireguard-go's share $wg_extra ms" \
+      "(load average $(cut -d' ' -f1 /proc/loadavg))"
+  else
+    fail "round $round: over WireGuard median '$med' ms, underlay '$under_med' ms at the same time"
   fi
   if ((round == 1)); then
     expect_fail "a second up with another topology" "already runs" \

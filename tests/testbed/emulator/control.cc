@@ -66,7 +66,10 @@ std::string FormatState(const Overlay& overlay) {
   out << "overlay released=" << late.count << " release_late_mean_us="
       << (late.count ? static_cast<double>(late.sum.count()) / 1e3 / static_cast<double>(late.count)
                      : 0.0)
-      << " release_late_max_us=" << static_cast<double>(late.max.count()) / 1e3 << "\n";
+      << " release_late_max_us=" << static_cast<double>(late.max.count()) / 1e3
+      << " release_late_over_100us=" << late.over_100us
+      << " release_late_over_500us=" << late.over_500us
+      << " release_late_over_1ms=" << late.over_1ms << "\n";
   for (const auto& [reason, count] : overlay.mover_drops())
     out << "overlay dropped_" << reason << "=" << count << "\n";
   return out.str();

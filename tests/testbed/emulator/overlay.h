@@ -63,11 +63,19 @@ class Overlay {
     uint64_t count = 0;
     std::chrono::nanoseconds sum{0};
     std::chrono::nanoseconds max{0};
+    // Releases later than 0.1, 0.5 and 1 ms: a mean and a max cannot tell a few stalls from a
+    // shift of every packet, and a probe median moves only with the latter.
+    uint64_t over_100us = 0;
+    uint64_t over_500us = 0;
+    uint64_t over_1ms = 0;
   };
   void RecordLateness(std::chrono::nanoseconds late) {
     ++lateness_.count;
     lateness_.sum += late;
     lateness_.max = std::max(lateness_.max, late);
+    lateness_.over_100us += late > std::chrono::microseconds(100);
+    lateness_.over_500us += late > std::chrono::microseconds(500);
+    lateness_.over_1ms += late > std::chrono::milliseconds(1);
   }
   const Lateness& lateness() const { return lateness_; }
 
