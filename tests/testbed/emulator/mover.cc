@@ -24,12 +24,17 @@ nanoseconds Now() {
   return nanoseconds(int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec);
 }
 
-// Tags in epoll_event.data.u64 above the node indexes.
+// Tags in epoll_event.data.u64 above the node indexes; a control client's tag adds its fd.
 constexpr uint64_t kControlTag = 1ull << 32;
 constexpr uint64_t kSignalTag = (1ull << 32) + 1;
+constexpr uint64_t kControlClientTag = 1ull << 33;
 
 // Commands are one line of words; the client never sends more.
 constexpr size_t kMaxRequest = 4096;
+// The client writes its command right after connecting; one that has not within this long is
+// closed. At most kMaxControlClients wait at once (the oldest is closed for a new one).
+constexpr nanoseconds kControlClientTimeout = std::chrono::seconds(1);
+constexpr size_t kMaxControlClients = 16;
 
 std::vector<std::string> SplitWords(const std::string& line) {
   std::vector<std::string> words;
@@ -57,6 +62,7 @@ Mover::Mover(Overlay* overlay, std::vector<int> tun_fds, int control_fd, int sig
       buffer_(65536) {}
 
 Mover::~Mover() {
+  for (const auto& [fd, client] : clients_) close(fd);
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
@@ -88,34 +94,76 @@ void Mover::ReleaseDue() {
   }
 }
 
-void Mover::ServeControl() {
-  const int client = accept4(control_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+void Mover::AcceptControl() {
+  const int client = accept4(control_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   if (client < 0) return;
-  // The client writes its command right after connecting; a stuck one must not stall packets.
-  timeval tv{0, 200000};
-  setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  std::string request;
-  char buf[512];
-  while (request.size() < kMaxRequest && request.find('\n') == std::string::npos) {
-    const ssize_t n = read(client, buf, sizeof buf);
-    if (n <= 0) break;
-    request.append(buf, static_cast<size_t>(n));
+  if (clients_.size() >= kMaxControlClients) {
+    auto oldest = clients_.begin();
+    for (auto it = clients_.begin(); it != clients_.end(); ++it)
+      if (it->second.accepted < oldest->second.accepted) oldest = it;
+    CloseControl(oldest->first);
   }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kControlClientTag + static_cast<uint64_t>(client);
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, client, &ev) != 0) {
+    close(client);
+    return;
+  }
+  clients_[client].accepted = Now();
+}
+
+void Mover::ReadControl(int client) {
+  auto it = clients_.find(client);
+  if (it == clients_.end()) return;
+  std::string& request = it->second.request;
+  char buf[512];
+  for (;;) {
+    const ssize_t n = read(client, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;  // the rest of the line comes later
+    if (n > 0) request.append(buf, static_cast<size_t>(n));
+    // A whole line, too much, or the client's end of the stream: answer what there is.
+    if (n <= 0 || request.size() >= kMaxRequest || request.find('\n') != std::string::npos) break;
+  }
+  Reply(client, request);
+  CloseControl(client);
+}
+
+void Mover::Reply(int client, const std::string& request) {
   ControlReply reply;
   if (request.size() >= kMaxRequest)
     reply = {false, "error: command too long\n"};
   else
     reply = ExecuteCommand(*overlay_, SplitWords(request.substr(0, request.find('\n'))));
   const std::string out = (reply.ok ? "0 " : "1 ") + reply.text;
+  // A reply is a few KiB at most and the client reads it at once: it fits the socket buffer.
+  // One that does not is cut rather than waited for.
   size_t off = 0;
   while (off < out.size()) {
     // MSG_NOSIGNAL: a client that hung up must not kill the emulator with SIGPIPE.
     const ssize_t n = send(client, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     off += static_cast<size_t>(n);
   }
+}
+
+void Mover::CloseControl(int client) {
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, client, nullptr);
   close(client);
+  clients_.erase(client);
+}
+
+void Mover::ExpireControl() {
+  if (clients_.empty()) return;
+  const nanoseconds now = Now();
+  for (auto it = clients_.begin(); it != clients_.end();) {
+    const int fd = it->first;
+    const bool expired = now - it->second.accepted > kControlClientTimeout;
+    ++it;  // CloseControl erases fd's entry
+    if (expired) CloseControl(fd);
+  }
 }
 
 void Mover::Wait(nanoseconds timeout, bool* stop) {
@@ -131,7 +179,9 @@ void Mover::Wait(nanoseconds timeout, bool* stop) {
   for (int i = 0; i < n; ++i) {
     const uint64_t tag = events[i].data.u64;
     if (tag == kControlTag) {
-      ServeControl();
+      AcceptControl();
+    } else if (tag >= kControlClientTag) {
+      ReadControl(static_cast<int>(tag - kControlClientTag));
     } else if (tag == kSignalTag) {
       signalfd_siginfo info{};
       if (read(signal_fd_, &info, sizeof info) == sizeof info) {
@@ -161,8 +211,10 @@ void Mover::Run() {
   bool stop = false;
   while (!stop) {
     ReleaseDue();
+    ExpireControl();
     if (line_.empty()) {
-      Wait(nanoseconds(-1), &stop);
+      // Waking for the oldest control client's timeout, if one waits.
+      Wait(clients_.empty() ? nanoseconds(-1) : kControlClientTimeout, &stop);
       continue;
     }
     const nanoseconds left = line_.next_release() - Now();

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -11,7 +12,9 @@
 namespace meshflow::testbed {
 
 // The packet mover and control server: one thread, epoll over every node's TUN fd, the control
-// socket and a signalfd; releases packets on CLOCK_MONOTONIC.
+// socket, its connected clients and a signalfd; releases packets on CLOCK_MONOTONIC. A control
+// client is read as its bytes arrive, never waited for: a client preempted between connecting
+// and writing its command must not hold packets back.
 class Mover {
  public:
   Mover(Overlay* overlay, std::vector<int> tun_fds, int control_fd, int signal_fd,
@@ -26,7 +29,13 @@ class Mover {
  private:
   void ReadDevice(size_t node);
   void ReleaseDue();
-  void ServeControl();
+  void AcceptControl();
+  void ReadControl(int client);
+  void Reply(int client, const std::string& request);
+  void CloseControl(int client);
+  // Closes clients that have not sent a whole command within kControlClientTimeout, and so
+  // bounds what a stuck client holds.
+  void ExpireControl();
   void Wait(std::chrono::nanoseconds timeout, bool* stop);
 
   Overlay* overlay_;
@@ -37,6 +46,11 @@ class Mover {
   MoverLimits limits_;
   DelayLine line_;
   std::vector<uint8_t> buffer_;
+  struct ControlClient {
+    std::string request;
+    std::chrono::nanoseconds accepted{0};
+  };
+  std::map<int, ControlClient> clients_;  // by fd
 };
 
 }  // namespace meshflow::testbed
