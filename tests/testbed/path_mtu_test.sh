@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Path MTU probing on the WireGuard test bed: the exporter on src reports 1420 bytes (wg's MTU)
 # to its peers; once the underlay link src <-> p48 carries at most 1400 bytes (larger packets
-# vanish, no ICMP error: a black hole), the figure for p48 follows within one search cycle to
+# vanish, no ICMP error: a black hole), the figure for p48 follows, by the end of the first
+# search of p48 that starts after the change (within one cycle plus the searches' own time), to
 # the largest inner packet WireGuard fits in 1400 bytes: plaintext padded to 16 bytes plus 60 of
 # UDP/IPv4 and WireGuard header, so 1328. Over IPv6 inside the same IPv4 underlay it is the
 # same. p1 keeps 1420, and p48 gets 1420 back once the link is restored.
