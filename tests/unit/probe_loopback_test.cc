@@ -199,9 +199,15 @@ TEST(ProbeLoopback, ManyPeersInBatchesAndAFailedSendCountsOnlyItsOwn) {
     }
     EXPECT_GE(s.stats.sent, 10u);
     EXPECT_TRUE(s.stats.errors.empty());
-    EXPECT_GE(s.stats.received + 1, s.stats.sent - s.in_flight);
+    // What this test is about is which series a send error and a reply go to, not speed: 400
+    // series at 100 ms on loopback lose nothing and answer in well under 2 ms on an idle
+    // machine, but under ASan on a loaded 2-core VM (whose vCPUs stall for ~100 ms at a time)
+    // one run counted 2 of 15 probes lost on some series and a mean RTT of 7 ms on another.
+    // So: most probes answered, and no mean RTT near the 100 ms interval, which replies taken
+    // for another probe of the series would show.
+    EXPECT_GE((s.stats.received + 2) * 10, (s.stats.sent - s.in_flight) * 8);
     EXPECT_EQ(s.stats.duplicates, 0u);
-    EXPECT_LT(s.stats.rtt.sum() / std::max<uint64_t>(1, s.stats.rtt.count()), 0.002);
+    EXPECT_LT(s.stats.rtt.sum() / std::max<uint64_t>(1, s.stats.rtt.count()), 0.05);
   }
   EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kUdp)], 0u);
   EXPECT_EQ(snap.timestamp_fallbacks[static_cast<size_t>(Method::kIcmp)], 0u);
