@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 
 namespace meshflow::mesh {
@@ -24,22 +25,75 @@ uint16_t Saturate(double delta) {
   return delta >= 65535 ? uint16_t{65535} : static_cast<uint16_t>(std::llround(delta));
 }
 
-// Weighted quantile of (value, weight) pairs; NaN when the weights sum to 0.
-double WeightedQuantile(std::vector<std::pair<double, double>>& values, double q) {
-  double total = 0;
-  for (const auto& [v, w] : values) total += w;
-  if (total <= 0) return NAN;
-  std::sort(values.begin(), values.end());
-  const double rank = q * total;
-  double seen = 0;
-  for (const auto& [v, w] : values) {
-    seen += w;
-    if (seen >= rank) return v;
-  }
-  return values.back().first;
+// A point's value and weight packed into one integer whose order is the value's: a
+// non-negative float's bits order as the float does. Summing a window is mostly sorting these,
+// and integers sort several times faster than (value, weight) pairs of doubles.
+uint64_t PackWeighted(float value, uint16_t weight) {
+  return uint64_t{std::bit_cast<uint32_t>(value > 0 ? value : 0.0f)} << 32 | weight;
+}
+
+float UnpackValue(uint64_t packed) {
+  return std::bit_cast<float>(static_cast<uint32_t>(packed >> 32));
 }
 
 }  // namespace
+
+float WeightedQuantile(std::vector<uint64_t>& packed, double q) {
+  uint64_t total = 0;
+  bool equal_weights = true;
+  for (const uint64_t p : packed) {
+    total += p & 0xffff;
+    equal_weights = equal_weights && (p & 0xffff) == (packed.front() & 0xffff);
+  }
+  if (total == 0) return NAN;
+  const double rank = q * static_cast<double>(total);
+  if (equal_weights) {
+    // The common case (as many replies in every interval): the answer is the k-th in order, the
+    // first whose (k + 1) weights reach the rank.
+    const uint64_t w = packed.front() & 0xffff;
+    size_t k = 0;
+    while (k + 1 < packed.size() && static_cast<double>((k + 1) * w) < rank) ++k;
+    std::nth_element(packed.begin(), packed.begin() + static_cast<std::ptrdiff_t>(k), packed.end());
+    return UnpackValue(packed[k]);
+  }
+  // Quickselect on the packed order: the answer is the first point of that order whose
+  // cumulative weight reaches `rank`. `base` is the weight ordered before [first, last).
+  uint64_t* first = packed.data();
+  uint64_t* last = first + packed.size();
+  uint64_t base = 0;
+  auto weight = [](const uint64_t* from, const uint64_t* to) {
+    uint64_t w = 0;
+    for (; from != to; ++from) w += *from & 0xffff;
+    return w;
+  };
+  while (last - first > 12) {
+    const uint64_t a = *first, b = first[(last - first) / 2], c = last[-1];
+    const uint64_t pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));
+    uint64_t* less_end = std::partition(first, last, [&](uint64_t x) { return x < pivot; });
+    uint64_t* equal_end = std::partition(less_end, last, [&](uint64_t x) { return x == pivot; });
+    const uint64_t below = base + weight(first, less_end);
+    const uint64_t through = below + weight(less_end, equal_end);
+    if (static_cast<double>(below) >= rank && less_end != first) {
+      last = less_end;
+    } else if (static_cast<double>(through) >= rank || equal_end == last) {
+      return UnpackValue(pivot);
+    } else {
+      base = through;
+      first = equal_end;
+    }
+  }
+  std::sort(first, last);
+  uint64_t seen = base;
+  for (const uint64_t* p = first; p != last; ++p) {
+    seen += *p & 0xffff;
+    if (static_cast<double>(seen) >= rank) return UnpackValue(*p);
+  }
+  return UnpackValue(last[-1]);
+}
+
+bool MeshHistory::LinkBefore(const Link& l, const std::pair<std::string, std::string>& key) {
+  return std::tie(l.dst, l.method) < std::tie(key.first, key.second);
+}
 
 MeshSettings ReadMeshSettings(const ConfigNode& node) {
   node.ExpectMap({"retention", "resolution", "stale_after", "max_bytes", "rtt_thresholds",
@@ -119,10 +173,9 @@ size_t MeshHistory::NodeCost(const std::string& name) {
 
 size_t MeshHistory::LinkCost(const std::string& dst, const std::string& method,
                              size_t buckets) const {
-  // Three blocks: the map node, the ring, the last cumulative buckets.
-  return sizeof(Link) + kMapNodeOverhead + 3 * kMallocOverhead + 2 * sizeof(std::string) +
-         StringCost(dst) + StringCost(method) + capacity_ * sizeof(LinkPoint) +
-         buckets * sizeof(std::pair<double, double>);
+  // Its slot in the node's array, and two blocks: the ring and the last cumulative buckets.
+  return sizeof(Link) + 2 * kMallocOverhead + StringCost(dst) + StringCost(method) +
+         capacity_ * sizeof(LinkPoint) + buckets * sizeof(std::pair<double, double>);
 }
 
 size_t MeshHistory::TrafficCost(const std::string& src, const std::string& dst,
@@ -163,6 +216,63 @@ void MeshHistory::Prune(double now) {
   }
 }
 
+void MeshHistory::AdmitLinks(Node& n, const NodeReading& reading) {
+  std::vector<const std::pair<const std::pair<std::string, std::string>, LinkReading>*> fresh;
+  auto it = n.links.begin();
+  for (const auto& entry : reading.links) {
+    const auto& [key, r] = entry;
+    if (r.buckets.empty() || r.buckets.size() > kMaxBuckets) continue;
+    it = std::lower_bound(it, n.links.end(), key, LinkBefore);
+    if (it == n.links.end() || it->dst != key.first || it->method != key.second)
+      fresh.push_back(&entry);
+  }
+  if (fresh.empty()) return;
+  // The array grows to exactly what is admitted, so no slot is reserved that no link uses.
+  const size_t old_capacity = n.links.capacity();
+  size_t admitted = 0, cost = 0;
+  std::vector<size_t> costs;
+  for (const auto* entry : fresh) {
+    const auto& [key, r] = *entry;
+    const size_t slots = n.links.size() + admitted + 1;
+    size_t slot_cost = 0;
+    if (slots > old_capacity)
+      slot_cost = (slots - old_capacity) * sizeof(Link) + (old_capacity == 0 ? kMallocOverhead : 0);
+    const size_t link_cost = LinkCost(key.first, key.second, r.buckets.size()) - sizeof(Link);
+    if (bytes_ + slot_cost + cost + link_cost > settings_.max_bytes) {
+      ++refused_links_;
+      costs.push_back(0);
+      continue;
+    }
+    cost += link_cost;
+    costs.push_back(link_cost);
+    ++admitted;
+  }
+  if (admitted == 0) return;
+  const size_t slots = n.links.size() + admitted;
+  if (slots > old_capacity) {
+    n.links.reserve(slots);
+    const size_t slot_cost =
+        (slots - old_capacity) * sizeof(Link) + (old_capacity == 0 ? kMallocOverhead : 0);
+    n.cost += slot_cost;
+    bytes_ += slot_cost;
+  }
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    if (costs[i] == 0) continue;
+    const auto& [key, r] = *fresh[i];
+    Link& l = n.links.emplace_back();
+    l.dst = key.first;
+    l.method = key.second;
+    l.ring.reserve(capacity_);
+    l.last_buckets.reserve(r.buckets.size());
+    l.cost = costs[i];
+    n.cost += costs[i];
+    bytes_ += costs[i];
+  }
+  std::sort(n.links.begin(), n.links.end(), [](const Link& a, const Link& b) {
+    return std::tie(a.dst, a.method) < std::tie(b.dst, b.method);
+  });
+}
+
 void MeshHistory::Observe(const std::string& node, const NodeReading& reading,
                           double wall_seconds) {
   std::lock_guard lock(mutex_);
@@ -191,23 +301,14 @@ void MeshHistory::Observe(const std::string& node, const NodeReading& reading,
   n.last_stored = wall_seconds;
   const uint32_t t = Deciseconds(wall_seconds);
 
+  AdmitLinks(n, reading);
+  // Both are ordered by (dst, method): one walk finds every reading's link.
+  auto link = n.links.begin();
   for (const auto& [key, r] : reading.links) {
     if (r.buckets.empty() || r.buckets.size() > kMaxBuckets) continue;
-    auto it = n.links.find(key);
-    if (it == n.links.end()) {
-      const size_t cost = LinkCost(key.first, key.second, r.buckets.size());
-      if (bytes_ + cost > settings_.max_bytes) {
-        ++refused_links_;
-        continue;
-      }
-      it = n.links.emplace(key, Link{}).first;
-      it->second.ring.reserve(capacity_);
-      it->second.last_buckets.reserve(r.buckets.size());
-      it->second.cost = cost;
-      n.cost += cost;
-      bytes_ += cost;
-    }
-    Link& l = it->second;
+    link = std::lower_bound(link, n.links.end(), key, LinkBefore);
+    if (link == n.links.end() || link->dst != key.first || link->method != key.second) continue;
+    Link& l = *link;
     const bool had_baseline = !l.last_buckets.empty();
     bool reset = !had_baseline || l.last_buckets.size() != r.buckets.size() ||
                  r.received < l.last_received || r.lost < l.last_lost ||
@@ -241,6 +342,7 @@ void MeshHistory::Observe(const std::string& node, const NodeReading& reading,
       p.forward_lost = Saturate(r.forward_lost - l.last_forward);
       p.return_lost = Saturate(r.return_lost - l.last_return);
       Push(l.ring, l.head, capacity_, p);
+      ++l.appends;
     }
     if (l.last_buckets.capacity() < r.buckets.size()) continue;  // never grows past its cost
     l.last_buckets = r.buckets;
@@ -286,15 +388,13 @@ void MeshHistory::Observe(const std::string& node, const NodeReading& reading,
 
   // Links and series a node stopped reporting leave once they are older than the history.
   const double horizon = wall_seconds - settings_.retention_seconds;
-  for (auto it = n.links.begin(); it != n.links.end();) {
-    if (it->second.last_seen < horizon) {
-      n.cost -= it->second.cost;
-      bytes_ -= it->second.cost;
-      it = n.links.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  // Their slots stay reserved (and counted) for the links that come next.
+  std::erase_if(n.links, [&](const Link& l) {
+    if (l.last_seen >= horizon) return false;
+    n.cost -= l.cost;
+    bytes_ -= l.cost;
+    return true;
+  });
   for (auto it = n.traffic.begin(); it != n.traffic.end();) {
     if (it->second.last_seen < horizon) {
       n.cost -= it->second.cost;
@@ -308,10 +408,17 @@ void MeshHistory::Observe(const std::string& node, const NodeReading& reading,
 
 const MeshHistory::WindowSummary& MeshHistory::Summarize(const Link& l, uint32_t from_ds,
                                                          uint32_t window_ds) const {
+  // Still valid when nothing was appended since and the window's start still falls between the
+  // summary's last point before the window and its first point inside.
+  for (const auto& w : l.summaries) {
+    if (w.window_ds == window_ds && w.appends == l.appends && w.before_ds <= from_ds &&
+        from_ds < w.first_ds)
+      return w;
+  }
   // The ring holds points oldest first from `head`, their times ascending (a node's readings
-  // are stored in time order): the points in the window are the newest `count`.
+  // are stored in time order): the points in the window are the newest `size - lo`.
   const size_t size = l.ring.size();
-  // No division per probe: every query runs this for every link.
+  // No division per probe: the search reads log2(size) points.
   auto at = [&](size_t i) -> const LinkPoint& {
     const size_t k = l.head + i;
     return l.ring[k >= size ? k - size : k];
@@ -325,17 +432,13 @@ const MeshHistory::WindowSummary& MeshHistory::Summarize(const Link& l, uint32_t
       hi = mid;
     }
   }
-  const auto count = static_cast<uint32_t>(size - lo);
-  const uint32_t newest = size ? at(size - 1).t_ds : 0;
-  for (const auto& w : l.summaries) {
-    if (w.window_ds == window_ds && w.newest_ds == newest && w.count == count) return w;
-  }
   WindowSummary& w = l.summaries[l.next_summary];
   l.next_summary = static_cast<uint8_t>((l.next_summary + 1) % l.summaries.size());
   w = WindowSummary{};
   w.window_ds = window_ds;
-  w.newest_ds = newest;
-  w.count = count;
+  w.appends = l.appends;
+  if (lo > 0) w.before_ds = at(lo - 1).t_ds;
+  if (lo < size) w.first_ds = at(lo).t_ds;
   // Scratch kept across calls (the caller holds the lock): no allocation per link.
   auto& p50s = scratch_p50_;
   auto& p90s = scratch_p90_;
@@ -349,8 +452,8 @@ const MeshHistory::WindowSummary& MeshHistory::Summarize(const Link& l, uint32_t
     w.forward_lost += p.forward_lost;
     w.return_lost += p.return_lost;
     if (p.received > 0 && std::isfinite(p.p50)) {
-      p50s.emplace_back(p.p50, p.received);
-      p90s.emplace_back(p.p90, p.received);
+      p50s.push_back(PackWeighted(p.p50, p.received));
+      p90s.push_back(PackWeighted(p.p90, p.received));
       min = std::min(min, static_cast<double>(p.min));
       max = std::max(max, static_cast<double>(p.max));
     }
@@ -364,8 +467,12 @@ const MeshHistory::WindowSummary& MeshHistory::Summarize(const Link& l, uint32_t
   return w;
 }
 
-MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
-  MeshView view;
+void MeshHistory::Query(const MeshQuery& query, double wall_seconds, MeshView* out) const {
+  MeshView& view = *out;
+  view.nodes.clear();
+  view.methods.clear();
+  view.links.clear();
+  view.traffic.clear();
   view.now = wall_seconds;
   view.window_seconds = std::min(query.window_seconds, settings_.retention_seconds);
   view.settings = settings_;
@@ -393,7 +500,12 @@ MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
   }
   const uint32_t window_ds = static_cast<uint32_t>(std::lround(view.window_seconds * 10));
   size_t link_count = 0;
-  for (const auto& [name, n] : nodes_) link_count += n.links.size();
+  for (const auto& [name, n] : nodes_) {
+    link_count += query.method.empty()
+                      ? n.links.size()
+                      : std::count_if(n.links.begin(), n.links.end(),
+                                      [&](const Link& l) { return l.method == query.method; });
+  }
   view.links.reserve(link_count);
   for (const auto& [name, n] : nodes_) {
     const bool node_stale = wall_seconds - n.last_seen > settings_.stale_after_seconds;
@@ -401,8 +513,9 @@ MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
     const std::string* last_method = nullptr;
     double mtu = 0;
     auto mtu_it = n.path_mtu.begin();  // ordered by dst too: walked alongside
-    for (const auto& [key, l] : n.links) {
-      const auto& [dst, method] = key;
+    for (const Link& l : n.links) {
+      const std::string& dst = l.dst;
+      const std::string& method = l.method;
       if ((!last_method || *last_method != method) &&
           std::find(methods.begin(), methods.end(), method) == methods.end())
         methods.push_back(method);
@@ -475,7 +588,6 @@ MeshView MeshHistory::Query(const MeshQuery& query, double wall_seconds) const {
   }
   std::sort(methods.begin(), methods.end());
   view.methods = std::move(methods);
-  return view;
 }
 
 }  // namespace meshflow::mesh

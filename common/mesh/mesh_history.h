@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -117,7 +118,13 @@ class MeshHistory {
     Observe(node, ReadExposition(node, exposition), wall_seconds);
   }
 
-  MeshView Query(const MeshQuery& query, double wall_seconds) const;
+  MeshView Query(const MeshQuery& query, double wall_seconds) const {
+    MeshView view;
+    Query(query, wall_seconds, &view);
+    return view;
+  }
+  // The same into `view`, whose arrays keep their capacity: a caller answering often reuses one.
+  void Query(const MeshQuery& query, double wall_seconds, MeshView* view) const;
   double retention_seconds() const { return settings_.retention_seconds; }
 
   // Bytes the history holds or has reserved (rings are allocated whole), never above max_bytes.
@@ -129,19 +136,24 @@ class MeshHistory {
   size_t TrafficCost(const std::string& src, const std::string& dst, const std::string& role) const;
 
  private:
-  // A link's figures over one window, kept for the next query: they change only when a point
-  // enters (an append) or leaves the window, which (window, newest point, points in the window)
-  // tells, so a page polling every few seconds sums each link once per resolution, not per poll.
+  // A link's figures over one window, kept for the next query. They change only when a point
+  // enters (an append) or leaves the window. The summary records the append count it saw and
+  // the times around the window's oldest point, so checking it reads no point: a page polling
+  // every few seconds sums each link once per resolution, and a cached answer costs no walk of
+  // the ring (the ring is the one part of a link that is not in the node's contiguous array).
   struct WindowSummary {
     uint32_t window_ds = 0;  // 0: empty
-    uint32_t newest_ds = 0;
-    uint32_t count = 0;
+    uint32_t appends = 0;    // the link's append count when summed
+    int64_t before_ds = -1;  // newest point at or before the window's start; -1: none
+    uint32_t first_ds = std::numeric_limits<uint32_t>::max();  // oldest point inside; max: none
     float p50 = NAN, p90 = NAN, min = NAN, max = NAN;
     uint64_t received = 0, lost = 0, forward_lost = 0, return_lost = 0;
   };
   struct Link {
+    std::string dst, method;
     std::vector<LinkPoint> ring;  // capacity reserved once; `head` is the next slot when full
     size_t head = 0;
+    uint32_t appends = 0;
     // Two windows, so two pages on different windows do not evict each other.
     mutable std::array<WindowSummary, 2> summaries;
     mutable uint8_t next_summary = 0;
@@ -149,7 +161,7 @@ class MeshHistory {
     double last_received = 0, last_lost = 0, last_forward = 0, last_return = 0;
     bool has_direction = false;
     double last_seen = 0;
-    size_t cost = 0;
+    size_t cost = 0;  // its heap blocks; its slot in the node's array is counted with the array
   };
   struct Traffic {
     std::vector<TrafficPoint> ring;
@@ -161,13 +173,18 @@ class MeshHistory {
   };
   struct Node {
     double last_seen = 0;
-    double last_stored = -1;                                    // -1: no point stored yet
-    std::map<std::pair<std::string, std::string>, Link> links;  // (dst, method)
+    double last_stored = -1;  // -1: no point stored yet
+    // Ordered by (dst, method) and contiguous: a query walks every link of every node, and an
+    // array walks at memory speed where a tree's nodes each cost a cache miss.
+    std::vector<Link> links;
     std::map<std::string, double> path_mtu;
     std::map<std::tuple<std::string, std::string, std::string>, Traffic> traffic;
     size_t cost = 0;
   };
 
+  static bool LinkBefore(const Link& l, const std::pair<std::string, std::string>& key);
+  // Admits the links of `reading` the node has not seen, while the bound allows.
+  void AdmitLinks(Node& n, const NodeReading& reading);
   // The summary of the link's points newer than from_ds, from its cache when still valid.
   const WindowSummary& Summarize(const Link& link, uint32_t from_ds, uint32_t window_ds) const;
   template <typename Point>
@@ -180,12 +197,18 @@ class MeshHistory {
   const size_t capacity_;
   std::unique_ptr<re2::RE2> group_re_;
   mutable std::mutex mutex_;
-  mutable std::vector<std::pair<double, double>> scratch_p50_, scratch_p90_;  // for Summarize
+  mutable std::vector<uint64_t> scratch_p50_, scratch_p90_;  // for Summarize
   double epoch_ = -1;
   std::map<std::string, Node> nodes_;
   size_t bytes_ = 0;
   uint64_t refused_links_ = 0, refused_traffic_ = 0, refused_nodes_ = 0;
 };
+
+// The weighted quantile q of points packed as (float bits << 32 | weight): the smallest value
+// whose cumulative weight, in value order, reaches q times the total; NaN when the total is 0.
+// Reorders `packed`. Summing a window is mostly this, twice per link, so it selects in linear
+// time instead of sorting.
+float WeightedQuantile(std::vector<uint64_t>& packed, double q);
 
 // RTT quantile q of a histogram given by (le, count in that bucket alone), interpolated within
 // the bucket as Prometheus' histogram_quantile does; NaN when the histogram is empty.

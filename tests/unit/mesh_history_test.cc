@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <malloc.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -67,6 +69,46 @@ TEST(MeshBucketQuantile, InterpolatesWithinTheBucketAsHistogramQuantileDoes) {
   EXPECT_DOUBLE_EQ(BucketQuantile(b, 0.5), 0.02);  // +Inf: the highest finite bound
   b = {{0.01, 0}, {INFINITY, 0}};
   EXPECT_TRUE(std::isnan(BucketQuantile(b, 0.5)));
+}
+
+TEST(MeshWeightedQuantile, SelectsWhatSortingAndCountingWouldPick) {
+  // Reference: sort by value, walk until the cumulative weight reaches q of the total.
+  auto reference = [](std::vector<std::pair<float, uint16_t>> points, double q) -> float {
+    double total = 0;
+    for (const auto& [v, w] : points) total += w;
+    if (total == 0) return NAN;
+    std::sort(points.begin(), points.end());
+    double seen = 0;
+    for (const auto& [v, w] : points) {
+      seen += w;
+      if (seen >= q * total) return v;
+    }
+    return points.back().first;
+  };
+  std::mt19937 rng(7);
+  for (int round = 0; round < 3000; ++round) {
+    const size_t n = rng() % 120;
+    // Few distinct values and weights, so ties and equal weights are common, as in real windows.
+    const int distinct = 1 + static_cast<int>(rng() % 40);
+    std::vector<std::pair<float, uint16_t>> points;
+    std::vector<uint64_t> packed;
+    for (size_t i = 0; i < n; ++i) {
+      const float v = 0.0005f * static_cast<float>(rng() % distinct);
+      const auto w = static_cast<uint16_t>(round % 3 == 0 ? 10 : 1 + rng() % 30);
+      points.emplace_back(v, w);
+      packed.push_back(uint64_t{std::bit_cast<uint32_t>(v)} << 32 | w);
+    }
+    for (const double q : {0.0, 0.1, 0.5, 0.9, 0.99, 1.0}) {
+      auto copy = packed;
+      const float got = WeightedQuantile(copy, q);
+      const float want = reference(points, q);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(got)) << round << " q=" << q;
+      } else {
+        EXPECT_EQ(got, want) << round << " n=" << n << " q=" << q;
+      }
+    }
+  }
 }
 
 TEST(MeshHistory, RttAndLossComeFromDeltasBetweenObservations) {
