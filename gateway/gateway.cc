@@ -9,6 +9,10 @@
 #include <cmath>
 #include <cstdio>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "common/core/config_reader.h"
 #include "common/core/metric_builder.h"
 #include "common/daemon/lifecycle.h"
@@ -20,6 +24,20 @@
 #include "gateway/federate.h"
 
 namespace meshflow::gateway {
+
+void SetMallocPolicy() {
+#ifdef __GLIBC__
+  // Scrape bodies are allocated on the scraper's worker threads (up to scrape.concurrency) and
+  // freed on the scrape loop's; glibc gives each thread an arena of its own, whose free memory
+  // only that arena reuses, so the resident size grew with the thread count. Two arenas bound it.
+  mallopt(M_ARENA_MAX, 2);
+  // Each scrape round builds a few buffers of megabytes (the round's samples, each shard's
+  // requests) and frees them. glibc raises its mmap threshold to the largest such buffer freed,
+  // after which they come from the heap and its high-water mark stays resident. A fixed
+  // threshold keeps them mmapped, returned to the system when freed.
+  mallopt(M_MMAP_THRESHOLD, 256 << 10);
+#endif
+}
 namespace {
 
 using prometheus::MetricType;

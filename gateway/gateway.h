@@ -46,6 +46,11 @@ struct GatewayOptions {
   std::function<ReloadOutcome()> request_reload;
 };
 
+// Sets glibc's allocator up for the gateway's pattern (megabyte buffers built and freed each
+// scrape round, by several threads). Its main calls it first; a test harness that measures the
+// gateway calls it too.
+void SetMallocPolicy();
+
 // The gateway daemon without process concerns (flags, signals), so tests drive it in-process.
 // Handlers are public and take plain requests, so they are tested without sockets.
 class Gateway {

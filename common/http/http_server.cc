@@ -716,6 +716,7 @@ int HttpServer::Serve(mg_connection* conn) {
   if (request.method != "HEAD" && !response.body.empty()) {
     mg_write(conn, response.body.data(), response.body.size());
   }
+  if (response.recycle_body) response.recycle_body(std::move(response.body));
   // A body left unread would otherwise be read and thrown away by civetweb to keep the
   // connection alive: a worker spent on whatever the client chooses to send.
   if (body_unread) ShutdownConnection(conn);

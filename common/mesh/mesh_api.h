@@ -16,6 +16,8 @@ namespace meshflow::mesh {
 
 // The view as JSON (README "The mesh view" describes the fields).
 std::string MeshJson(const MeshView& view);
+// The same written into `out` (cleared first), whose capacity is reused.
+void MeshJson(const MeshView& view, std::string* out);
 
 // The routes of the mesh view, for a daemon to register behind its web config:
 // /api/v1/mesh and the page (/mesh, its script, style sheet and icon). `before_query`, when set,
