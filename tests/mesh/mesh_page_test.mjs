@@ -258,9 +258,11 @@ try {
     };
     // curl: the lightest client, each request a process of its own; its time_total is the
     // request from connect to the last byte.
-    const timeCurl = (url, k) => {
+    const timeCurl = (urls, k) => {
       const times = [];
+      const list = Array.isArray(urls) ? urls : [urls];
       for (let i = 0; i < k; i++) {
+        const url = list[i % list.length];
         const r = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{time_total}', base + url],
                             {encoding: 'utf8'});
         times.push(parseFloat(r.stdout) * 1000);
@@ -269,6 +271,10 @@ try {
       return {median: times[Math.floor(k / 2)], p90: times[Math.floor(k * 0.9)]};
     };
     const curlApi = timeCurl('/api/v1/mesh?window=5m&method=udp', 51);
+    // A link keeps the sums of its last two windows; asking for three in turn makes every answer
+    // sum every link's window again, the cost a page meets when a new point has arrived.
+    const cycled = ['5m', '4m', '3m'].map((w) => '/api/v1/mesh?window=' + w + '&method=udp');
+    const curlRecompute = timeCurl(cycled, 51);
     const curlTargets = timeCurl('/targets', 51);
     const curlMetrics = timeCurl('/metrics', 51);
     const plainApi = await timeNode('/api/v1/mesh?window=5m&method=udp', 51);
@@ -308,6 +314,7 @@ try {
     const nodes = await page.evaluate(async () => (await (await fetch('/api/v1/mesh?window=5m&method=udp')).json()).nodes.length);
     const met = (ok) => (ok ? 'target met' : 'TARGET MISSED');
     console.log(`nodes ${nodes}: curl: /api/v1/mesh?window=5m&method=udp median ${curlApi.median.toFixed(2)} ms, p90 ${curlApi.p90.toFixed(2)} ms; beside /targets median ${curlTargets.median.toFixed(2)} ms, p90 ${curlTargets.p90.toFixed(2)} ms and /metrics median ${curlMetrics.median.toFixed(2)} ms, p90 ${curlMetrics.p90.toFixed(2)} ms; p90 < 10 ms: ${met(curlApi.p90 < 10)}`);
+    console.log(`nodes ${nodes}: curl, windows 5m, 4m, 3m in turn (every link's window summed again): median ${curlRecompute.median.toFixed(2)} ms, p90 ${curlRecompute.p90.toFixed(2)} ms; p90 < 10 ms: ${met(curlRecompute.p90 < 10)}`);
     console.log(`nodes ${nodes}: node's fetch: /api/v1/mesh?window=5m&method=udp (${plainApi.bytes} bytes) median ${plainApi.median.toFixed(2)} ms, p90 ${plainApi.p90.toFixed(2)} ms; beside /targets (${plainTargets.bytes} bytes) median ${plainTargets.median.toFixed(2)} ms, p90 ${plainTargets.p90.toFixed(2)} ms and /metrics (${plainMetrics.bytes} bytes) median ${plainMetrics.median.toFixed(2)} ms, p90 ${plainMetrics.p90.toFixed(2)} ms`);
     console.log(`nodes ${nodes}: fetch inside chromium: /api/v1/mesh?window=5m&method=udp (${api.bytes} bytes) median ${api.median.toFixed(2)} ms, p90 ${api.p90.toFixed(2)} ms; beside /targets median ${targets.median.toFixed(2)} ms, p90 ${targets.p90.toFixed(2)} ms`);
     console.log(`nodes ${nodes}: page render, navigation start to the first painted matrix (${cells} cells), median ${renders[3].toFixed(1)} ms, max ${renders[6].toFixed(1)} ms; beside a bare navigation median ${bare[3].toFixed(1)} ms; < 300 ms: ${met(renders[3] < 300)}`);
