@@ -148,33 +148,21 @@ HttpResponse Asset(std::string_view content_type, std::string_view body) {
 // Keeps the memory of recent answers for the next ones. At 60 nodes an answer's view and JSON
 // take about 1.5 MB; fresh pages for them cost more than the query and the JSON together (each
 // page a fault, and on a virtual machine a slow one), so a page polling the API reuses them.
-class AnswerMemory {
+// Holds T's (a view, a JSON buffer) whose arrays keep their capacity when moved.
+template <typename T>
+class KeptMemory {
  public:
-  std::unique_ptr<MeshView> TakeView() {
+  // A kept T, or a fresh one when none is.
+  T Take() {
     std::lock_guard lock(mutex_);
-    if (views_.empty()) return std::make_unique<MeshView>();
-    auto view = std::move(views_.back());
-    views_.pop_back();
-    return view;
+    if (kept_.empty()) return T{};
+    T t = std::move(kept_.back());
+    kept_.pop_back();
+    return t;
   }
-  void Keep(std::unique_ptr<MeshView> view) {
-    const size_t bytes = view->links.capacity() * sizeof(LinkSummary) +
-                         view->traffic.capacity() * sizeof(TrafficSummary) +
-                         view->nodes.capacity() * sizeof(NodeSummary);
+  void Keep(T&& t, size_t bytes) {
     std::lock_guard lock(mutex_);
-    if (bytes <= kMaxKeptBytes && views_.size() < kKept) views_.push_back(std::move(view));
-  }
-  std::string TakeBuffer() {
-    std::lock_guard lock(mutex_);
-    if (buffers_.empty()) return {};
-    std::string buffer = std::move(buffers_.back());
-    buffers_.pop_back();
-    return buffer;
-  }
-  void Keep(std::string&& buffer) {
-    std::lock_guard lock(mutex_);
-    if (buffer.capacity() <= kMaxKeptBytes && buffers_.size() < kKept)
-      buffers_.push_back(std::move(buffer));
+    if (bytes <= kMaxKeptBytes && kept_.size() < kKept) kept_.push_back(std::move(t));
   }
 
  private:
@@ -184,8 +172,17 @@ class AnswerMemory {
   // back.
   static constexpr size_t kMaxKeptBytes = size_t{16} << 20;
   std::mutex mutex_;
-  std::vector<std::unique_ptr<MeshView>> views_;
-  std::vector<std::string> buffers_;
+  std::vector<T> kept_;
+};
+
+size_t ArrayBytes(const MeshView& v) {
+  return v.links.capacity() * sizeof(LinkSummary) + v.traffic.capacity() * sizeof(TrafficSummary) +
+         v.nodes.capacity() * sizeof(NodeSummary);
+}
+
+struct AnswerMemory {
+  KeptMemory<MeshView> views;
+  KeptMemory<std::string> bodies;
 };
 
 }  // namespace
@@ -371,13 +368,17 @@ std::vector<std::pair<std::string, HttpHandler>> MeshRoutes(const MeshHistory& h
         }
         if (before_query) before_query();
         const double now = std::chrono::duration<double>(clock.Wall().time_since_epoch()).count();
-        auto view = memory->TakeView();
-        history.Query(*query, now, view.get());
-        std::string body = memory->TakeBuffer();
-        MeshJson(*view, &body);
-        memory->Keep(std::move(view));
+        MeshView view = memory->views.Take();
+        history.Query(*query, now, &view);
+        std::string body = memory->bodies.Take();
+        MeshJson(view, &body);
+        const size_t view_bytes = ArrayBytes(view);
+        memory->views.Keep(std::move(view), view_bytes);
         HttpResponse r = Json(200, std::move(body));
-        r.recycle_body = [memory](std::string&& sent) { memory->Keep(std::move(sent)); };
+        r.recycle_body = [memory](std::string&& sent) {
+          const size_t bytes = sent.capacity();
+          memory->bodies.Keep(std::move(sent), bytes);
+        };
         return r;
       });
   routes.emplace_back(

@@ -92,7 +92,7 @@ float WeightedQuantile(std::vector<uint64_t>& packed, double q) {
 }
 
 bool MeshHistory::LinkBefore(const Link& l, const std::pair<std::string, std::string>& key) {
-  return std::tie(l.dst, l.method) < std::tie(key.first, key.second);
+  return LinkKey(l) < std::tie(key.first, key.second);
 }
 
 MeshSettings ReadMeshSettings(const ConfigNode& node) {
@@ -217,7 +217,7 @@ void MeshHistory::Prune(double now) {
 }
 
 void MeshHistory::AdmitLinks(Node& n, const NodeReading& reading) {
-  std::vector<const std::pair<const std::pair<std::string, std::string>, LinkReading>*> fresh;
+  std::vector<const LinkReadingEntry*> fresh;
   auto it = n.links.begin();
   for (const auto& entry : reading.links) {
     const auto& [key, r] = entry;
@@ -227,50 +227,45 @@ void MeshHistory::AdmitLinks(Node& n, const NodeReading& reading) {
       fresh.push_back(&entry);
   }
   if (fresh.empty()) return;
-  // The array grows to exactly what is admitted, so no slot is reserved that no link uses.
+  // The array grows to exactly what is admitted, so no slot is reserved that no link uses; the
+  // slots past its old capacity (and a first block's header) are what growing it costs.
   const size_t old_capacity = n.links.capacity();
-  size_t admitted = 0, cost = 0;
-  std::vector<size_t> costs;
+  auto slot_cost = [&](size_t slots) -> size_t {
+    if (slots <= old_capacity) return 0;
+    return (slots - old_capacity) * sizeof(Link) + (old_capacity == 0 ? kMallocOverhead : 0);
+  };
+  std::vector<std::pair<const LinkReadingEntry*, size_t>> admitted;  // with its blocks' cost
+  size_t cost = 0;
   for (const auto* entry : fresh) {
     const auto& [key, r] = *entry;
-    const size_t slots = n.links.size() + admitted + 1;
-    size_t slot_cost = 0;
-    if (slots > old_capacity)
-      slot_cost = (slots - old_capacity) * sizeof(Link) + (old_capacity == 0 ? kMallocOverhead : 0);
     const size_t link_cost = LinkCost(key.first, key.second, r.buckets.size()) - sizeof(Link);
-    if (bytes_ + slot_cost + cost + link_cost > settings_.max_bytes) {
+    if (bytes_ + slot_cost(n.links.size() + admitted.size() + 1) + cost + link_cost >
+        settings_.max_bytes) {
       ++refused_links_;
-      costs.push_back(0);
       continue;
     }
     cost += link_cost;
-    costs.push_back(link_cost);
-    ++admitted;
+    admitted.emplace_back(entry, link_cost);
   }
-  if (admitted == 0) return;
-  const size_t slots = n.links.size() + admitted;
-  if (slots > old_capacity) {
-    n.links.reserve(slots);
-    const size_t slot_cost =
-        (slots - old_capacity) * sizeof(Link) + (old_capacity == 0 ? kMallocOverhead : 0);
-    n.cost += slot_cost;
-    bytes_ += slot_cost;
-  }
-  for (size_t i = 0; i < fresh.size(); ++i) {
-    if (costs[i] == 0) continue;
-    const auto& [key, r] = *fresh[i];
+  if (admitted.empty()) return;
+  const size_t slots = n.links.size() + admitted.size();
+  const size_t array_cost = slot_cost(slots);
+  n.links.reserve(slots);
+  n.cost += array_cost;
+  bytes_ += array_cost;
+  for (const auto& [entry, link_cost] : admitted) {
+    const auto& [key, r] = *entry;
     Link& l = n.links.emplace_back();
     l.dst = key.first;
     l.method = key.second;
     l.ring.reserve(capacity_);
     l.last_buckets.reserve(r.buckets.size());
-    l.cost = costs[i];
-    n.cost += costs[i];
-    bytes_ += costs[i];
+    l.cost = link_cost;
+    n.cost += link_cost;
+    bytes_ += link_cost;
   }
-  std::sort(n.links.begin(), n.links.end(), [](const Link& a, const Link& b) {
-    return std::tie(a.dst, a.method) < std::tie(b.dst, b.method);
-  });
+  std::sort(n.links.begin(), n.links.end(),
+            [](const Link& a, const Link& b) { return LinkKey(a) < LinkKey(b); });
 }
 
 void MeshHistory::Observe(const std::string& node, const NodeReading& reading,

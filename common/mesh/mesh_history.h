@@ -182,7 +182,10 @@ class MeshHistory {
     size_t cost = 0;
   };
 
+  // The order of a node's links.
+  static auto LinkKey(const Link& l) { return std::tie(l.dst, l.method); }
   static bool LinkBefore(const Link& l, const std::pair<std::string, std::string>& key);
+  using LinkReadingEntry = decltype(NodeReading::links)::value_type;  // (dst, method) and reading
   // Admits the links of `reading` the node has not seen, while the bound allows.
   void AdmitLinks(Node& n, const NodeReading& reading);
   // The summary of the link's points newer than from_ds, from its cache when still valid.
