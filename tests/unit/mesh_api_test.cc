@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace meshflow::mesh {
 namespace {
@@ -103,6 +105,67 @@ TEST(MeshApi, BadInputIsA400WithAReasonAndTheJsonIsWellFormed) {
   EXPECT_NE(ok.body.find("\"window_seconds\":300"), std::string::npos) << ok.body;
   // Times keep every digit (FakeClock's wall time starts at 1.7e9 s plus its 1 s).
   EXPECT_NE(ok.body.find("\"generated_at\":1700000001.000,"), std::string::npos) << ok.body;
+}
+
+// The route writes each answer into the memory of earlier ones; nothing of an earlier answer
+// (another window, method or pair, more links, points) may show in a later one.
+TEST(MeshApi, AnswersInReusedMemoryEqualFreshOnes) {
+  FakeClock clock;
+  MeshHistory history;
+  const std::vector<std::string> nodes = {"a", "b", "c", "d"};
+  for (int round = 0; round < 40; ++round) {
+    clock.Advance(std::chrono::seconds(10));
+    const double now = std::chrono::duration<double>(clock.Wall().time_since_epoch()).count();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      NodeReading r;
+      for (size_t j = 0; j < nodes.size(); ++j) {
+        if (i == j) continue;
+        // Node d probes by icmp only; the others also by udp, with loss on some rounds.
+        for (const char* method : {"udp", "icmp"}) {
+          if (nodes[i] == "d" && std::string(method) == "udp") continue;
+          LinkReading l;
+          const double sent = 10.0 * round;
+          const double lost = static_cast<double>((round * (i + 1) * (j + 2)) % 7 / 3);
+          l.buckets = {{0.001 * (j + 1), sent * 0.6}, {0.05, sent - lost}, {INFINITY, sent - lost}};
+          l.received = sent - lost;
+          l.lost = lost * round / 10;
+          l.has_direction = std::string(method) == "udp";
+          r.links[{nodes[j], method}] = l;
+        }
+        r.overlay_bytes[{nodes[i], nodes[j], "redis"}] = 1000.0 * round * (i + 1);
+      }
+      r.path_mtu_bytes[nodes[(i + 1) % nodes.size()]] = 1420;
+      history.Observe(nodes[i], r, now);
+    }
+  }
+  HttpHandler api;
+  for (const auto& [path, handler] : MeshRoutes(history, clock))
+    if (path == "/api/v1/mesh") api = handler;
+  ASSERT_TRUE(api);
+  const double now = std::chrono::duration<double>(clock.Wall().time_since_epoch()).count();
+  const std::vector<std::string> queries = {"window=5m",
+                                            "window=5m&method=udp",
+                                            "window=1m&method=icmp",
+                                            "window=5m&src=a&dst=b",
+                                            "window=30s",
+                                            "window=5m&method=udp",
+                                            "window=2m&src=c&dst=d",
+                                            "window=5m",
+                                            "window=1m&method=udp"};
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& text : queries) {
+      HttpRequest request;
+      request.query = text;
+      auto r = api(request);
+      ASSERT_EQ(r.status, 200) << text << ": " << r.body;
+      std::string why;
+      const auto query = ParseMeshQuery(text, history.retention_seconds(), &why);
+      ASSERT_TRUE(query) << why;
+      EXPECT_EQ(r.body, MeshJson(history.Query(*query, now))) << text;
+      ASSERT_TRUE(r.recycle_body);
+      r.recycle_body(std::move(r.body));  // as the server does once the body is sent
+    }
+  }
 }
 
 TEST(MeshApi, ThePageIsServedFromTheBinaryWithAPolicyAgainstOtherOrigins) {
